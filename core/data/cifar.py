@@ -1,0 +1,151 @@
+"""CIFAR-10 from its official releases, read without trusting pickle.
+
+* The **binary** release (``cifar-10-batches-bin/*.bin``, or ``cifar-10-binary.tar.gz``):
+  records of one label byte and 3072 pixel bytes, parsed with NumPy.
+* The **python** release (``cifar-10-batches-py/``, or ``cifar-10-python.tar.gz``): its
+  batches are pickles, which can run arbitrary code. They are read with an unpickler that
+  resolves no global except NumPy's array reconstruction, so only arrays, lists, dicts,
+  strings and numbers can come out; anything else is refused with a clear error.
+
+Archives are read in place (member bytes only, nothing is extracted).
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.errors import InvalidInputError
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck")
+_RECORD = 1 + 3 * 32 * 32
+_BIN_FILES = {"train": [f"data_batch_{i}.bin" for i in range(1, 6)], "test": ["test_batch.bin"]}
+_PY_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+_RECONSTRUCT = np.empty(0).__reduce__()[0]  # numpy's array constructor, wherever it lives
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+}
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        try:
+            return _ALLOWED_GLOBALS[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(
+                f"refused to load '{module}.{name}': only arrays, lists and dicts are accepted"
+            ) from None
+
+
+def restricted_unpickle(data: bytes):
+    """Unpickle ``data`` allowing nothing but plain containers, numbers, strings and
+    NumPy arrays of plain dtypes."""
+    try:
+        return _ArraysOnlyUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except pickle.UnpicklingError as err:
+        raise InvalidInputError(f"unsafe or corrupt pickle: {err}") from None
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as err:
+        raise InvalidInputError(f"corrupt pickle ({type(err).__name__}: {err})") from None
+
+
+def _parse_binary(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
+    if len(data) == 0 or len(data) % _RECORD:
+        raise InvalidInputError(f"{name}: {len(data)} bytes is not a whole number of "
+                                f"{_RECORD}-byte CIFAR-10 records")
+    rec = np.frombuffer(data, dtype=np.uint8).reshape(-1, _RECORD)
+    return rec[:, 1:].reshape(-1, 3, 32, 32), rec[:, 0].astype(np.int64)
+
+
+def _parse_python(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        batch = restricted_unpickle(data)
+    except InvalidInputError as err:
+        raise InvalidInputError(f"{name}: {err}") from None
+    if not isinstance(batch, dict):
+        raise InvalidInputError(f"{name}: expected a dict batch, got {type(batch).__name__}")
+    get = {(k.decode() if isinstance(k, bytes) else k): v for k, v in batch.items()}
+    pixels, labels = get.get("data"), get.get("labels")
+    if not isinstance(pixels, np.ndarray) or pixels.dtype != np.uint8 or pixels.ndim != 2 \
+            or pixels.shape[1] != 3072:
+        raise InvalidInputError(f"{name}: 'data' must be a uint8 array of shape (N, 3072)")
+    labels = np.asarray(labels if labels is not None else [], dtype=np.int64)
+    if labels.shape != (pixels.shape[0],):
+        raise InvalidInputError(f"{name}: {labels.size} labels for {pixels.shape[0]} images")
+    return pixels.reshape(-1, 3, 32, 32), labels
+
+
+def _locate(root: Path) -> tuple[str, object]:
+    """Find a release under ``root``: ('bin' | 'py', folder Path or open TarFile)."""
+    candidates = [("bin", root), ("bin", root / "cifar-10-batches-bin"),
+                  ("py", root), ("py", root / "cifar-10-batches-py")]
+    for kind, folder in candidates:
+        first = (_BIN_FILES if kind == "bin" else _PY_FILES)["test"][0]
+        if (folder / first).is_file():
+            return kind, folder
+    archives = [("bin", root), ("bin", root / "cifar-10-binary.tar.gz"),
+                ("py", root), ("py", root / "cifar-10-python.tar.gz")]
+    for kind, path in archives:
+        if path.is_file() and tarfile.is_tarfile(path):
+            tar = tarfile.open(path, "r:*")
+            names = {Path(m.name).name for m in tar.getmembers() if m.isfile()}
+            if (_BIN_FILES if kind == "bin" else _PY_FILES)["test"][0] in names:
+                return kind, tar
+            tar.close()
+    raise InvalidInputError(
+        f"{root}: no CIFAR-10 release found (expected cifar-10-batches-bin/, "
+        "cifar-10-batches-py/ or their .tar.gz archives)"
+    )
+
+
+def _read_member(source, name: str) -> bytes:
+    if isinstance(source, Path):
+        path = source / name
+        if not path.is_file():
+            raise InvalidInputError(f"{path}: missing CIFAR-10 batch file")
+        return path.read_bytes()
+    for member in source.getmembers():
+        if member.isfile() and Path(member.name).name == name:
+            return source.extractfile(member).read()
+    raise InvalidInputError(f"{source.name}: archive lacks {name}")
+
+
+def load_cifar10(root: str | Path, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """Load CIFAR-10 images and labels.
+
+    Args:
+        root: a folder holding (or being) ``cifar-10-batches-bin`` or
+            ``cifar-10-batches-py``, or one of the official ``.tar.gz`` archives.
+        split: ``train`` (50,000 images) or ``test`` (10,000).
+
+    Returns:
+        ``(images, labels)``: uint8 ``(N, 3, 32, 32)`` and int64 ``(N,)`` in ``0..9``
+        (names in :data:`CIFAR10_CLASSES`). Convert with ``to_signed(images / 255)``.
+    """
+    if split not in _BIN_FILES:
+        raise InvalidInputError(f"unknown CIFAR-10 split '{split}'; valid: train, test")
+    root = Path(root)
+    if not root.exists():
+        raise InvalidInputError(f"{root}: no such file or folder")
+    kind, source = _locate(root)
+    try:
+        parts = []
+        for name in (_BIN_FILES if kind == "bin" else _PY_FILES)[split]:
+            data = _read_member(source, name)
+            parts.append((_parse_binary if kind == "bin" else _parse_python)(data, name))
+    finally:
+        if isinstance(source, tarfile.TarFile):
+            source.close()
+    images = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([p[1] for p in parts])
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise InvalidInputError(f"{root}: labels outside 0..9 (corrupt file?)")
+    return torch.from_numpy(images.copy()), torch.from_numpy(labels)

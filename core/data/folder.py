@@ -1,0 +1,162 @@
+"""Images from files and folders: recursive scan, named skips, batched loading.
+
+Every file that cannot be used is skipped with a reason (``{path, reason}``) and a
+warning; nothing is dropped silently, and the caller gets the list to report. If no file
+is usable the loader raises one clear error.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from core.data.images import IMAGE_SUFFIXES, ImageReadError, load_rgb
+from core.data.transforms import center_crop, to_signed, to_tensor
+from core.errors import InvalidInputError
+
+
+@dataclass
+class Skipped:
+    """Files left out, with the reason for each (in encounter order).
+
+    Each skip is announced as it happens: by ``notify(path, reason)`` when given (the CLI
+    prints one line), else by a warning.
+    """
+
+    items: list[dict[str, str]] = field(default_factory=list)
+    notify: Callable[[str, str], None] | None = None
+
+    def add(self, path, reason: str) -> None:
+        self.items.append({"path": str(path), "reason": reason})
+        if self.notify is not None:
+            self.notify(str(path), reason)
+        else:
+            warnings.warn(f"skipped {path}: {reason}", stacklevel=3)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def scan_images(paths: Iterable[str | os.PathLike], skipped: Skipped | None = None) -> list[Path]:
+    """Image files named by ``paths`` (files, or folders searched recursively), sorted.
+
+    Folders contribute files with a suffix in :data:`IMAGE_SUFFIXES` (any case); other
+    files inside folders are ignored quietly, but a file named explicitly with another
+    suffix, and a path that does not exist, go to ``skipped``.
+    """
+    skipped = skipped if skipped is not None else Skipped()
+    found: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            files = sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES
+                           and q.is_file())
+            if not files:
+                skipped.add(p, "folder holds no image files")
+            found.extend(files)
+        elif p.is_file():
+            if p.suffix.lower() in IMAGE_SUFFIXES:
+                found.append(p)
+            else:
+                skipped.add(p, f"not an image suffix ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        else:
+            skipped.add(p, "no such file or folder")
+    # A file named twice (directly and through its folder) counts once.
+    return list(dict.fromkeys(found))
+
+
+def _load_crop(path: Path, size: int) -> torch.Tensor | str:
+    try:
+        image = to_tensor(load_rgb(path))
+    except ImageReadError as err:
+        return str(err).removeprefix(f"{path}: ")
+    h, w = image.shape[-2:]
+    if h < size or w < size:
+        return f"too small: {w}x{h} < {size}x{size}"
+    return to_signed(center_crop(image, size))
+
+
+def iter_image_batches(files: list[Path], size: int, batch_size: int = 64, *,
+                       skipped: Skipped | None = None, workers: int = 2,
+                       progress=None) -> Iterator[torch.Tensor]:
+    """Yield ``(B, 3, size, size)`` batches in ``[-1, 1]``: the centre crop of each file.
+
+    Centre crops, not resizes, because resampling would paint its own grid over the
+    fingerprint. Unreadable and too-small files go to ``skipped``. Decoding runs on
+    ``workers`` threads (Pillow releases the GIL while it decodes).
+
+    Args:
+        progress: optional callable taking the number of files just processed.
+    """
+    if not isinstance(size, int) or size < 8:
+        raise InvalidInputError(f"size must be an integer >= 8, got {size!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidInputError(f"batch size must be a positive integer, got {batch_size!r}")
+    skipped = skipped if skipped is not None else Skipped()
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for start in range(0, len(files), batch_size):
+            chunk = files[start:start + batch_size]
+            good = []
+            for path, item in zip(chunk, pool.map(lambda p: _load_crop(p, size), chunk)):
+                if isinstance(item, str):
+                    skipped.add(path, item)
+                else:
+                    good.append(item)
+            if progress is not None:
+                progress(len(chunk))
+            if good:
+                yield torch.stack(good)
+
+
+class FolderDataset(Dataset):
+    """A folder of a generator's outputs (or real photos) as a torch ``Dataset``.
+
+    Items are ``(image, label)``: the centre ``size`` crop in ``[-1, 1]`` and the index of
+    the file's top-level sub-folder in :attr:`classes` (0 when files sit at the top).
+    Files are decoded once at construction to find the unusable ones, which are skipped
+    with a warning and listed in :attr:`skipped`.
+    """
+
+    def __init__(self, root: str | os.PathLike, size: int, *, validate: bool = True):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise InvalidInputError(f"{self.root}: not a folder")
+        self.size = size
+        self.skipped = Skipped()
+        files = scan_images([self.root], self.skipped)
+        if validate:
+            files = [p for p in files if self._usable(p)]
+        if not files:
+            raise InvalidInputError(f"{self.root}: no usable image of at least {size}x{size}")
+        self.files = files
+        tops = [self._top(p) for p in files]
+        self.classes = sorted(set(tops))
+        index = {name: i for i, name in enumerate(self.classes)}
+        self.labels = [index[t] for t in tops]
+
+    def _usable(self, path: Path) -> bool:
+        item = _load_crop(path, self.size)
+        if isinstance(item, str):
+            self.skipped.add(path, item)
+            return False
+        return True
+
+    def _top(self, path: Path) -> str:
+        rel = path.relative_to(self.root)
+        return rel.parts[0] if len(rel.parts) > 1 else ""
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        item = _load_crop(self.files[i], self.size)
+        if isinstance(item, str):  # changed on disk since the scan
+            raise InvalidInputError(f"{self.files[i]}: {item}")
+        return item, self.labels[i]

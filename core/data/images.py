@@ -1,0 +1,115 @@
+"""Decode one image file into an RGB float array, whatever its mode or bit depth.
+
+Only pixel data is decoded: Pillow (and tifffile for TIFF) read the formats listed in
+:data:`IMAGE_SUFFIXES`; nothing is unpickled or executed. Grey, palette, RGBA (alpha
+dropped: the colour channels are what a generator wrote), CMYK and 16-bit images all come
+out as ``(H, W, 3)`` float32 in ``[0, 1]``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from core.errors import InvalidInputError
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
+MAX_PIXELS = 1 << 28  # refuse absurd sizes (decompression bombs) with a clear reason
+
+
+class ImageReadError(InvalidInputError):
+    """A file could not be decoded as an image; the message says why."""
+
+
+def _scale(arr: np.ndarray) -> np.ndarray:
+    """Integer or float pixels to float32 in [0, 1] by their dtype's range."""
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / 255.0
+    if arr.dtype == np.uint16:
+        return arr.astype(np.float32) / 65535.0
+    if arr.dtype in (np.int32, np.uint32, np.int64):
+        # Pillow's "I" mode holds 16-bit PNGs and TIFFs widened to int32.
+        top = 65535.0 if arr.max(initial=0) <= 65535 else float(np.iinfo(arr.dtype).max)
+        return np.clip(arr.astype(np.float64) / top, 0, 1).astype(np.float32)
+    if arr.dtype == bool:
+        return arr.astype(np.float32)
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all():
+            raise ImageReadError("holds NaN or Inf pixels")
+        return np.clip(arr, 0, 1).astype(np.float32)
+    raise ImageReadError(f"unsupported pixel type {arr.dtype}")
+
+
+def _to_rgb(arr: np.ndarray) -> np.ndarray:
+    if arr.ndim == 2:
+        return np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.ndim == 3 and arr.shape[2] in (1, 2):  # grey, grey + alpha
+        return np.repeat(arr[:, :, :1], 3, axis=2)
+    if arr.ndim == 3 and arr.shape[2] >= 3:  # RGB, RGBA (alpha dropped)
+        return arr[:, :, :3]
+    raise ImageReadError(f"unsupported array shape {arr.shape}")
+
+
+def _read_tiff(path: Path) -> np.ndarray | None:
+    """TIFF through tifffile, which keeps 16-bit colour exact (Pillow does not)."""
+    try:
+        import tifffile
+    except ImportError:
+        return None
+    try:
+        arr = tifffile.imread(path, key=0)
+    except Exception:  # e.g. a compression tifffile cannot decode: let Pillow try
+        return None
+    if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (3, 4):
+        arr = np.moveaxis(arr, 0, 2)  # planar configuration
+    return arr
+
+
+def _read_pillow(path: Path) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path) as img:
+            img.load()
+            # Modes numpy can take as they are (high bit depths stay exact); everything
+            # else (palette, alpha, CMYK, YCbCr, ...) goes through Pillow's RGB conversion.
+            if img.mode in ("RGB", "L", "1", "I", "F") or img.mode.startswith("I;16"):
+                arr = np.asarray(img)
+            else:
+                arr = np.asarray(img.convert("RGB"))
+    if arr.dtype.byteorder == ">":
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    return arr
+
+
+def load_rgb(path: str | Path) -> np.ndarray:
+    """Decode ``path`` into an ``(H, W, 3)`` float32 array in ``[0, 1]``.
+
+    Raises:
+        ImageReadError: the file is missing, not an image, truncated, too large, or
+            holds pixels that cannot be made RGB. The message is one line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"{path}: no such file")
+    try:
+        arr = _read_tiff(path) if path.suffix.lower() in (".tif", ".tiff") else None
+        if arr is None:
+            arr = _read_pillow(path)
+        if arr.size == 0:
+            raise ImageReadError("is empty")
+        if arr.shape[0] * arr.shape[1] > MAX_PIXELS:
+            raise ImageReadError(f"is too large ({arr.shape[1]}x{arr.shape[0]})")
+        return np.ascontiguousarray(_scale(_to_rgb(arr)))
+    except ImageReadError as err:
+        raise ImageReadError(f"{path}: {err}") from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise ImageReadError(f"{path}: is too large (decompression bomb guard)") from None
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{path}: not a recognised image (unknown format or corrupt "
+                             "header)") from None
+    except (OSError, SyntaxError, ValueError, EOFError, TypeError, MemoryError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ImageReadError(f"{path}: cannot decode ({reason})") from None

@@ -1,0 +1,110 @@
+"""Process-level plumbing: device choice, seeding, atomic writes, code version."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core import __version__
+from core.errors import InvalidInputError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """Turn ``auto | cpu | cuda | cuda:N`` into a :class:`torch.device`.
+
+    ``auto`` picks CUDA when a GPU is visible, else the CPU. Asking for CUDA on a machine
+    without one is an error, not a silent fallback.
+    """
+    if not isinstance(name, str):
+        raise InvalidInputError(f"device must be a string, got {type(name).__name__}")
+    key = name.strip().lower()
+    if key == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if key == "cpu":
+        return torch.device("cpu")
+    if key == "cuda" or key.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise InvalidInputError(f"device '{name}' requested but no CUDA GPU is available")
+        try:
+            device = torch.device(key)
+        except RuntimeError:
+            raise InvalidInputError(f"bad device '{name}'; use auto, cpu, cuda or cuda:N") from None
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise InvalidInputError(
+                f"device '{name}' requested but only {torch.cuda.device_count()} GPU(s) exist"
+            )
+        return device
+    raise InvalidInputError(f"bad device '{name}'; use one of auto, cpu, cuda, cuda:N")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices); return a CPU generator seeded alike."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise InvalidInputError(f"seed must be a non-negative integer, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``.
+
+    Readers never see a half-written file: the rename is atomic on POSIX and Windows
+    when both names are on the same file system, which a sibling temp file guarantees.
+    On error the temporary file is removed and ``path`` is left untouched.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
+    """Write ``data`` (text as UTF-8) to ``path`` atomically; return the path."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(payload)
+    return Path(path)
+
+
+def code_version() -> str:
+    """``<package version>`` plus ``+g<commit>[.dirty]`` when run from a git checkout.
+
+    Recorded in every artefact fpx writes so that a manifest names the code that made it.
+    """
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return __version__
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+    return f"{__version__}+g{commit}" + (".dirty" if dirty else "")

@@ -1,0 +1,222 @@
+"""Generator specs: frozen, validated, JSON-serialisable descriptions of an architecture.
+
+A :class:`GeneratorSpec` is the design card of a shallow image-to-image generator in the
+style of Yang et al.'s synthetic models: ``down`` down-blocks (average pool x2, conv,
+norm, ReLU) bring a real image to a bottleneck, then the up-blocks (:class:`BlockSpec`)
+bring it back up. The spec is pure data: ``core.synthetic`` builds the network,
+``core.theory`` predicts its spectral traces and :func:`spec_distance` says how far two
+designs are apart.
+
+JSON round trip is exact: ``GeneratorSpec.from_json(spec.to_json()) == spec``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.blocks import ACTIVATION, NORMALIZATION, UPSAMPLING
+from core.errors import SpecError
+
+ORDERS = ("post", "pre")
+SPEC_FORMAT = "fpx.generator_spec/1"
+
+# Bounds that keep every spec buildable and meaningful; the messages quote them.
+MAX_FACTOR = 8
+MAX_KERNEL = 11
+MAX_CONVS = 4
+MAX_BLOCKS = 4
+MAX_DOWN = 4
+MAX_CHANNELS = 1024
+
+
+def _choice(owner: str, name: str, value: Any, allowed) -> None:
+    if not isinstance(value, str) or value not in allowed:
+        raise SpecError(
+            f"{owner}.{name} = {value!r} is not allowed; choose from {', '.join(sorted(allowed))}"
+        )
+
+
+def _int_in(owner: str, name: str, value: Any, lo: int, hi: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise SpecError(f"{owner}.{name} = {value!r} must be an integer in [{lo}, {hi}]")
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """One up-block.
+
+    Attributes:
+        upsampling: a name in :data:`core.blocks.UPSAMPLING`.
+        factor: upsampling factor ``s`` (output is ``s`` times larger per axis).
+        kernel: kernel size of the upsampling layer's own convolution: the transposed
+            convolution's kernel for ``transposed`` (default ``factor``), else the conv
+            that follows interpolation / zero insertion or precedes pixel shuffle
+            (default 3, must be odd). Further convs in the block are 3x3.
+        norm: a name in :data:`core.blocks.NORMALIZATION`.
+        activation: a name in :data:`core.blocks.ACTIVATION`.
+        order: ``post`` = up, conv(s), norm, act; ``pre`` = norm, act, up, conv(s).
+        convs: convolutions per block, counting the upsampling layer's own.
+    """
+
+    upsampling: str = "transposed"
+    factor: int = 2
+    kernel: int | None = None
+    norm: str = "batch"
+    activation: str = "relu"
+    order: str = "post"
+    convs: int = 1
+
+    def __post_init__(self) -> None:
+        owner = "block"
+        _choice(owner, "upsampling", self.upsampling, UPSAMPLING)
+        _int_in(owner, "factor", self.factor, 2, MAX_FACTOR)
+        if self.kernel is None:
+            object.__setattr__(self, "kernel", self.factor if self.upsampling == "transposed" else 3)
+        _int_in(owner, "kernel", self.kernel, 1, MAX_KERNEL)
+        if self.upsampling != "transposed" and self.kernel % 2 == 0:
+            raise SpecError(
+                f"block.kernel = {self.kernel} must be odd for upsampling '{self.upsampling}' "
+                "(only 'transposed' takes even kernels)"
+            )
+        _choice(owner, "norm", self.norm, NORMALIZATION)
+        _choice(owner, "activation", self.activation, ACTIVATION)
+        _choice(owner, "order", self.order, ORDERS)
+        _int_in(owner, "convs", self.convs, 1, MAX_CONVS)
+
+    @property
+    def uneven_overlap(self) -> bool:
+        """True for a transposed convolution whose kernel is not a multiple of its stride."""
+        return self.upsampling == "transposed" and self.kernel % self.factor != 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> BlockSpec:
+        return cls(**_fields_of(cls, data, "block"))
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """A whole generator: down-blocks, then up-blocks.
+
+    Attributes:
+        up: the up-blocks, applied in order; the total factor is the product of theirs.
+        down: number of x2 down-blocks before the up-blocks (0 = the input is the latent
+            feature map). With ``2**down == total factor`` the output has the input's size.
+        channels: feature channels inside the network.
+        in_channels, out_channels: image channels (3 for RGB).
+        seed: initialisation seed. Not a design choice: :func:`spec_distance` ignores it.
+        name: free label, ignored by :func:`spec_distance`.
+    """
+
+    up: tuple[BlockSpec, ...] = field(default_factory=lambda: (BlockSpec(),))
+    down: int = 1
+    channels: int = 32
+    in_channels: int = 3
+    out_channels: int = 3
+    seed: int = 0
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        owner = "spec"
+        up = self.up
+        if isinstance(up, BlockSpec):
+            up = (up,)
+        if not isinstance(up, (tuple, list)) or not up:
+            raise SpecError(f"spec.up must be a non-empty list of blocks, got {self.up!r}")
+        if len(up) > MAX_BLOCKS:
+            raise SpecError(f"spec.up has {len(up)} blocks; at most {MAX_BLOCKS} are allowed")
+        blocks = tuple(b if isinstance(b, BlockSpec) else BlockSpec.from_dict(b) for b in up)
+        object.__setattr__(self, "up", blocks)
+        _int_in(owner, "down", self.down, 0, MAX_DOWN)
+        _int_in(owner, "channels", self.channels, 1, MAX_CHANNELS)
+        _int_in(owner, "in_channels", self.in_channels, 1, 4)
+        _int_in(owner, "out_channels", self.out_channels, 1, 4)
+        _int_in(owner, "seed", self.seed, 0, 2**63 - 1)
+        if not isinstance(self.name, str):
+            raise SpecError(f"spec.name must be a string, got {self.name!r}")
+
+    @property
+    def total_factor(self) -> int:
+        """Product of the up-blocks' factors."""
+        out = 1
+        for block in self.up:
+            out *= block.factor
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["up"] = [b.to_dict() for b in self.up]
+        return {"format": SPEC_FORMAT, **data}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> GeneratorSpec:
+        if isinstance(data, dict) and "format" in data:
+            if data["format"] != SPEC_FORMAT:
+                raise SpecError(
+                    f"spec.format = {data['format']!r} is not supported; expected {SPEC_FORMAT!r}"
+                )
+            data = {k: v for k, v in data.items() if k != "format"}
+        values = _fields_of(cls, data, "spec")
+        if "up" in values and isinstance(values["up"], list):
+            values["up"] = tuple(
+                BlockSpec.from_dict(b) if not isinstance(b, BlockSpec) else b
+                for b in values["up"]
+            )
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> GeneratorSpec:
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise SpecError(f"spec JSON is not valid JSON: {err}") from None
+        return cls.from_dict(data)
+
+
+def _fields_of(cls, data: Any, owner: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise SpecError(f"{owner} must be a JSON object, got {type(data).__name__}")
+    allowed = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise SpecError(
+            f"{owner} has unknown field(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}"
+        )
+    return dict(data)
+
+
+BLOCK_CHOICES = ("upsampling", "factor", "kernel", "norm", "activation", "order", "convs")
+GENERATOR_CHOICES = ("down", "channels")
+
+
+def spec_distance(a: GeneratorSpec, b: GeneratorSpec) -> int:
+    """Number of design choices in which two specs differ.
+
+    Counted, each as 1:
+      * every up-block field in :data:`BLOCK_CHOICES` that differs between blocks at the
+        same position;
+      * every up-block present in one spec and not the other (a missing block differs in
+        all its choices, so it counts ``len(BLOCK_CHOICES)``);
+      * ``down`` and ``channels`` when they differ.
+    Not counted: ``seed``, ``name`` and the image channel counts, which are not
+    architecture choices. The result is a metric: symmetric, zero iff the designs agree,
+    and it satisfies the triangle inequality (it is a Hamming distance over padded
+    block lists).
+    """
+    if not isinstance(a, GeneratorSpec) or not isinstance(b, GeneratorSpec):
+        raise SpecError("spec_distance takes two GeneratorSpec objects")
+    dist = sum(getattr(a, f) != getattr(b, f) for f in GENERATOR_CHOICES)
+    for i in range(max(len(a.up), len(b.up))):
+        if i >= len(a.up) or i >= len(b.up):
+            dist += len(BLOCK_CHOICES)
+            continue
+        dist += sum(getattr(a.up[i], f) != getattr(b.up[i], f) for f in BLOCK_CHOICES)
+    return dist
