@@ -106,7 +106,8 @@ def summarise(spectrum: torch.Tensor, *, images: int, residual: str = "none",
 
 
 def analyse_batches(batches: Iterable[torch.Tensor], *, residual: str = "none",
-                    window: str | None = None, device: torch.device | str = "cpu") -> SpectrumReport:
+                    window: str | None = None,
+                    device: torch.device | str = "cpu") -> SpectrumReport:
     """Analyse an iterable of ``(B, C, H, W)`` batches (square images of one size)."""
     count = 0
 

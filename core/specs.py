@@ -74,7 +74,8 @@ class BlockSpec:
         _choice(owner, "upsampling", self.upsampling, UPSAMPLING)
         _int_in(owner, "factor", self.factor, 2, MAX_FACTOR)
         if self.kernel is None:
-            object.__setattr__(self, "kernel", self.factor if self.upsampling == "transposed" else 3)
+            default = self.factor if self.upsampling == "transposed" else 3
+            object.__setattr__(self, "kernel", default)
         _int_in(owner, "kernel", self.kernel, 1, MAX_KERNEL)
         if self.upsampling != "transposed" and self.kernel % 2 == 0:
             raise SpecError(

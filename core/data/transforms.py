@@ -50,7 +50,8 @@ def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
     return x[..., top:top + size, left:left + size]
 
 
-def random_crop(x: torch.Tensor, size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+def random_crop(x: torch.Tensor, size: int,
+                generator: torch.Generator | None = None) -> torch.Tensor:
     """Uniformly placed ``size x size`` crop of ``(..., H, W)`` (one place for the batch)."""
     h, w = _check_size(x, size)
     top = int(torch.randint(h - size + 1, (1,), generator=generator))

@@ -42,8 +42,9 @@ class GridPeaks:
 
     def to_list(self) -> list[dict[str, float]]:
         """``[{fy, fx, prominence_db}, ...]`` with plain floats (for JSON)."""
-        return [{"fy": round(float(y), 6), "fx": round(float(x), 6), "prominence_db": round(float(p), 3)}
-                for y, x, p in zip(self.fy.tolist(), self.fx.tolist(), self.prominence_db.tolist())]
+        rows = zip(self.fy.tolist(), self.fx.tolist(), self.prominence_db.tolist())
+        return [{"fy": round(y, 6), "fx": round(x, 6), "prominence_db": round(p, 3)}
+                for y, x, p in rows]
 
 
 def _as_2d(spectrum: torch.Tensor) -> torch.Tensor:
@@ -141,7 +142,8 @@ def _circular_gap(a: torch.Tensor, b: float) -> torch.Tensor:
     return torch.minimum(d, 1.0 - d)
 
 
-def grid_score(peaks: GridPeaks, factor: int, *, tolerance_bins: float = 1.0) -> tuple[float, float]:
+def grid_score(peaks: GridPeaks, factor: int, *,
+               tolerance_bins: float = 1.0) -> tuple[float, float]:
     """How well period ``factor`` explains the peaks.
 
     Returns:
