@@ -21,9 +21,9 @@ from core.errors import InvalidInputError, UnknownNameError
 EPS = 1e-10  # power floor before the log: -100 dB, far below float32 image noise
 RESIDUALS = ("none", "blur", "median")
 WINDOWS = ("hann", "hamming", "blackman")
-# Images per FFT chunk: small enough that the chunk's half spectrum stays in cache while
-# it is squared, logged and mirrored, large enough to amortise the FFT plan.
-_CHUNK = 8
+# Pixels per FFT chunk (4 MB of float32): small enough that a chunk's half spectrum stays
+# in cache while it is squared, logged and mirrored, large enough to amortise the FFT plan.
+_CHUNK_PIXELS = 1 << 20
 
 
 def check_images(x, name: str = "x") -> torch.Tensor:
@@ -175,8 +175,9 @@ def power_spectrum(x: torch.Tensor, *, log: bool = True, window=None,
     out = torch.empty_like(x)
     wh = w // 2 + 1  # columns of the half spectrum: kx = 0 .. w // 2
     h2, w2 = (h // 2, w // 2) if center else (0, 0)
-    for s in range(0, b, _CHUNK):
-        spec = torch.fft.rfft2(x[s:s + _CHUNK], norm="ortho")
+    chunk = max(1, _CHUNK_PIXELS // (c * h * w))
+    for s in range(0, b, chunk):
+        spec = torch.fft.rfft2(x[s:s + chunk], norm="ortho")
         # A NaN or Inf anywhere in an image reaches its DC term: a free finiteness check.
         if not bool(torch.isfinite(spec[..., 0, 0]).all()):
             raise InvalidInputError("x contains NaN or Inf values")
@@ -185,7 +186,7 @@ def power_spectrum(x: torch.Tensor, *, log: bool = True, window=None,
         p.addcmul_(parts[..., 1], parts[..., 1])
         if log:
             p.add_(EPS).log10_().mul_(10.0)
-        _mirror_into(out[s:s + _CHUNK], p, h2, w2, wh)
+        _mirror_into(out[s:s + chunk], p, h2, w2, wh)
     return out
 
 
@@ -194,25 +195,33 @@ def _mirror_into(out: torch.Tensor, half: torch.Tensor, h2: int, w2: int, wh: in
 
     Output ``[i, j]`` holds ``(ky, kx) = ((i - h2) mod H, (j - w2) mod W)``. Columns with
     ``kx < wh`` come from ``half[ky, kx]``; the rest from the Hermitian mirror
-    ``half[(-ky) mod H, W - kx]``. Rows move as whole rows and columns as slices.
+    ``half[(-ky) mod H, W - kx]``, which is ``half`` flipped on both axes and rolled by
+    one more row. Everything moves as at most four rectangular block copies per part.
     """
     h, w = out.shape[-2:]
-    i = torch.arange(h, device=half.device)
-    direct = half if h2 == 0 else half.index_select(-2, (i - h2) % h)
-    _place_columns(out, direct, 0, w2)
+    _place(out, half, h2, 0, w2)
     if w > wh:
-        mirror = half.index_select(-2, (h2 - i) % h)[..., 1:w - wh + 1].flip(-1)
-        _place_columns(out, mirror, wh, w2)
+        _place(out, half[..., 1:w - wh + 1].flip(-2, -1), h2 + 1, wh, w2)
 
 
-def _place_columns(out: torch.Tensor, src: torch.Tensor, kx0: int, w2: int) -> None:
-    """``out[..., (kx0 + t + w2) mod W] = src[..., t]``: one or two slice copies."""
-    w, n = out.shape[-1], src.shape[-1]
-    j0 = (kx0 + w2) % w
-    first = min(n, w - j0)
-    out[..., j0:j0 + first].copy_(src[..., :first])
-    if first < n:
-        out[..., :n - first].copy_(src[..., first:])
+def _runs(start: int, length: int, period: int) -> list[tuple[int, int, int]]:
+    """Split ``dst = (start + t) mod period`` for ``t < length`` into contiguous runs
+    ``(dst0, t0, n)``."""
+    start %= period
+    first = min(length, period - start)
+    runs = [(start, 0, first)]
+    if first < length:
+        runs.append((0, first, length - first))
+    return runs
+
+
+def _place(out: torch.Tensor, src: torch.Tensor, row_shift: int, kx0: int, w2: int) -> None:
+    """``out[..., (r + row_shift) mod H, (kx0 + c + w2) mod W] = src[..., r, c]``."""
+    h, w = out.shape[-2:]
+    for r_dst, r_src, nr in _runs(row_shift, src.shape[-2], h):
+        for c_dst, c_src, nc in _runs(kx0 + w2, src.shape[-1], w):
+            out[..., r_dst:r_dst + nr, c_dst:c_dst + nc].copy_(
+                src[..., r_src:r_src + nr, c_src:c_src + nc])
 
 
 @functools.lru_cache(maxsize=16)
