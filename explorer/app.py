@@ -20,7 +20,7 @@ show a smooth power-law decay and no grid of peaks; generators with upsampling a
 
 def create_app() -> pn.template.BaseTemplate:
     view = RealSpectrumView()
-    return pn.template.FastListTemplate(
+    return pn.template.BootstrapTemplate(
         title="fpx: generative-model fingerprints in the frequency domain",
         sidebar=[pn.pane.Markdown("### Analysis"), view.controls, pn.pane.Markdown(ABOUT)],
         main=[pn.Tabs(("Real photos", view), dynamic=True)],

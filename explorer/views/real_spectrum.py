@@ -23,7 +23,7 @@ def spectrum_image(report: SpectrumReport, title: str) -> hv.Image:
     return hv.Image(np.flipud(spec), bounds=bounds, kdims=["fx", "fy"], vdims=["power_db"]).opts(
         cmap="magma", colorbar=True, clim=(float(lo), float(hi)), title=title,
         xlabel="fx (cycles/pixel)", ylabel="fy (cycles/pixel)", clabel="power (dB)",
-        frame_width=360, frame_height=360, tools=["hover"],
+        frame_width=320, frame_height=320, tools=["hover"],
     )
 
 
@@ -32,7 +32,7 @@ def profile_curve(report: SpectrumReport, label: str) -> hv.Curve:
     p = report.profile.power.numpy()[1:]
     return hv.Curve((f, p), kdims=["frequency"], vdims=["power_db"], label=label).opts(
         xlabel="frequency (cycles/pixel)", ylabel="mean power (dB)", xlim=(0, 0.5),
-        frame_width=420, frame_height=300, show_grid=True, tools=["hover"],
+        frame_width=360, frame_height=280, show_grid=True, tools=["hover"],
     )
 
 
