@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -35,6 +37,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+MIN_SIZE = 8  # pixels: smaller crops leave too few frequency bins to find a grid
+
+
+def _crop_size(text: str) -> int:
+    value = _positive_int(text)
+    if value < MIN_SIZE:
+        raise argparse.ArgumentTypeError(f"expected a size of at least {MIN_SIZE}, got {value}")
+    return value
+
+
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -50,7 +62,7 @@ def _add_spectrum(sub) -> None:
                     "upsampling factor and power-law tail.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
-    p.add_argument("--size", type=_positive_int, default=128,
+    p.add_argument("--size", type=_crop_size, default=128,
                    help="centre-crop size in pixels; smaller images are skipped (default 128)")
     p.add_argument("--residual", choices=RESIDUALS, default="none",
                    help="high-pass residual taken before the FFT (default none)")
@@ -70,8 +82,6 @@ def _run_spectrum(args) -> int:
     from core.analysis import analyse_paths
     from core.runtime import resolve_device
 
-    if args.size < 8:
-        raise FpxError(f"--size must be at least 8, got {args.size}")
     device = resolve_device(args.device)
     bar = None
 
@@ -94,7 +104,7 @@ def _run_spectrum(args) -> int:
             bar.close()
     summary = report.to_json_dict()
     if args.out is not None:
-        _write_spectrum_outputs(report, summary, args.out)
+        _write_spectrum_outputs(report, summary, args.out, args.command_line)
     if args.json:
         print(json.dumps(summary))
     else:
@@ -102,7 +112,7 @@ def _run_spectrum(args) -> int:
     return 0
 
 
-def _write_spectrum_outputs(report, summary: dict, out: Path) -> None:
+def _write_spectrum_outputs(report, summary: dict, out: Path, command: str) -> None:
     from core.figures import profile_png, spectrum_png
     from core.runtime import atomic_write, code_version
 
@@ -112,8 +122,7 @@ def _write_spectrum_outputs(report, summary: dict, out: Path) -> None:
     spectrum_png(report.spectrum, out / "spectrum.png", peaks=report.peaks,
                  title=f"Mean log spectrum ({report.images} images)")
     profile_png({"images": report.profile}, out / "profile.png")
-    record = {**summary, "made_by": {"command": " ".join(["fpx"] + sys.argv[1:]),
-                                     "code_version": code_version()}}
+    record = {**summary, "made_by": {"command": command, "code_version": code_version()}}
     atomic_write(out / "spectrum.json", json.dumps(record, indent=2))
 
 
@@ -157,9 +166,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = build_parser().parse_args(argv)
+    args.command_line = shlex.join(["fpx", *argv])  # recorded in what fpx writes
     try:
-        return args.run(args)
+        status = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        # The reader left early (``fpx ... --json | head``): no traceback. Point stdout at
+        # devnull so that the interpreter's last flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_INPUT
     except FpxError as err:
         _say(f"fpx: error: {err}")
         return EXIT_INPUT

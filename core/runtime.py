@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import secrets
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,8 +49,9 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch (all devices); return a CPU generator seeded alike."""
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise InvalidInputError(f"seed must be a non-negative integer, got {seed!r}")
+    # torch takes seeds up to 2**64 - 1 and raises a bare ValueError beyond.
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**64:
+        raise InvalidInputError(f"seed must be an integer in [0, 2**64), got {seed!r}")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -67,9 +68,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _new_sibling(target)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
@@ -78,6 +77,21 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _new_sibling(target: Path) -> Path:
+    """Create an empty, uniquely named file beside ``target`` and return its path.
+
+    Unlike :func:`tempfile.mkstemp` (always mode 0o600) the file gets 0o666 less the
+    umask, as ``open`` would give it, so the renamed result is as readable as any other.
+    """
+    while True:
+        tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
 
 
 def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
