@@ -64,12 +64,12 @@ def run(batch: int, sizes: list[int], repeats: int) -> None:
         for n in sizes:
             x = torch.randn(batch, 3, n, n, device=device)
             rows = [("fpx power_spectrum+profile",
-                     timed(lambda: radial_profile(power_spectrum(x)), repeats, sync)),
+                     timed(lambda x=x: radial_profile(power_spectrum(x)), repeats, sync)),
                     ("bare torch.fft.fft2 (floor)",
-                     timed(lambda: torch.fft.fft2(x), repeats, sync))]
+                     timed(lambda x=x: torch.fft.fft2(x), repeats, sync))]
             if device == "cpu":
                 arr = x.numpy()
-                rows.append(("numpy per-image loop", timed(lambda: numpy_loop(arr), repeats)))
+                rows.append(("numpy per-image loop", timed(lambda a=arr: numpy_loop(a), repeats)))
             ours = rows[0][1]
             for name, t in rows:
                 print(f"{device:6} {n:>4}  {name:<28} {batch / t:>10.0f} {1000 * t:>10.1f}"

@@ -90,6 +90,7 @@ class CelebA(Dataset):
                 return self._load(path), 0
             except ImageReadError as err:
                 if not any(s["path"] == str(path) for s in self.skipped):
-                    self.skipped.append({"path": str(path), "reason": str(err)})
+                    reason = str(err).removeprefix(f"{path}: ")  # as folder.Skipped
+                    self.skipped.append({"path": str(path), "reason": reason})
                     warnings.warn(f"skipped {err}", stacklevel=2)
         raise InvalidInputError(f"{self.folder}: no readable image")

@@ -28,7 +28,18 @@ _RECORD = 1 + 3 * 32 * 32
 _BIN_FILES = {"train": [f"data_batch_{i}.bin" for i in range(1, 6)], "test": ["test_batch.bin"]}
 _PY_FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
 _RECONSTRUCT = np.empty(0).__reduce__()[0]  # numpy's array constructor, wherever it lives
+
+
+def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
+    """How Python 3 pickles ``bytes`` at protocols < 3: ``_codecs.encode(str, 'latin1')``.
+    Only that call is honoured; it builds a bytes object and nothing else."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("refused _codecs.encode call other than latin1 bytes")
+    return text.encode("latin1")
+
+
 _ALLOWED_GLOBALS = {
+    ("_codecs", "encode"): _latin1_bytes,
     ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
     ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
     ("numpy", "ndarray"): np.ndarray,

@@ -94,12 +94,25 @@ def iter_image_batches(files: list[Path], size: int, batch_size: int = 64, *,
 
     Args:
         progress: optional callable taking the number of files just processed.
+
+    Raises:
+        InvalidInputError: bad ``size`` or ``batch_size``, at the call (not at the first
+            ``next``).
     """
-    if not isinstance(size, int) or size < 8:
-        raise InvalidInputError(f"size must be an integer >= 8, got {size!r}")
+    _check_crop_size(size)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidInputError(f"batch size must be a positive integer, got {batch_size!r}")
     skipped = skipped if skipped is not None else Skipped()
+    return _batches(files, size, batch_size, skipped, workers, progress)
+
+
+def _check_crop_size(size) -> None:
+    if not isinstance(size, int) or size < 8:
+        raise InvalidInputError(f"size must be an integer >= 8, got {size!r}")
+
+
+def _batches(files: list[Path], size: int, batch_size: int, skipped: Skipped, workers: int,
+             progress) -> Iterator[torch.Tensor]:
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for start in range(0, len(files), batch_size):
             chunk = files[start:start + batch_size]
@@ -128,6 +141,7 @@ class FolderDataset(Dataset):
         self.root = Path(root)
         if not self.root.is_dir():
             raise InvalidInputError(f"{self.root}: not a folder")
+        _check_crop_size(size)
         self.size = size
         self.skipped = Skipped()
         files = scan_images([self.root], self.skipped)

@@ -3,7 +3,9 @@
 Only pixel data is decoded: Pillow (and tifffile for TIFF) read the formats listed in
 :data:`IMAGE_SUFFIXES`; nothing is unpickled or executed. Grey, palette, RGBA (alpha
 dropped: the colour channels are what a generator wrote), CMYK and 16-bit images all come
-out as ``(H, W, 3)`` float32 in ``[0, 1]``.
+out as ``(H, W, 3)`` float32 in ``[0, 1]``. Precision: 16-bit grey PNGs and 16-bit TIFFs
+are exact (``value / 65535``); 16-bit colour or grey-with-alpha PNGs are decoded by Pillow
+at 8 bits (the high byte of each sample, ``(value >> 8) / 255``).
 """
 
 from __future__ import annotations
@@ -54,17 +56,28 @@ def _to_rgb(arr: np.ndarray) -> np.ndarray:
 
 
 def _read_tiff(path: Path) -> np.ndarray | None:
-    """TIFF through tifffile, which keeps 16-bit colour exact (Pillow does not)."""
+    """TIFF through tifffile, which keeps 16-bit colour exact (Pillow does not).
+
+    Only black-is-zero grey and RGB pages are taken as stored; palette, CMYK, YCbCr and
+    white-is-zero pages need a colour conversion, so they (and anything tifffile cannot
+    decode) return None and go to Pillow.
+    """
     try:
         import tifffile
     except ImportError:
         return None
     try:
-        arr = tifffile.imread(path, key=0)
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            if page.photometric not in (tifffile.PHOTOMETRIC.MINISBLACK,
+                                        tifffile.PHOTOMETRIC.RGB):
+                return None
+            arr = page.asarray()
+            planar = page.planarconfig == tifffile.PLANARCONFIG.SEPARATE
     except Exception:  # e.g. a compression tifffile cannot decode: let Pillow try
         return None
-    if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (3, 4):
-        arr = np.moveaxis(arr, 0, 2)  # planar configuration
+    if planar and arr.ndim == 3:
+        arr = np.moveaxis(arr, 0, 2)  # (samples, H, W) -> (H, W, samples)
     return arr
 
 
