@@ -22,17 +22,23 @@ import torch
 from core.spectrum import power_spectrum, radial_profile
 
 
-def timed(fn, repeats: int, sync=lambda: None) -> float:
-    """Median wall time in seconds over ``repeats`` runs after one warm-up."""
-    fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+def timed(fns: dict, repeats: int, sync=lambda: None) -> dict[str, float]:
+    """Median wall time in seconds of each function over ``repeats`` rounds.
+
+    The functions run round-robin (one call each per round, after one warm-up call), so a
+    change in machine load during the run hits every method alike.
+    """
+    times = {name: [] for name in fns}
+    for fn in fns.values():
         fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    sync()
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def numpy_loop(images: np.ndarray) -> np.ndarray:
@@ -63,13 +69,12 @@ def run(batch: int, sizes: list[int], repeats: int) -> None:
         sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
         for n in sizes:
             x = torch.randn(batch, 3, n, n, device=device)
-            rows = [("fpx power_spectrum+profile",
-                     timed(lambda x=x: radial_profile(power_spectrum(x)), repeats, sync)),
-                    ("bare torch.fft.fft2 (floor)",
-                     timed(lambda x=x: torch.fft.fft2(x), repeats, sync))]
+            fns = {"fpx power_spectrum+profile": lambda x=x: radial_profile(power_spectrum(x)),
+                   "bare torch.fft.fft2 (floor)": lambda x=x: torch.fft.fft2(x)}
             if device == "cpu":
                 arr = x.numpy()
-                rows.append(("numpy per-image loop", timed(lambda a=arr: numpy_loop(a), repeats)))
+                fns["numpy per-image loop"] = lambda a=arr: numpy_loop(a)
+            rows = list(timed(fns, repeats, sync).items())
             ours = rows[0][1]
             for name, t in rows:
                 print(f"{device:6} {n:>4}  {name:<28} {batch / t:>10.0f} {1000 * t:>10.1f}"
@@ -85,6 +90,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
     args = parser.parse_args()
     run(args.batch, args.sizes, args.repeats)

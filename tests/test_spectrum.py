@@ -170,9 +170,10 @@ def test_blur_residual_follows_its_transfer_function():
     f = torch.arange(33, dtype=torch.float64) / 64
     expect = (1 - torch.exp(-2 * math.pi**2 * f**2)).square()
     # Borders are reflected, not periodic, and the kernel is cut at 3 sigma: a few
-    # percent of deviation; 64 x 4096 noise samples per ring add about 1%.
+    # percent of deviation (about 1% even at the lowest ring, where theory gives 2e-5);
+    # 64 x 4096 noise samples per ring add about 1%.
     assert torch.allclose(ratio[2:], expect[2:], atol=0.05)
-    assert ratio[1] < 0.01
+    assert ratio[1] < 0.03
 
 
 def test_residual_rejects_bad_input():
