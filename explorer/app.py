@@ -1,30 +1,36 @@
 """The fpx dashboard: ``panel serve explorer/app.py``.
 
-Template and tabs only; each tab is a Viewer in ``explorer.views``.
+Template and tabs only; each tab is a Viewer in ``explorer.views`` over a state object
+in ``explorer.state``. Nothing is computed at import: each browser session builds its
+own state when it opens.
 """
 
 import holoviews as hv
 import panel as pn
 
-from explorer.views.real_spectrum import RealSpectrumView
+from explorer.views.spectrum_lab import SpectrumLab
 
-pn.extension(sizing_mode="stretch_width")
+pn.extension()
 hv.extension("bokeh")
 
 ABOUT = """
-Spectra of the **bundled real photos** (scikit-image and scikit-learn samples, cut into
-deterministic crops). Frequencies are in cycles/pixel (Nyquist = 0.5). Natural images
-show a smooth power-law decay and no grid of peaks; generators with upsampling add one.
+Generators leave fingerprints in the spectra of their images: upsampling by *s* puts a
+grid of peaks at *k/s* cycles/pixel (Nyquist = 0.5), normalization and activations
+reshape the radial profile. Flip a block and watch the **detected** peaks (circles)
+against the peaks **predicted** by `core.theory` (crosses). Real images: crops of the
+photos bundled with scikit-image and scikit-learn, an upload, or a server folder.
 """
 
 
 def create_app() -> pn.template.BaseTemplate:
-    view = RealSpectrumView()
+    lab = SpectrumLab()
     return pn.template.BootstrapTemplate(
         title="fpx: generative-model fingerprints in the frequency domain",
-        sidebar=[pn.pane.Markdown("### Analysis"), view.controls, pn.pane.Markdown(ABOUT)],
-        main=[pn.Tabs(("Real photos", view), dynamic=True)],
+        sidebar=[lab.controls, pn.pane.Markdown(ABOUT)],
+        main=[pn.Tabs(("Spectrum Lab", lab), dynamic=True)],
+        sidebar_width=330,
     )
 
 
-create_app().servable()
+if pn.state.served:
+    create_app().servable()

@@ -1,44 +1,282 @@
-"""Dashboard state: ``param`` classes over ``core``; no panel import (notebooks reuse it)."""
+"""Dashboard state: ``param`` classes over ``core``. Never imports panel, so the teaching
+notebooks drive the very same objects with ipywidgets.
+
+:class:`LabState` is the Spectrum Lab: a generator design (the controls), a source of real
+images and the analysis settings go in; one computation, :class:`LabResult`, comes out
+each time anything changes.
+"""
 
 from __future__ import annotations
 
-import functools
+import math
+import time
+from dataclasses import dataclass
 
 import param
+import torch
 
 from core.analysis import SpectrumReport, analyse_batches
-from core.data import bundled_crops
-from core.spectrum import RESIDUALS, WINDOWS
+from core.blocks import ACTIVATION, NORMALIZATION
+from core.errors import FpxError, InvalidInputError
+from core.specs import BlockSpec, GeneratorSpec
+from core.spectrum import RESIDUALS, WINDOWS, spectral_distance
+from core.synthetic import build_generator
+from core.theory import PredictedPeak, predict_peaks
+from explorer import sources
+
+UPSAMPLING_CHOICES = {
+    "Transposed conv": "transposed", "Nearest": "nearest", "Bilinear": "bilinear",
+    "Bicubic": "bicubic", "Pixel shuffle": "pixelshuffle", "Zero insertion": "zero",
+}
+SOURCE_CHOICES = {"Bundled photos": "bundled", "Uploaded image": "upload",
+                  "Folder on server": "folder"}
+CUSTOM = "Custom"
+DESIGN = ("upsampling", "factor", "kernel", "blocks", "norm", "activation", "order", "seed")
+PRESETS: dict[str, dict] = {
+    "DCGAN-like transposed conv": dict(upsampling="transposed", factor=2, kernel=4, blocks=3,
+                                       norm="batch", activation="relu", order="post"),
+    "Checkerboard k3 s2": dict(upsampling="transposed", factor=2, kernel=3, blocks=1,
+                               norm="none", activation="relu", order="post"),
+    "Resize-conv (nearest)": dict(upsampling="nearest", factor=2, blocks=2, norm="batch",
+                                  activation="relu", order="post"),
+    "Bilinear StyleGAN-like": dict(upsampling="bilinear", factor=2, blocks=3, norm="instance",
+                                   activation="leaky_relu", order="post"),
+    "Pixel shuffle": dict(upsampling="pixelshuffle", factor=2, blocks=2, norm="none",
+                          activation="relu", order="post"),
+    "Zero insertion (textbook)": dict(upsampling="zero", factor=2, blocks=1, norm="none",
+                                      activation="none", order="post"),
+}
 
 
-@functools.lru_cache(maxsize=16)
-def real_report(residual: str, window: str, size: int, count: int, seed: int) -> SpectrumReport:
-    """Spectrum report of ``count`` bundled crops of ``size`` pixels (cached: the real
-    images never change, so each setting is computed once per process)."""
-    crops = bundled_crops(size, count, seed=seed)
-    return analyse_batches([crops], residual=residual,
-                           window=None if window == "none" else window)
+@dataclass(frozen=True)
+class LabResult:
+    """One computation of the lab; every view draws from it.
+
+    Attributes:
+        spec: the generator that ran.
+        source: label of the real images.
+        input_crop, output_crop: ``(3, S, S)`` in ``[-1, 1]``: one real crop and what the
+            generator made of it.
+        real, generated: analyses of the real crops and of the generator's outputs.
+        difference: ``(S, S)`` generated minus real mean log spectrum, dB.
+        predicted: spectral lines ``core.theory`` predicts for ``spec``.
+        distance_db: spectral distance between the two radial profiles.
+        compute_ms: wall time of this computation.
+    """
+
+    spec: GeneratorSpec
+    source: str
+    input_crop: torch.Tensor
+    output_crop: torch.Tensor
+    real: SpectrumReport
+    generated: SpectrumReport
+    difference: torch.Tensor
+    predicted: tuple[PredictedPeak, ...]
+    distance_db: float
+    compute_ms: float
 
 
-class RealSpectrumState(param.Parameterized):
-    """The mean spectrum of the bundled real photos under one analysis setting."""
+def _match_statistics(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Give ``y`` the per-image, per-channel mean and std of ``x``: an affine map that
+    moves only the DC term and the overall level, so generated and real spectra share a
+    scale (random weights make arbitrary gains)."""
+    ym, ys = y.mean((-2, -1), keepdim=True), y.std((-2, -1), keepdim=True).clamp(min=1e-6)
+    xm, xs = x.mean((-2, -1), keepdim=True), x.std((-2, -1), keepdim=True)
+    return (y - ym) / ys * xs + xm
 
-    residual = param.Selector(default="none", objects=list(RESIDUALS),
-                              doc="High-pass residual taken before the FFT")
-    window = param.Selector(default="none", objects=["none", *WINDOWS],
-                            doc="Apodisation window applied before the FFT")
-    crop_size = param.Selector(default=128, objects=[64, 128, 256],
-                               doc="Crop size in pixels")
-    crops = param.Integer(default=64, bounds=(8, 512), doc="Number of crops averaged")
-    seed = param.Integer(default=0, bounds=(0, None), doc="Seed of the crop positions")
-    report = param.ClassSelector(class_=SpectrumReport, allow_None=True, default=None,
-                                 doc="The current analysis (read-only output)")
+
+class LabState(param.Parameterized):
+    """The Spectrum Lab: generator design, real-image source and analysis settings."""
+
+    preset = param.Selector(default=CUSTOM, objects=[CUSTOM, *PRESETS], label="Presets",
+                            doc="A known design; choosing one sets the controls")
+    upsampling = param.Selector(default="transposed", objects=UPSAMPLING_CHOICES,
+                                label="Upsampling", doc="How each up-block enlarges")
+    factor = param.Selector(default=2, objects=[2, 4], label="Scale factor",
+                            doc="Upsampling factor s of each up-block")
+    kernel = param.Integer(default=4, bounds=(1, 8), label="Kernel size",
+                           doc="Kernel of the transposed conv (its stride is the factor)")
+    blocks = param.Integer(default=2, bounds=(1, 3), label="Up-blocks",
+                           doc="Number of up-blocks; the total factor is s ** blocks")
+    norm = param.Selector(default="batch", objects=list(NORMALIZATION), label="Normalization")
+    activation = param.Selector(default="relu", objects=list(ACTIVATION), label="Activation")
+    order = param.Selector(default="post", objects=["post", "pre"], label="Order",
+                           doc="post: up, conv, norm, act; pre: norm, act, up, conv")
+    seed = param.Integer(default=0, bounds=(0, 9999), label="Seed",
+                         doc="Seed of the random weights")
+    convs = param.Integer(default=1, bounds=(1, 4), precedence=-1,
+                          doc="Convolutions per block (kept for loaded specs)")
+    channels = param.Integer(default=16, bounds=(4, 64), precedence=-1,
+                             doc="Feature channels; 16 keeps the lab interactive on a CPU")
+    residual = param.Selector(default="none", objects=list(RESIDUALS), label="Residual")
+    window = param.Selector(default="none", objects=["none", *WINDOWS], label="Window")
+    source = param.Selector(default="bundled", objects=SOURCE_CHOICES, label="Image source")
+    folder = param.String(default="", label="Folder path",
+                          doc="A folder of images on the server (read as images only)")
+    crop_size = param.Selector(default=128, objects=[64, 128, 256], label="Crop size")
+    batch = param.Integer(default=8, bounds=(1, 64), precedence=-1,
+                          doc="Generated crops averaged per spectrum")
+    show_predicted = param.Boolean(default=True, label="Show predicted peaks")
+    message = param.String(default="", doc="The last problem, one line (empty if none)")
+    result = param.ClassSelector(class_=LabResult, allow_None=True, default=None)
+    pinned = param.ClassSelector(class_=LabResult, allow_None=True, default=None,
+                                 doc="Configuration A of the comparison")
 
     def __init__(self, **params):
         super().__init__(**params)
-        self._update()
+        self._upload: tuple[bytes, str] | None = None
+        self._applying = False
+        self.recompute()
 
-    @param.depends("residual", "window", "crop_size", "crops", "seed", watch=True)
-    def _update(self) -> None:
-        self.report = real_report(self.residual, self.window, self.crop_size, self.crops,
-                                  self.seed)
+    # --- the design ----------------------------------------------------------------
+
+    @property
+    def spec(self) -> GeneratorSpec:
+        """The generator the controls describe: ``blocks`` equal up-blocks and as many x2
+        down-blocks as make the output the input's size."""
+        kernel = self.kernel if self.upsampling == "transposed" else 3
+        block = BlockSpec(self.upsampling, self.factor, kernel, self.norm, self.activation,
+                          self.order, self.convs)
+        down = self.blocks * int(math.log2(self.factor))
+        return GeneratorSpec(up=(block,) * self.blocks, down=down, channels=self.channels,
+                             seed=self.seed, name=self.preset if self.preset != CUSTOM else "")
+
+    def spec_json(self) -> str:
+        return self.spec.to_json()
+
+    def load_spec_json(self, text: str | bytes) -> None:
+        """Set the controls from a spec's JSON; a spec the lab cannot show sets
+        :attr:`message` and changes nothing."""
+        try:
+            spec = GeneratorSpec.from_json(text)
+            first = spec.up[0]
+            if any(b != first for b in spec.up):
+                raise InvalidInputError("the lab builds equal up-blocks; this spec's differ")
+            if first.factor not in (2, 4) or len(spec.up) > 3:
+                raise InvalidInputError("the lab shows 1-3 up-blocks of factor 2 or 4")
+            if spec.down != len(spec.up) * int(math.log2(first.factor)):
+                raise InvalidInputError("the lab needs as many x2 down-blocks as the total "
+                                        f"factor asks ({spec.total_factor}); spec has "
+                                        f"{spec.down}")
+            values = dict(upsampling=first.upsampling, factor=first.factor, blocks=len(spec.up),
+                          norm=first.norm, activation=first.activation, order=first.order,
+                          convs=first.convs, seed=spec.seed, channels=spec.channels,
+                          preset=spec.name if spec.name in PRESETS else CUSTOM)
+            if first.upsampling == "transposed":
+                values["kernel"] = first.kernel
+            for name, value in values.items():  # check all before setting any
+                bounds = getattr(self.param[name], "bounds", None)
+                if bounds and not bounds[0] <= value <= (bounds[1] or value):
+                    raise InvalidInputError(f"{name} = {value} is outside the lab's range "
+                                            f"{bounds[0]}..{bounds[1]}")
+            self._set(values)
+        except (FpxError, ValueError) as err:
+            self.message = f"cannot load spec: {err}"
+
+    def _set(self, values: dict) -> None:
+        self._applying = True
+        try:
+            self.param.update(**values)
+        finally:
+            self._applying = False
+        self.recompute()
+
+    @param.depends("preset", watch=True)
+    def _apply_preset(self) -> None:
+        if self._applying or self.preset == CUSTOM:
+            return
+        self._set(dict(PRESETS[self.preset], convs=1))
+
+    @param.depends(*DESIGN, watch=True)
+    def _design_changed(self) -> None:
+        if self._applying:
+            return
+        if self.preset != CUSTOM:
+            self._applying = True
+            try:
+                self.preset = CUSTOM
+            finally:
+                self._applying = False
+        self.recompute()
+
+    @param.depends("residual", "window", "source", "folder", "crop_size", "batch",
+                   "channels", "convs", watch=True)
+    def _settings_changed(self) -> None:
+        if not self._applying:
+            self.recompute()
+
+    # --- real images ---------------------------------------------------------------
+
+    def set_upload(self, data: bytes, name: str) -> None:
+        """Take an uploaded image and switch the source to it."""
+        self._upload = (data, name or "upload")
+        if self.source == "upload":
+            self.recompute()
+        else:
+            self.source = "upload"
+
+    def _real(self) -> sources.RealSet:
+        if self.source == "bundled":
+            return sources.bundled(self.crop_size)
+        if self.source == "upload":
+            data, name = self._upload or (b"", "upload")
+            return sources.upload(data, name, self.crop_size)
+        return sources.folder(self.folder, self.crop_size)
+
+    # --- the computation -----------------------------------------------------------
+
+    def recompute(self) -> None:
+        """Run the generator on the real crops and analyse both; on bad input keep the
+        last result and say why in :attr:`message`."""
+        t0 = time.perf_counter()
+        try:
+            spec = self.spec
+            if spec.total_factor * 4 > self.crop_size:
+                raise InvalidInputError(
+                    f"total factor {spec.total_factor} needs crops of at least "
+                    f"{spec.total_factor * 4} px; choose fewer up-blocks or a bigger crop size"
+                )
+            real_set = self._real()
+            self.result = self._compute(spec, real_set, t0)
+            self.message = "; ".join(real_set.notes[:3])
+        except FpxError as err:
+            self.message = str(err)
+
+    def _compute(self, spec: GeneratorSpec, real_set: sources.RealSet, t0: float) -> LabResult:
+        window = None if self.window == "none" else self.window
+        real = _real_report(real_set, self.residual, window)
+        x = real_set.crops[:self.batch]
+        with torch.no_grad():
+            model = build_generator(spec).train()  # norms use the batch's statistics
+            y = _match_statistics(model(x), x)
+        generated = analyse_batches([y], residual=self.residual, window=window)
+        return LabResult(
+            spec=spec, source=real_set.label, input_crop=x[0], output_crop=y[0].clamp(-1, 1),
+            real=real, generated=generated, difference=generated.spectrum - real.spectrum,
+            predicted=tuple(predict_peaks(spec)),
+            distance_db=float(spectral_distance(generated.profile, real.profile)),
+            compute_ms=1000 * (time.perf_counter() - t0),
+        )
+
+    # --- comparison ----------------------------------------------------------------
+
+    def pin(self) -> None:
+        """Keep the current result as configuration A."""
+        self.pinned = self.result
+
+    def unpin(self) -> None:
+        self.pinned = None
+
+
+_REAL_CACHE: dict[tuple, SpectrumReport] = {}
+
+
+def _real_report(real_set: sources.RealSet, residual: str, window: str | None) -> SpectrumReport:
+    """Analysis of the real crops, computed once per source and setting (process-wide:
+    every session shares the bundled photos' spectrum)."""
+    key = (real_set.key, residual, window)
+    if key not in _REAL_CACHE:
+        if len(_REAL_CACHE) > 32:
+            _REAL_CACHE.pop(next(iter(_REAL_CACHE)))
+        _REAL_CACHE[key] = analyse_batches([real_set.crops], residual=residual, window=window)
+    return _REAL_CACHE[key]

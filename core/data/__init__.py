@@ -12,7 +12,7 @@ from core.data.bundled import PHOTOS, bundled_crops, bundled_photos, photo_names
 from core.data.celeba import CelebA
 from core.data.cifar import CIFAR10_CLASSES, load_cifar10
 from core.data.folder import FolderDataset, Skipped, iter_image_batches, scan_images
-from core.data.images import IMAGE_SUFFIXES, ImageReadError, load_rgb
+from core.data.images import IMAGE_SUFFIXES, ImageReadError, decode_rgb, load_rgb
 from core.data.transforms import (
     center_crop,
     from_signed,
@@ -24,7 +24,7 @@ from core.data.transforms import (
 
 __all__ = [
     "CIFAR10_CLASSES", "IMAGE_SUFFIXES", "PHOTOS", "CelebA", "FolderDataset", "ImageReadError",
-    "Skipped", "bundled_crops", "bundled_photos", "center_crop", "from_signed",
+    "Skipped", "bundled_crops", "bundled_photos", "center_crop", "decode_rgb", "from_signed",
     "iter_image_batches", "load_cifar10", "load_rgb", "photo_names", "random_crop", "resize",
     "scan_images", "to_signed", "to_tensor",
 ]

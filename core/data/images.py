@@ -10,6 +10,7 @@ at 8 bits (the high byte of each sample, ``(value >> 8) / 255``).
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def _to_rgb(arr: np.ndarray) -> np.ndarray:
     raise ImageReadError(f"unsupported array shape {arr.shape}")
 
 
-def _read_tiff(path: Path) -> np.ndarray | None:
+def _read_tiff(source) -> np.ndarray | None:
     """TIFF through tifffile, which keeps 16-bit colour exact (Pillow does not).
 
     Only black-is-zero grey and RGB pages are taken as stored; palette, CMYK, YCbCr and
@@ -67,7 +68,7 @@ def _read_tiff(path: Path) -> np.ndarray | None:
     except ImportError:
         return None
     try:
-        with tifffile.TiffFile(path) as tif:
+        with tifffile.TiffFile(source) as tif:
             page = tif.pages[0]
             if page.photometric not in (tifffile.PHOTOMETRIC.MINISBLACK,
                                         tifffile.PHOTOMETRIC.RGB):
@@ -76,15 +77,21 @@ def _read_tiff(path: Path) -> np.ndarray | None:
             planar = page.planarconfig == tifffile.PLANARCONFIG.SEPARATE
     except Exception:  # e.g. a compression tifffile cannot decode: let Pillow try
         return None
+    finally:
+        if hasattr(source, "seek"):
+            source.seek(0)
     if planar and arr.ndim == 3:
         arr = np.moveaxis(arr, 0, 2)  # (samples, H, W) -> (H, W, samples)
     return arr
 
 
-def _read_pillow(path: Path) -> np.ndarray:
+def _read_pillow(source, max_pixels: int) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path) as img:
+        with Image.open(source) as img:
+            w, h = img.size
+            if w * h > max_pixels:  # checked on the header, before decoding
+                raise ImageReadError(f"is too large ({w}x{h} > {max_pixels} pixels)")
             img.load()
             # Modes numpy can take as they are (high bit depths stay exact); everything
             # else (palette, alpha, CMYK, YCbCr, ...) goes through Pillow's RGB conversion.
@@ -97,7 +104,29 @@ def _read_pillow(path: Path) -> np.ndarray:
     return arr
 
 
-def load_rgb(path: str | Path) -> np.ndarray:
+def _decode(source, name: str, is_tiff: bool, max_pixels: int) -> np.ndarray:
+    try:
+        arr = _read_tiff(source) if is_tiff else None
+        if arr is None:
+            arr = _read_pillow(source, max_pixels)
+        if arr.size == 0:
+            raise ImageReadError("is empty")
+        if arr.shape[0] * arr.shape[1] > max_pixels:
+            raise ImageReadError(f"is too large ({arr.shape[1]}x{arr.shape[0]})")
+        return np.ascontiguousarray(_scale(_to_rgb(arr)))
+    except ImageReadError as err:
+        raise ImageReadError(f"{name}: {err}") from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise ImageReadError(f"{name}: is too large (decompression bomb guard)") from None
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{name}: not a recognised image (unknown format or corrupt "
+                             "header)") from None
+    except (OSError, SyntaxError, ValueError, EOFError, TypeError, MemoryError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ImageReadError(f"{name}: cannot decode ({reason})") from None
+
+
+def load_rgb(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode ``path`` into an ``(H, W, 3)`` float32 array in ``[0, 1]``.
 
     Raises:
@@ -107,22 +136,16 @@ def load_rgb(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"{path}: no such file")
-    try:
-        arr = _read_tiff(path) if path.suffix.lower() in (".tif", ".tiff") else None
-        if arr is None:
-            arr = _read_pillow(path)
-        if arr.size == 0:
-            raise ImageReadError("is empty")
-        if arr.shape[0] * arr.shape[1] > MAX_PIXELS:
-            raise ImageReadError(f"is too large ({arr.shape[1]}x{arr.shape[0]})")
-        return np.ascontiguousarray(_scale(_to_rgb(arr)))
-    except ImageReadError as err:
-        raise ImageReadError(f"{path}: {err}") from None
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-        raise ImageReadError(f"{path}: is too large (decompression bomb guard)") from None
-    except UnidentifiedImageError:
-        raise ImageReadError(f"{path}: not a recognised image (unknown format or corrupt "
-                             "header)") from None
-    except (OSError, SyntaxError, ValueError, EOFError, TypeError, MemoryError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ImageReadError(f"{path}: cannot decode ({reason})") from None
+    return _decode(path, str(path), path.suffix.lower() in (".tif", ".tiff"), max_pixels)
+
+
+def decode_rgb(data: bytes, name: str = "upload", *,
+               max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode image bytes (an upload) like :func:`load_rgb`; ``name`` labels errors.
+
+    The format is sniffed from the bytes, never trusted from a file name.
+    """
+    if not isinstance(data, (bytes, bytearray)) or not data:
+        raise ImageReadError(f"{name}: is empty")
+    is_tiff = bytes(data[:4]) in (b"II*\x00", b"MM\x00*")
+    return _decode(io.BytesIO(data), name, is_tiff, max_pixels)

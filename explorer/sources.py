@@ -1,0 +1,139 @@
+"""Real images for the dashboard: the bundled photos, an uploaded image, or a folder on
+the server. Every source returns crops in ``[-1, 1]``; every failure is one line.
+
+A folder path typed into the dashboard is read as images only: files are listed by image
+suffix, decoded as pixels, and nothing else about them is ever shown.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from core.data import (
+    IMAGE_SUFFIXES,
+    Skipped,
+    bundled_crops,
+    decode_rgb,
+    iter_image_batches,
+    to_signed,
+    to_tensor,
+)
+from core.errors import InvalidInputError
+
+MAX_UPLOAD_BYTES = 25 * 2**20
+MAX_UPLOAD_PIXELS = 40_000_000
+MAX_FOLDER_IMAGES = 64
+MAX_SCANNED_ENTRIES = 20_000
+BUNDLED_CROPS = 64
+
+
+@dataclass(frozen=True)
+class RealSet:
+    """Real crops ``(N, 3, S, S)`` in ``[-1, 1]``, where they came from, and notes
+    (files skipped and why)."""
+
+    crops: torch.Tensor
+    label: str
+    key: str
+    notes: tuple[str, ...] = ()
+
+
+@functools.lru_cache(maxsize=8)
+def bundled(size: int, seed: int = 0) -> RealSet:
+    crops = bundled_crops(size, BUNDLED_CROPS, seed=seed)
+    return RealSet(crops, f"bundled photos ({BUNDLED_CROPS} crops)", f"bundled:{size}:{seed}")
+
+
+def _tiles(image: torch.Tensor, size: int, count: int) -> torch.Tensor:
+    """Up to ``count`` non-overlapping ``size`` tiles of ``(3, H, W)``, centred."""
+    h, w = image.shape[-2:]
+    ny, nx = h // size, w // size
+    top, left = (h - ny * size) // 2, (w - nx * size) // 2
+    tiles = [image[:, top + i * size:top + (i + 1) * size, left + j * size:left + (j + 1) * size]
+             for i in range(ny) for j in range(nx)]
+    return torch.stack(tiles[:count])
+
+
+@functools.lru_cache(maxsize=4)
+def _upload_cached(digest: str, data: bytes, name: str, size: int) -> RealSet:
+    image = to_tensor(decode_rgb(data, name, max_pixels=MAX_UPLOAD_PIXELS))
+    h, w = image.shape[-2:]
+    if min(h, w) < size:
+        raise InvalidInputError(
+            f"{name}: {w}x{h} is smaller than the crop size {size}; choose a smaller crop size"
+        )
+    crops = to_signed(_tiles(image, size, BUNDLED_CROPS))
+    return RealSet(crops, f"{name} ({len(crops)} tiles)", f"upload:{digest}:{size}")
+
+
+def upload(data: bytes | None, name: str, size: int) -> RealSet:
+    """Tiles of an uploaded image (the bytes are decoded as pixels, nothing else)."""
+    if not data:
+        raise InvalidInputError("no image uploaded yet: choose a file with the upload button")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise InvalidInputError(f"{name}: {len(data) / 2**20:.0f} MB is larger than the "
+                                f"{MAX_UPLOAD_BYTES // 2**20} MB upload limit")
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    return _upload_cached(digest, bytes(data), name or "upload", size)
+
+
+def folder(path: str, size: int) -> RealSet:
+    """Centre crops of the first :data:`MAX_FOLDER_IMAGES` images under ``path``."""
+    text = (path or "").strip()
+    if not text:
+        raise InvalidInputError("type the path of a folder of images on the server")
+    root = Path(text)
+    if not root.is_dir():
+        raise InvalidInputError(f"{text}: no such folder")
+    stamp = root.stat().st_mtime_ns
+    return _folder_cached(str(root.resolve()), stamp, size)
+
+
+def first_images(root: Path, limit: int = MAX_FOLDER_IMAGES,
+                 budget: int = MAX_SCANNED_ENTRIES) -> list[Path]:
+    """The first ``limit`` image files under ``root`` in sorted depth-first order, looking
+    at no more than ``budget`` directory entries: a path like ``/`` must not make the
+    server walk the whole disk."""
+    found: list[Path] = []
+    stack, seen = [root], 0
+    while stack and len(found) < limit and seen < budget:
+        here = stack.pop()
+        try:
+            entries = sorted(os.scandir(here), key=lambda e: e.name)
+        except OSError:
+            continue
+        seen += len(entries)
+        subdirs = []
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    subdirs.append(Path(entry.path))
+                elif Path(entry.name).suffix.lower() in IMAGE_SUFFIXES and entry.is_file():
+                    found.append(Path(entry.path))
+            except OSError:
+                continue
+        stack.extend(reversed(subdirs))
+    return found[:limit]
+
+
+@functools.lru_cache(maxsize=4)
+def _folder_cached(root: str, stamp: int, size: int) -> RealSet:
+    skipped = Skipped(notify=lambda path, reason: None)
+    files = first_images(Path(root))
+    if not files:
+        raise InvalidInputError(f"{root}: holds no image files")
+    batches = list(iter_image_batches(files, size, skipped=skipped))
+    if not batches:
+        small = sum(s["reason"].startswith("too small") for s in skipped.items)
+        hint = f" ({small} smaller than {size}x{size}: try a smaller crop size)" if small else ""
+        raise InvalidInputError(f"{root}: none of {len(files)} image files is usable{hint}")
+    crops = torch.cat(batches)
+    notes = tuple(f"skipped {Path(s['path']).name}: {s['reason']}" for s in skipped.items)
+    return RealSet(crops, f"{Path(root).name}/ ({len(crops)} images)", f"folder:{root}:{size}",
+                   notes)
