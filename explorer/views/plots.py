@@ -56,7 +56,8 @@ def predicted_points(points: list[tuple[float, float]], visible: bool = True) ->
     )
 
 
-def profile_curves(profiles: dict[str, RadialProfile], title: str = "Radial profiles") -> hv.Overlay:
+def profile_curves(profiles: dict[str, RadialProfile],
+                   title: str = "Radial profiles") -> hv.Overlay:
     """Radial profiles on one cycles/pixel axis (DC left out)."""
     curves = [
         hv.Curve((p.frequency.numpy()[1:], p.power.detach().cpu().numpy()[1:]),
