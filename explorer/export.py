@@ -31,7 +31,7 @@ def _spectrum(ax, spectrum, title, *, diverging=False, peaks=None, predicted=())
     if predicted:
         ax.scatter([p.fx for p in predicted], [p.fy for p in predicted], marker="x", s=40,
                    color="#39ff14", linewidths=1.2, label="predicted")
-    if peaks is not None or predicted:
+    if (peaks is not None and len(peaks)) or predicted:
         ax.legend(loc="lower left", fontsize=7)
     ax.set_title(title, fontsize=10)
     ax.set_xlabel("fx (cycles/pixel)")

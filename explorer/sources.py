@@ -95,11 +95,13 @@ def folder(path: str, size: int) -> RealSet:
     return _folder_cached(str(root.resolve()), stamp, size)
 
 
-def first_images(root: Path, limit: int = MAX_FOLDER_IMAGES,
-                 budget: int = MAX_SCANNED_ENTRIES) -> list[Path]:
+def first_images(root: Path, limit: int | None = None,
+                 budget: int | None = None) -> list[Path]:
     """The first ``limit`` image files under ``root`` in sorted depth-first order, looking
     at no more than ``budget`` directory entries: a path like ``/`` must not make the
     server walk the whole disk."""
+    limit = MAX_FOLDER_IMAGES if limit is None else limit
+    budget = MAX_SCANNED_ENTRIES if budget is None else budget
     found: list[Path] = []
     stack, seen = [root], 0
     while stack and len(found) < limit and seen < budget:
