@@ -7,11 +7,15 @@ own state when it opens.
 
 import holoviews as hv
 import panel as pn
+from bokeh.core.validation import silence
+from bokeh.core.validation.warnings import FIXED_SIZING_MODE
 
 from explorer.views.spectrum_lab import SpectrumLab
 
-pn.extension()
+pn.extension("filedropper")
 hv.extension("bokeh")
+# HoloViews sizes plots by frame_width/frame_height, which Bokeh's validator does not see.
+silence(FIXED_SIZING_MODE, True)
 
 ABOUT = """
 Generators leave fingerprints in the spectra of their images: upsampling by *s* puts a

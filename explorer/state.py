@@ -125,6 +125,7 @@ class LabState(param.Parameterized):
     def __init__(self, **params):
         super().__init__(**params)
         self._upload: tuple[bytes, str] | None = None
+        self._last_real: sources.RealSet | None = None
         self._applying = False
         self.recompute()
 
@@ -208,8 +209,15 @@ class LabState(param.Parameterized):
     # --- real images ---------------------------------------------------------------
 
     def set_upload(self, data: bytes, name: str) -> None:
-        """Take an uploaded image and switch the source to it."""
-        self._upload = (data, name or "upload")
+        """Take an uploaded image and switch the source to it. An upload that is not a
+        usable image is refused with a message; the lab keeps its current images."""
+        name = name or "upload"
+        try:
+            sources.upload(data, name, self.crop_size)
+        except FpxError as err:
+            self.message = f"upload refused: {err}"
+            return
+        self._upload = (data, name)
         if self.source == "upload":
             self.recompute()
         else:
@@ -226,8 +234,12 @@ class LabState(param.Parameterized):
     # --- the computation -----------------------------------------------------------
 
     def recompute(self) -> None:
-        """Run the generator on the real crops and analyse both; on bad input keep the
-        last result and say why in :attr:`message`."""
+        """Run the generator on the real crops and analyse both.
+
+        When the chosen real images cannot be used (no upload yet, a bad folder) the lab
+        keeps working on the last good ones and says why in :attr:`message`; a design the
+        crops cannot hold keeps the last result.
+        """
         t0 = time.perf_counter()
         try:
             spec = self.spec
@@ -236,9 +248,16 @@ class LabState(param.Parameterized):
                     f"total factor {spec.total_factor} needs crops of at least "
                     f"{spec.total_factor * 4} px; choose fewer up-blocks or a bigger crop size"
                 )
-            real_set = self._real()
+            try:
+                real_set, problem = self._real(), ""
+            except FpxError as err:
+                last = self._last_real
+                if last is None or last.crops.shape[-1] != self.crop_size:
+                    last = sources.bundled(self.crop_size)
+                real_set, problem = last, f"{err} (showing {last.label})"
             self.result = self._compute(spec, real_set, t0)
-            self.message = "; ".join(real_set.notes[:3])
+            self._last_real = real_set
+            self.message = problem or "; ".join(real_set.notes[:3])
         except FpxError as err:
             self.message = str(err)
 
@@ -266,6 +285,13 @@ class LabState(param.Parameterized):
 
     def unpin(self) -> None:
         self.pinned = None
+
+    def compare_distance_db(self) -> float | None:
+        """Spectral distance between the generated profiles of A (pinned) and B (now)."""
+        if self.pinned is None or self.result is None:
+            return None
+        return float(spectral_distance(self.pinned.generated.profile,
+                                       self.result.generated.profile))
 
 
 _REAL_CACHE: dict[tuple, SpectrumReport] = {}

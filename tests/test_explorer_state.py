@@ -148,15 +148,30 @@ def test_uploaded_image_becomes_the_real_source():
     (png_bytes()[:200], "noise.png"),
     (b"", "no image uploaded"),
 ])
-def test_bad_uploads_give_a_message_and_keep_the_last_result(data, reason):
+def test_bad_uploads_are_refused_and_the_lab_keeps_working(data, reason):
     s = LabState()
     before = s.result
     s.set_upload(data, "noise.png")
-    assert reason in s.message
-    assert s.result is before
-    s.source = "bundled"  # the lab keeps working
-    s.seed = 1
+    assert reason in s.message and s.message.startswith("upload refused")
+    assert s.result is before and s.source == "bundled"
+    s.seed = 1  # the lab keeps working on its current images
     assert s.message == "" and s.result is not before
+
+
+def test_a_bad_upload_keeps_the_previous_good_upload():
+    s = LabState(crop_size=64)
+    s.set_upload(png_bytes(), "good.png")
+    s.set_upload(b"junk", "bad.png")
+    assert "upload refused" in s.message
+    s.seed = 2
+    assert s.result.source.startswith("good.png") and s.message == ""
+
+
+def test_choosing_upload_before_uploading_keeps_the_photos():
+    s = LabState()
+    s.source = "upload"
+    assert "no image uploaded yet" in s.message
+    assert s.result.source.startswith("bundled photos")
 
 
 def test_upload_smaller_than_the_crop_and_too_large_uploads(monkeypatch):
@@ -184,12 +199,13 @@ def test_folder_source_reads_images_only(tmp_path):
     (lambda p: "", "type the path"),
     (lambda p: str(Path(__file__)), "no such folder"),  # a file is not a folder
 ])
-def test_bad_folders_give_a_message(tmp_path, make, reason):
+def test_bad_folders_give_a_message_and_the_lab_keeps_its_images(tmp_path, make, reason):
     s = LabState()
     before = s.result
     s.param.update(source="folder", folder=make(tmp_path))
-    assert reason in s.message
-    assert s.result is before
+    assert reason in s.message and "(showing bundled photos" in s.message
+    s.upsampling = "bicubic"  # still working, on the last good images
+    assert s.result.source == before.source and s.result.spec.up[0].upsampling == "bicubic"
 
 
 def test_folder_scan_is_bounded(tmp_path, monkeypatch):
@@ -206,9 +222,12 @@ def test_pin_keeps_configuration_a():
     s = LabState()
     s.pin()
     a = s.pinned
+    assert s.compare_distance_db() == 0.0
     s.upsampling = "bilinear"
     assert s.pinned is a and s.result is not a
+    assert s.compare_distance_db() > 1.0  # dB: a different upsampler, a different profile
     s.unpin()
+    assert s.compare_distance_db() is None
     assert s.pinned is None
 
 

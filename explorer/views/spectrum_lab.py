@@ -83,7 +83,7 @@ class SpectrumLab(pn.viewable.Viewer):
         ]
         self.upload = w.FileDropper(
             accepted_filetypes=IMAGE_TYPES, max_file_size=MAX_UPLOAD, multiple=False,
-            name="Upload image", visible=s.source == "upload", height=90,
+            label="Upload image", visible=s.source == "upload", height=90,
         )
         self.upload.param.watch(self._on_upload, "value")
         folder = w.TextInput.from_param(s.param.folder, placeholder="/path/to/images",
@@ -178,8 +178,8 @@ class SpectrumLab(pn.viewable.Viewer):
 
     def _compare_card(self) -> pn.Card:
         s = self.state
-        pin = pn.widgets.Button(name="Pin current as A", button_type="primary")
-        clear = pn.widgets.Button(name="Clear A")
+        pin = pn.widgets.Button(label="Pin current as A", color="primary")
+        clear = pn.widgets.Button(label="Clear A")
         pin.on_click(lambda e: s.pin())
         clear.on_click(lambda e: s.unpin())
 
@@ -190,7 +190,12 @@ class SpectrumLab(pn.viewable.Viewer):
             spectra = [pinned.generated.spectrum, result.generated.spectrum]
             lo = min(float(t.quantile(0.01)) for t in spectra)
             hi = max(float(t.quantile(0.999)) for t in spectra)
-            return pn.Row(
+            gap = s.compare_distance_db()
+            caption = pn.pane.Markdown(
+                f"**A**: {_describe(pinned)} &nbsp;&nbsp; **B** (current): {_describe(result)}"
+                f" &nbsp;&nbsp; spectral distance A-B: {gap:.2f} dB",
+                css_classes=["fpx-compare-caption"])
+            return pn.Column(caption, pn.Row(
                 pn.pane.HoloViews(spectrum_image(spectra[0], f"A: {_describe(pinned)}",
                                                  clim=(lo, hi))),
                 pn.pane.HoloViews(spectrum_image(spectra[1], f"B: {_describe(result)}",
@@ -198,7 +203,7 @@ class SpectrumLab(pn.viewable.Viewer):
                 pn.pane.HoloViews(profile_curves(
                     {"real": result.real.profile, "A": pinned.generated.profile,
                      "B": result.generated.profile}, title="Radial profiles: A vs B")),
-            )
+            ))
 
         body = pn.panel(pn.bind(compare, s.param.result, s.param.pinned))
         return pn.Card(pn.Row(pin, clear), body, title="Compare A / B", collapsed=False,
@@ -208,11 +213,11 @@ class SpectrumLab(pn.viewable.Viewer):
         s = self.state
         png = pn.widgets.FileDownload(
             callback=lambda: io.BytesIO(lab_png(s.result)), filename="fpx-lab.png",
-            label="Download figure (PNG)", button_type="success")
+            label="Download figure (PNG)", color="success")
         spec = pn.widgets.FileDownload(
             callback=lambda: io.BytesIO(s.spec_json().encode()), filename="fpx-spec.json",
-            label="Download spec (JSON)", button_type="success")
-        load = pn.widgets.FileInput(accept=".json", name="Load spec (JSON)")
+            label="Download spec (JSON)", color="success")
+        load = pn.widgets.FileInput(accept=".json", label="Load spec (JSON)")
         load.param.watch(lambda e: e.new and s.load_spec_json(e.new), "value")
         return pn.Card(pn.Row(png, spec), load, title="Export", collapsed=False,
                        sizing_mode="stretch_width")
