@@ -1,26 +1,19 @@
 """The Spectrum Lab tab: flip a generator's building blocks, watch its fingerprint form.
 
-Every plot here is a ``DynamicMap`` fed by one stream on ``LabState.result``, so a change
-of any control runs one computation and all views update together, in place.
+A change of any control runs one computation (``LabState.result``); one watcher then
+pushes it into every figure's data sources, so all views update together, in place.
 """
 
 from __future__ import annotations
 
 import io
 
-import holoviews as hv
 import panel as pn
 import param
 
 from explorer.export import lab_png
 from explorer.state import LabResult, LabState
-from explorer.views.plots import (
-    crop_rgb,
-    peak_points,
-    predicted_points,
-    profile_curves,
-    spectrum_image,
-)
+from explorer.views.figures import CropFigure, ProfileFigure, SpectrumFigure
 
 IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"]
 MAX_UPLOAD = "25MB"
@@ -111,68 +104,52 @@ class SpectrumLab(pn.viewable.Viewer):
 
     # --- plots -----------------------------------------------------------------------
 
-    def _stream(self, *names: str) -> hv.streams.Params:
-        return hv.streams.Params(self.state, list(names))
-
-    def _generated(self, result: LabResult | None, show_predicted: bool):
-        if result is None:
-            return hv.Overlay([hv.Image([])])
-        pts = [(p.fx, p.fy) for p in result.predicted]
-        return (spectrum_image(result.generated.spectrum, "Generated: mean log spectrum")
-                * peak_points(result.generated.peaks)
-                * predicted_points(pts, show_predicted)).opts(legend_position="bottom_left")
-
-    def _real(self, result: LabResult | None):
-        if result is None:
-            return hv.Image([])
-        return (spectrum_image(result.real.spectrum, "Real: mean log spectrum")
-                * peak_points(result.real.peaks))
-
-    def _difference(self, result: LabResult | None):
-        if result is None:
-            return hv.Image([])
-        return spectrum_image(result.difference, "Difference: generated - real",
-                              diverging=True)
-
-    def _profiles(self, result: LabResult | None):
-        if result is None:
-            return hv.Overlay([hv.Curve([])])
-        return profile_curves({"real": result.real.profile,
-                               "generated": result.generated.profile})
-
-    def _crop(self, result: LabResult | None, which: str):
-        if result is None:
-            return hv.RGB([])
-        crop = result.input_crop if which == "input" else result.output_crop
-        return crop_rgb(crop, "Input crop" if which == "input" else "Generated output")
-
-    def _pane(self, fn, names, css: str) -> pn.pane.HoloViews:
-        # Sized by the plots' own frame sizes (see explorer.views.plots).
-        return pn.pane.HoloViews(hv.DynamicMap(fn, streams=[self._stream(*names)]),
-                                 css_classes=[css])
-
     def _make_layout(self) -> pn.Column:
         s = self.state
+        self.fig = {
+            "input": CropFigure("Input crop"), "output": CropFigure("Generated output"),
+            "generated": SpectrumFigure("Generated: mean log spectrum"),
+            "real": SpectrumFigure("Real: mean log spectrum"),
+            "difference": SpectrumFigure("Difference: generated - real", diverging=True),
+            "profiles": ProfileFigure("Radial profiles", ["real", "generated"]),
+        }
+        self._drawn_real = None
+        self._draw()
+        s.param.watch(lambda e: _under_lock(self._draw), ["result", "show_predicted"])
         alert = pn.pane.Alert(pn.bind(lambda m: m or "", s.param.message), alert_type="warning",
                               visible=pn.bind(bool, s.param.message),
                               css_classes=["fpx-message"])
         numbers = pn.pane.Markdown(pn.bind(readout, s.param.result),
                                    css_classes=["fpx-readout"], width=440)
-        top = pn.Row(
-            numbers,
-            self._pane(lambda result: self._crop(result, "input"), ["result"], "fpx-input"),
-            self._pane(lambda result: self._crop(result, "output"), ["result"], "fpx-output"),
+
+        def pane(key):
+            fig = self.fig[key].figure
+            fig.css_classes = [f"fpx-{key}"]  # a handle for browser tests and benchmarks
+            return pn.pane.Bokeh(fig)
+
+        return pn.Column(
+            alert,
+            pn.Row(numbers, pane("input"), pane("output")),
+            pn.Row(pane("generated"), pane("real")),
+            pn.Row(pane("difference"), pane("profiles")),
+            self._compare_card(), self._export_card(), sizing_mode="stretch_width",
         )
-        middle = pn.Row(
-            self._pane(self._generated, ["result", "show_predicted"], "fpx-generated"),
-            self._pane(self._real, ["result"], "fpx-real"),
-        )
-        bottom = pn.Row(
-            self._pane(self._difference, ["result"], "fpx-difference"),
-            self._pane(self._profiles, ["result"], "fpx-profiles"),
-        )
-        return pn.Column(alert, top, middle, bottom, self._compare_card(),
-                         self._export_card(), sizing_mode="stretch_width")
+
+    def _draw(self) -> None:
+        """Push the current result into the figures (only what changed)."""
+        r = self.state.result
+        if r is None:
+            return
+        f = self.fig
+        predicted = [(p.fx, p.fy) for p in r.predicted] if self.state.show_predicted else []
+        f["generated"].update(r.generated.spectrum, r.generated.peaks, predicted)
+        f["output"].update(r.output_crop)
+        f["difference"].update(r.difference)
+        f["profiles"].update({"real": r.real.profile, "generated": r.generated.profile})
+        if r.real is not self._drawn_real:  # the real side changes only with its settings
+            f["real"].update(r.real.spectrum, r.real.peaks)
+            f["input"].update(r.input_crop)
+            self._drawn_real = r.real
 
     # --- compare and export ----------------------------------------------------------
 
@@ -182,32 +159,35 @@ class SpectrumLab(pn.viewable.Viewer):
         clear = pn.widgets.Button(label="Clear A")
         pin.on_click(lambda e: s.pin())
         clear.on_click(lambda e: s.unpin())
+        figs = {"A": SpectrumFigure("A: generated spectrum"),
+                "B": SpectrumFigure("B (current): generated spectrum"),
+                "profiles": ProfileFigure("Radial profiles: A vs B", ["real", "A", "B"])}
+        hint = pn.pane.Markdown("Pin a configuration as **A**, change a block, and compare it "
+                                "here with the current one (**B**).")
+        caption = pn.pane.Markdown("", css_classes=["fpx-compare-caption"])
+        plots = pn.Row(*(pn.pane.Bokeh(f.figure) for f in figs.values()), visible=False)
 
-        def compare(result: LabResult | None, pinned: LabResult | None):
-            if pinned is None or result is None:
-                return pn.pane.Markdown("Pin a configuration as **A**, change a block, and "
-                                        "compare it here with the current one (**B**).")
-            spectra = [pinned.generated.spectrum, result.generated.spectrum]
-            lo = min(float(t.quantile(0.01)) for t in spectra)
-            hi = max(float(t.quantile(0.999)) for t in spectra)
-            gap = s.compare_distance_db()
-            caption = pn.pane.Markdown(
-                f"**A**: {_describe(pinned)} &nbsp;&nbsp; **B** (current): {_describe(result)}"
-                f" &nbsp;&nbsp; spectral distance A-B: {gap:.2f} dB",
-                css_classes=["fpx-compare-caption"])
-            return pn.Column(caption, pn.Row(
-                pn.pane.HoloViews(spectrum_image(spectra[0], f"A: {_describe(pinned)}",
-                                                 clim=(lo, hi))),
-                pn.pane.HoloViews(spectrum_image(spectra[1], f"B: {_describe(result)}",
-                                                 clim=(lo, hi))),
-                pn.pane.HoloViews(profile_curves(
-                    {"real": result.real.profile, "A": pinned.generated.profile,
-                     "B": result.generated.profile}, title="Radial profiles: A vs B")),
-            ))
+        def draw(*_):
+            a, b = s.pinned, s.result
+            shown = a is not None and b is not None
+            hint.visible, plots.visible, caption.visible = not shown, shown, shown
+            if not shown:
+                return
+            spectra = [a.generated.spectrum, b.generated.spectrum]
+            clim = (min(float(t.quantile(0.01)) for t in spectra),
+                    max(float(t.quantile(0.999)) for t in spectra))
+            figs["A"].update(spectra[0], a.generated.peaks, clim=clim)
+            figs["B"].update(spectra[1], b.generated.peaks, clim=clim)
+            figs["profiles"].update({"real": b.real.profile, "A": a.generated.profile,
+                                     "B": b.generated.profile})
+            caption.object = (f"**A**: {_describe(a)} &nbsp;&nbsp; **B** (current): "
+                              f"{_describe(b)} &nbsp;&nbsp; spectral distance A-B: "
+                              f"{s.compare_distance_db():.2f} dB")
 
-        body = pn.panel(pn.bind(compare, s.param.result, s.param.pinned))
-        return pn.Card(pn.Row(pin, clear), body, title="Compare A / B", collapsed=False,
-                       css_classes=["fpx-compare"], sizing_mode="stretch_width")
+        s.param.watch(lambda e: _under_lock(draw), ["pinned", "result"])
+        draw()
+        return pn.Card(pn.Row(pin, clear), hint, caption, plots, title="Compare A / B",
+                       collapsed=False, css_classes=["fpx-compare"], sizing_mode="stretch_width")
 
     def _export_card(self) -> pn.Card:
         s = self.state
@@ -224,6 +204,20 @@ class SpectrumLab(pn.viewable.Viewer):
 
     def __panel__(self):
         return self._layout
+
+
+def _under_lock(draw) -> None:
+    """Run ``draw``, which changes raw Bokeh models, where that is allowed.
+
+    In a server session Panel handles some widget events outside the document lock, and
+    a data source changed there raises; the session's next tick always holds the lock.
+    Outside a server (tests, notebooks, benchmarks) ``draw`` runs at once.
+    """
+    doc = pn.state.curdoc
+    if doc is not None and doc.session_context is not None:
+        doc.add_next_tick_callback(draw)
+    else:
+        draw()
 
 
 def _describe(result: LabResult) -> str:
