@@ -237,7 +237,7 @@ def test_up_must_be_non_empty_list(up):
     assert_spec_error(lambda: GeneratorSpec(up=up), "spec.up")
 
 
-@pytest.mark.parametrize("field,value", [("down", -1), ("down", 5), ("channels", 0),
+@pytest.mark.parametrize("field,value", [("down", -1), ("down", 7), ("channels", 0),
                                          ("channels", 1025), ("in_channels", 5),
                                          ("out_channels", 0), ("seed", -1), ("seed", 2**63)])
 def test_generator_int_fields_out_of_range(field, value):
