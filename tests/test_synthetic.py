@@ -47,3 +47,23 @@ def test_every_block_is_built_from_the_registries():
     loss = net(torch.randn(2, 3, 16, 16)).square().mean()
     loss.backward()
     assert all(p.grad is not None for p in net.parameters())
+
+
+def test_the_design_space_has_every_combination_once():
+    from core.synthetic import architectures
+
+    specs = architectures()
+    assert len(specs) == 5 * 3 * 4 * 2 * 2 * 2 == 480
+    assert len(set(specs)) == 480
+    assert all(s.total_factor == 2 ** s.down for s in specs)
+
+
+def test_sampled_specs_are_deterministic_and_in_the_space():
+    from core.synthetic import SYNTHETIC_SPACE, sample_spec
+
+    a = [sample_spec(rng) for rng in range(20)]
+    assert a == [sample_spec(rng) for rng in range(20)]
+    assert len({s.up[0].upsampling for s in a}) > 2
+    for s in a:
+        assert s.up[0].upsampling in SYNTHETIC_SPACE["upsampling"]
+        assert build_generator(s)(torch.randn(1, 3, 16, 16)).shape == (1, 3, 16, 16)

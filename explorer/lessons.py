@@ -1,0 +1,353 @@
+"""State and figures of the teaching notebooks (``notebooks/*.ipynb``).
+
+Each lesson is a ``param.Parameterized`` over ``core`` (and, for the lab lessons, the
+dashboard's own :class:`~explorer.state.LabState`), with a ``figure()`` in matplotlib and
+a ``render(**values)`` that sets the values and returns the figure as PNG bytes, for an
+``ipywidgets.Image`` to show; :attr:`shown` keeps a digest of the data drawn.
+Notebooks hold only glue (widgets) and prose. No panel import here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import param
+import torch
+import torch.nn.functional as F
+
+from core.analysis import analyse_batches
+from core.blocks import ACTIVATION, NORMALIZATION, zero_insert
+from core.data import bundled_crops
+from core.spectrum import (
+    find_grid_peaks,
+    mean_spectrum,
+    power_law_fit,
+    radial_profile,
+)
+from core.synthetic import build_generator, sample_spec
+from core.theory import (
+    checkerboard,
+    interpolation_response,
+    interpolation_taps,
+    overlap_counts,
+)
+from explorer.state import LabState
+
+FILTERS = ("none", "nearest", "bilinear", "bicubic")
+
+
+def _digest(*arrays) -> str:
+    h = hashlib.sha1()
+    for a in arrays:
+        h.update(np.ascontiguousarray(np.asarray(a, dtype=np.float32)).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _png(fig) -> bytes:
+    """A figure as PNG bytes (whatever matplotlib backend the kernel runs)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _spectrum_axes(ax, spec: np.ndarray, title: str, points=(), peaks=None) -> None:
+    h, w = spec.shape
+    extent = (-(w // 2) / w, (w - 1 - w // 2) / w, -(h // 2) / h, (h - 1 - h // 2) / h)
+    lo, hi = np.quantile(spec, [0.01, 0.999])
+    ax.imshow(np.flipud(spec), extent=extent, cmap="magma", vmin=lo, vmax=hi)
+    if peaks is not None and len(peaks):
+        ax.scatter(peaks.fx, peaks.fy, s=80, facecolors="none", edgecolors="cyan",
+                   label="detected")
+    if points:
+        ax.scatter([p[1] for p in points], [p[0] for p in points], marker="x", s=40,
+                   color="#39ff14", label="predicted")
+    if points or (peaks is not None and len(peaks)):
+        ax.legend(loc="lower left", fontsize=7)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("fx (cycles/pixel)")
+    ax.set_ylabel("fy (cycles/pixel)")
+
+
+class ReplicaLesson(param.Parameterized):
+    """Lesson 1: zero insertion tiles the spectrum; the interpolation filter is the cure.
+
+    A smooth 1-D signal and a 2-D photo crop are upsampled by ``factor``: zeros inserted,
+    then the ``filter`` (``none`` keeps the bare zero insertion).
+    """
+
+    factor = param.Integer(default=2, bounds=(2, 8), doc="Upsampling factor s")
+    filter = param.Selector(default="none", objects=list(FILTERS),
+                            doc="Interpolation filter after zero insertion")
+    shown = param.String(default="", doc="Digest of the last figure's data")
+
+    def signal(self, n: int = 64) -> torch.Tensor:
+        """A smooth random 1-D signal ``(n,)``: energy below 0.15 cycles/sample."""
+        g = torch.Generator().manual_seed(0)
+        spec = torch.randn(n // 2 + 1, generator=g, dtype=torch.float64)
+        f = torch.arange(n // 2 + 1, dtype=torch.float64) / n
+        return torch.fft.irfft(spec * torch.exp(-(f / 0.08) ** 2), n=n) * n ** 0.5 + 1.0
+
+    def upsample_1d(self, x: torch.Tensor) -> torch.Tensor:
+        """Zero insertion by ``factor`` then the filter (circular, so the spectrum is
+        exactly the product of the tiled spectrum and the filter's response)."""
+        s = self.factor
+        z = torch.zeros(x.numel() * s, dtype=x.dtype)
+        z[::s] = x
+        if self.filter == "none":
+            return z
+        taps = interpolation_taps(self.filter, s)
+        kernel = torch.zeros_like(z)
+        kernel[:taps.numel()] = taps
+        return torch.fft.irfft(torch.fft.rfft(z) * torch.fft.rfft(kernel), n=z.numel())
+
+    def replica_level_db(self) -> float:
+        """Mean power of the replicas around ``k / s`` relative to the baseband, in dB
+        (0 dB: bare zero insertion keeps full-strength copies)."""
+        y = self.upsample_1d(self.signal())
+        p = torch.fft.fft(y).abs().square()
+        f = torch.fft.fftfreq(y.numel(), dtype=torch.float64).abs()
+        half = 0.5 / self.factor
+        base = p[f < half * 0.6].mean()
+        replica = torch.stack([p[(f - k / self.factor).abs() < half * 0.6].mean()
+                               for k in range(1, self.factor // 2 + 1)]).mean()
+        return float(10 * torch.log10(replica / base))
+
+    def crop_2d(self) -> torch.Tensor:
+        """A bundled 48-px crop upsampled the same way in 2-D, ``(1, 3, 48 s, 48 s)``."""
+        x = bundled_crops(48, 1, seed=3)
+        z = zero_insert(x, self.factor)
+        if self.filter == "none":
+            return z
+        align = None if self.filter == "nearest" else False
+        return F.interpolate(x, scale_factor=self.factor, mode=self.filter, align_corners=align)
+
+    def figure(self):
+        s = self.factor
+        x = self.signal()
+        y = self.upsample_1d(x)
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+        ax = axes[0]
+        t = torch.arange(y.numel()) / s
+        ax.plot(t[:24 * s], y[:24 * s], ".-", ms=3, label=f"upsampled x{s} ({self.filter})")
+        ax.plot(torch.arange(24), x[:24], "o", label="original samples")
+        ax.set_xlabel("position (original samples)")
+        ax.legend(fontsize=8)
+        ax.set_title("signal")
+        ax = axes[1]
+        f = torch.fft.fftshift(torch.fft.fftfreq(y.numel(), dtype=torch.float64))
+        p = torch.fft.fftshift(torch.fft.fft(y).abs().square())
+        ax.plot(f, 10 * torch.log10(p / p.max() + 1e-12), lw=1, label="|Y(f)|^2")
+        if self.filter != "none":
+            r = interpolation_response(self.filter, s, f)
+            ax.plot(f, 20 * torch.log10(r + 1e-6), "--", label=f"{self.filter} response (theory)")
+        for k in range(1, s):
+            fk = k / s - (1 if k / s >= 0.5 else 0)
+            ax.axvline(fk, color="grey", ls=":", lw=1)
+        ax.set_ylim(-90, 5)
+        ax.set_xlabel("frequency (cycles/sample of the output)")
+        ax.set_ylabel("dB")
+        level = self.replica_level_db()
+        ax.set_title(f"spectrum: replicas at k/{s} (dotted), {level:.0f} dB below baseband")
+        ax.legend(fontsize=8, loc="lower left")
+        spec = mean_spectrum([self.crop_2d()]).mean(0).numpy()
+        grid = [(a / s - (a / s >= 0.5), b / s - (b / s >= 0.5)) for a in range(s)
+                for b in range(s) if (a, b) != (0, 0)]
+        _spectrum_axes(axes[2], spec, "2-D: a photo crop, same upsampling", points=grid)
+        fig.tight_layout()
+        self.shown = _digest(y, spec)
+        return fig
+
+    def render(self, **values) -> bytes:
+        self.param.update(**values)
+        return _png(self.figure())
+
+
+class UpsamplingLesson(param.Parameterized):
+    """Lesson 2: each upsampler on real photos, observed against ``core.theory``.
+
+    Drives a :class:`LabState` (the dashboard's own state) with one up-block, no
+    normalization and no activation, so that what you see is the upsampler alone.
+    """
+
+    shown = param.String(default="")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.lab = LabState(blocks=1, norm="none", activation="none")
+
+    def checkerboard_text(self) -> str:
+        lab = self.lab
+        if lab.upsampling != "transposed":
+            return f"{lab.upsampling}: no transposed convolution, no overlap to count."
+        counts = overlap_counts(lab.kernel, lab.factor).tolist()
+        verdict = "uneven: checkerboard" if checkerboard(lab.kernel, lab.factor) else "even"
+        return (f"transposed conv k={lab.kernel}, stride {lab.factor}: taps per output phase "
+                f"{counts} -> {verdict} (k % s = {lab.kernel % lab.factor})")
+
+    def figure(self):
+        r = self.lab.result
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+        crops = [((c.float() + 1) / 2).clamp(0, 1).permute(1, 2, 0).numpy()
+                 for c in (r.input_crop, r.output_crop)]
+        axes[0].imshow(np.concatenate(crops, axis=1))
+        axes[0].set_title("input crop | output of the random block", fontsize=10)
+        axes[0].axis("off")
+        pts = [(p.fy, p.fx) for p in r.predicted]
+        _spectrum_axes(axes[1], r.generated.spectrum.numpy(),
+                       f"observed: factor {r.generated.upsampling_factor or 'none'} "
+                       f"(design {r.spec.total_factor})", points=pts, peaks=r.generated.peaks)
+        for label, prof in (("real", r.real.profile), ("generated", r.generated.profile)):
+            axes[2].plot(prof.frequency[1:], prof.power[1:], label=label)
+        axes[2].set_xlabel("frequency (cycles/pixel)")
+        axes[2].set_ylabel("mean power (dB)")
+        axes[2].legend()
+        axes[2].grid(alpha=0.3)
+        axes[2].set_title("radial profiles", fontsize=10)
+        fig.suptitle(self.checkerboard_text(), fontsize=10)
+        fig.tight_layout()
+        self.shown = _digest(r.generated.spectrum)
+        return fig
+
+    def render(self, **values) -> bytes:
+        self.lab.param.update(**values)
+        return _png(self.figure())
+
+
+class NormActLesson(param.Parameterized):
+    """Lesson 3: normalization and activations move energy across frequencies.
+
+    Uses a :class:`LabState` with bilinear upsampling (whose nulls leave no replica peaks)
+    so that only the radial profile's shape changes.
+    """
+
+    sweep = param.Selector(default="activation", objects=["activation", "norm"],
+                           doc="Which choice the sweep figure varies")
+    shown = param.String(default="")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.lab = LabState(upsampling="bilinear", blocks=2, norm="none", activation="none")
+
+    def profiles(self) -> dict:
+        """Generated radial profiles for every value of :attr:`sweep`, others fixed."""
+        choices = list(ACTIVATION) if self.sweep == "activation" else list(NORMALIZATION)
+        current = getattr(self.lab, self.sweep)
+        out = {}
+        for value in choices:
+            setattr(self.lab, self.sweep, value)
+            out[value] = self.lab.result.generated.profile
+        setattr(self.lab, self.sweep, current)
+        return out
+
+    def figure(self):
+        r = self.lab.result
+        profiles = self.profiles()
+        fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
+        ax = axes[0]
+        ax.plot(r.real.profile.frequency[1:], r.real.profile.power[1:], "k", lw=2, label="real")
+        for label, prof in profiles.items():
+            fit = power_law_fit(prof)
+            ax.plot(prof.frequency[1:], prof.power[1:],
+                    label=f"{label} (exponent {float(fit.exponent):.2f})")
+        ax.set_title(f"radial profiles for every {self.sweep}", fontsize=10)
+        ax.set_xlabel("frequency (cycles/pixel)")
+        ax.set_ylabel("mean power (dB)")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+        base = profiles[getattr(self.lab, self.sweep)]
+        for label, prof in profiles.items():
+            axes[1].plot(prof.frequency[1:], (prof.power - base.power)[1:], label=label)
+        axes[1].set_title(f"difference from the current {self.sweep} "
+                          f"({getattr(self.lab, self.sweep)})", fontsize=10)
+        axes[1].set_xlabel("frequency (cycles/pixel)")
+        axes[1].set_ylabel("dB")
+        axes[1].grid(alpha=0.3)
+        axes[1].legend(fontsize=7)
+        fig.tight_layout()
+        self.shown = _digest(*(p.power for p in profiles.values()), r.generated.spectrum)
+        return fig
+
+    def render(self, sweep=None, **values) -> bytes:
+        if sweep is not None:
+            self.sweep = sweep
+        self.lab.param.update(**values)
+        return _png(self.figure())
+
+
+class GeneratorsLesson(param.Parameterized):
+    """Lesson 4: random synthetic generators from the design space, against real photos.
+
+    Draws ``models`` specs with :func:`core.synthetic.sample_spec`, runs each on bundled
+    crops, and compares their spectra and radial profiles with the real ones.
+    """
+
+    models = param.Integer(default=6, bounds=(2, 12), doc="How many random generators")
+    seed = param.Integer(default=0, bounds=(0, 999), doc="Seed of the draw")
+    shown = param.String(default="")
+
+    def run(self) -> list[dict]:
+        """``[{spec, report}]`` for each drawn generator (64-px crops, 8 per model)."""
+        x = bundled_crops(64, 8, seed=2)
+        out = []
+        for i in range(self.models):
+            spec = sample_spec(self.seed * 1000 + i, channels=16)
+            with torch.no_grad():
+                y = build_generator(spec).train()(x)
+            y = (y - y.mean((-2, -1), keepdim=True)) / y.std((-2, -1), keepdim=True).clamp(
+                min=1e-6) * x.std((-2, -1), keepdim=True)
+            out.append({"spec": spec, "report": analyse_batches([y])})
+        return out
+
+    def detection_table(self, runs: list[dict]) -> list[tuple[str, int, int | None]]:
+        """``(design, design factor, detected factor)`` per generator."""
+        rows = []
+        for r in runs:
+            b = r["spec"].up[0]
+            rows.append((f"{len(r['spec'].up)}x {b.upsampling} {b.norm} {b.activation} "
+                         f"{b.order}", r["spec"].total_factor, r["report"].upsampling_factor))
+        return rows
+
+    def figure(self):
+        runs = self.run()
+        real = analyse_batches([bundled_crops(64, 64, seed=2)])
+        cols = min(4, len(runs))
+        rows = math.ceil(len(runs) / cols)
+        fig = plt.figure(figsize=(4 * cols, 3.6 * rows + 4))
+        for i, (r, row) in enumerate(zip(runs, self.detection_table(runs))):
+            ax = fig.add_subplot(rows + 1, cols, i + 1)
+            spec = r["report"].spectrum.numpy()
+            _spectrum_axes(ax, spec, f"{row[0]}\nfactor {row[1]}, detected {row[2]}",
+                           peaks=find_grid_peaks(r["report"].spectrum))
+            ax.set_xlabel("")
+            ax.set_ylabel("")
+        ax = fig.add_subplot(rows + 1, 1, rows + 1)
+        ax.plot(real.profile.frequency[1:], real.profile.power[1:], "k", lw=2.5, label="real")
+        for r, row in zip(runs, self.detection_table(runs)):
+            prof = r["report"].profile
+            ax.plot(prof.frequency[1:], prof.power[1:], lw=1, label=row[0])
+        ax.set_xlabel("frequency (cycles/pixel)")
+        ax.set_ylabel("mean power (dB)")
+        ax.legend(fontsize=7, ncol=2)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        self.shown = _digest(*(r["report"].spectrum for r in runs))
+        return fig
+
+    def render(self, **values) -> bytes:
+        self.param.update(**values)
+        return _png(self.figure())
+
+
+def real_profile_exponent() -> float:
+    """Power-law exponent of the bundled photos' radial profile (a reference number)."""
+    return float(power_law_fit(radial_profile(mean_spectrum([bundled_crops(64, 64)]).mean(0)))
+                 .exponent)
+
+
+__all__ = ["FILTERS", "GeneratorsLesson", "NormActLesson", "ReplicaLesson",
+           "UpsamplingLesson", "real_profile_exponent"]
