@@ -9,6 +9,12 @@ the valid names::
     act = get_activation("leaky_relu")
 
 All upsampling blocks map ``(B, in_ch, H, W)`` to ``(B, out_ch, factor*H, factor*W)``.
+
+Every factory also takes ``copies`` (default 1): that many independent blocks side by
+side in the channel axis, ``(B, copies*in_ch, H, W) -> (B, copies*out_ch, ...)``, built
+with grouped convolutions and per-copy normalization. Each parameter of the stacked block
+is its copies' parameters concatenated along axis 0, which is how ``core.synthetic`` runs
+and fits many synthetic models in one call.
 """
 
 from __future__ import annotations
@@ -59,9 +65,10 @@ def get_upsampling(name: str, in_ch: int, out_ch: int, factor: int, **options) -
 
 
 def get_norm(name: str, channels: int, **options) -> nn.Module:
-    """Build the normalization layer ``name`` for ``channels`` feature maps."""
+    """Build the normalization layer ``name`` for ``channels`` feature maps (per copy)."""
     factory = _lookup(NORMALIZATION, "normalization", name)
     _check_positive_int("channels", channels)
+    _check_positive_int("copies", options.get("copies", 1))
     return factory(channels, **options)
 
 
@@ -93,6 +100,13 @@ def transposed_padding(kernel: int, factor: int) -> tuple[int, int]:
     return padding, factor - kernel + 2 * padding
 
 
+def conv2d(in_ch: int, out_ch: int, kernel: int = 3, *, bias: bool = True,
+           copies: int = 1) -> nn.Conv2d:
+    """A 'same' convolution (odd kernel), ``copies`` of it side by side (grouped)."""
+    return nn.Conv2d(in_ch * copies, out_ch * copies, kernel, padding=kernel // 2, bias=bias,
+                     groups=copies)
+
+
 # --- upsampling -------------------------------------------------------------------------
 
 
@@ -100,13 +114,14 @@ class TransposedUp(nn.Module):
     """Transposed convolution, stride ``factor``; overlaps unevenly when ``kernel % factor``."""
 
     def __init__(self, in_ch: int, out_ch: int, factor: int, kernel: int | None = None,
-                 bias: bool = True):
+                 bias: bool = True, copies: int = 1):
         super().__init__()
         kernel = factor if kernel is None else kernel
         _check_positive_int("kernel", kernel)
         padding, output_padding = transposed_padding(kernel, factor)
-        self.conv = nn.ConvTranspose2d(in_ch, out_ch, kernel, stride=factor, padding=padding,
-                                       output_padding=output_padding, bias=bias)
+        self.conv = nn.ConvTranspose2d(in_ch * copies, out_ch * copies, kernel, stride=factor,
+                                       padding=padding, output_padding=output_padding,
+                                       bias=bias, groups=copies)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)
@@ -116,11 +131,11 @@ class InterpolateUp(nn.Module):
     """Fixed interpolation (``nearest``, ``bilinear``, ``bicubic``) followed by a conv."""
 
     def __init__(self, in_ch: int, out_ch: int, factor: int, mode: str, kernel: int = 3,
-                 bias: bool = True):
+                 bias: bool = True, copies: int = 1):
         super().__init__()
         kernel = _check_conv_kernel(kernel)
         self.factor, self.mode = factor, mode
-        self.conv = nn.Conv2d(in_ch, out_ch, kernel, padding=kernel // 2, bias=bias)
+        self.conv = conv2d(in_ch, out_ch, kernel, bias=bias, copies=copies)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         align = None if self.mode == "nearest" else False
@@ -131,11 +146,12 @@ class InterpolateUp(nn.Module):
 class PixelShuffleUp(nn.Module):
     """Sub-pixel convolution: conv to ``out_ch * s * s`` channels, then pixel shuffle."""
 
-    def __init__(self, in_ch: int, out_ch: int, factor: int, kernel: int = 3, bias: bool = True):
+    def __init__(self, in_ch: int, out_ch: int, factor: int, kernel: int = 3, bias: bool = True,
+                 copies: int = 1):
         super().__init__()
         kernel = _check_conv_kernel(kernel)
-        self.conv = nn.Conv2d(in_ch, out_ch * factor * factor, kernel, padding=kernel // 2,
-                              bias=bias)
+        # Each copy's out_ch * s * s channels are contiguous, so the shuffle keeps copies apart.
+        self.conv = conv2d(in_ch, out_ch * factor * factor, kernel, bias=bias, copies=copies)
         self.shuffle = nn.PixelShuffle(factor)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -158,11 +174,12 @@ def zero_insert(x: torch.Tensor, factor: int) -> torch.Tensor:
 class ZeroInsertUp(nn.Module):
     """The textbook upsampler: zero insertion, then a (learned) convolution filter."""
 
-    def __init__(self, in_ch: int, out_ch: int, factor: int, kernel: int = 3, bias: bool = True):
+    def __init__(self, in_ch: int, out_ch: int, factor: int, kernel: int = 3, bias: bool = True,
+                 copies: int = 1):
         super().__init__()
         kernel = _check_conv_kernel(kernel)
         self.factor = factor
-        self.conv = nn.Conv2d(in_ch, out_ch, kernel, padding=kernel // 2, bias=bias)
+        self.conv = conv2d(in_ch, out_ch, kernel, bias=bias, copies=copies)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(zero_insert(x, self.factor))
@@ -181,31 +198,31 @@ for _mode in ("nearest", "bilinear", "bicubic"):
 
 
 @register(NORMALIZATION, "none")
-def _no_norm(channels: int) -> nn.Module:
+def _no_norm(channels: int, copies: int = 1) -> nn.Module:
     return nn.Identity()
 
 
 @register(NORMALIZATION, "batch")
-def _batch_norm(channels: int) -> nn.Module:
-    return nn.BatchNorm2d(channels)
+def _batch_norm(channels: int, copies: int = 1) -> nn.Module:
+    return nn.BatchNorm2d(channels * copies)
 
 
 @register(NORMALIZATION, "instance")
-def _instance_norm(channels: int) -> nn.Module:
-    return nn.InstanceNorm2d(channels, affine=True)
+def _instance_norm(channels: int, copies: int = 1) -> nn.Module:
+    return nn.InstanceNorm2d(channels * copies, affine=True)
 
 
 @register(NORMALIZATION, "layer")
-def _layer_norm(channels: int) -> nn.Module:
-    # LayerNorm over (C, H, W) whatever the spatial size: GroupNorm with one group.
-    return nn.GroupNorm(1, channels)
+def _layer_norm(channels: int, copies: int = 1) -> nn.Module:
+    # LayerNorm over (C, H, W) whatever the spatial size: GroupNorm with one group (per copy).
+    return nn.GroupNorm(copies, channels * copies)
 
 
 @register(NORMALIZATION, "group")
-def _group_norm(channels: int, groups: int = 8) -> nn.Module:
+def _group_norm(channels: int, groups: int = 8, copies: int = 1) -> nn.Module:
     # The largest group count <= ``groups`` that divides ``channels``.
     g = max(d for d in range(1, min(groups, channels) + 1) if channels % d == 0)
-    return nn.GroupNorm(g, channels)
+    return nn.GroupNorm(g * copies, channels * copies)
 
 
 # --- activation -------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from core.blocks import ACTIVATION, NORMALIZATION
 from core.errors import FpxError, InvalidInputError
 from core.specs import BlockSpec, GeneratorSpec
 from core.spectrum import RESIDUALS, WINDOWS, spectral_distance
-from core.synthetic import build_generator
+from core.synthetic import build_generator, match_statistics
 from core.theory import PredictedPeak, predict_peaks
 from explorer import sources
 
@@ -74,15 +74,6 @@ class LabResult:
     predicted: tuple[PredictedPeak, ...]
     distance_db: float
     compute_ms: float
-
-
-def _match_statistics(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Give ``y`` the per-image, per-channel mean and std of ``x``: an affine map that
-    moves only the DC term and the overall level, so generated and real spectra share a
-    scale (random weights make arbitrary gains)."""
-    ym, ys = y.mean((-2, -1), keepdim=True), y.std((-2, -1), keepdim=True).clamp(min=1e-6)
-    xm, xs = x.mean((-2, -1), keepdim=True), x.std((-2, -1), keepdim=True)
-    return (y - ym) / ys * xs + xm
 
 
 class LabState(param.Parameterized):
@@ -267,7 +258,7 @@ class LabState(param.Parameterized):
         x = real_set.crops[:self.batch]
         with torch.no_grad():
             model = build_generator(spec).train()  # norms use the batch's statistics
-            y = _match_statistics(model(x), x)
+            y = match_statistics(model(x), x)
         generated = analyse_batches([y], residual=self.residual, window=window)
         return LabResult(
             spec=spec, source=real_set.label, input_crop=x[0], output_crop=y[0].clamp(-1, 1),

@@ -67,3 +67,101 @@ def test_sampled_specs_are_deterministic_and_in_the_space():
     for s in a:
         assert s.up[0].upsampling in SYNTHETIC_SPACE["upsampling"]
         assert build_generator(s)(torch.randn(1, 3, 16, 16)).shape == (1, 3, 16, 16)
+
+
+# --- the bank ---------------------------------------------------------------------------
+
+from core.data import bundled_crops  # noqa: E402
+from core.errors import InvalidInputError  # noqa: E402
+from core.synthetic import (  # noqa: E402
+    BankConfig,
+    SyntheticBank,
+    fit_one,
+    fit_stacked,
+)
+
+SMALL = BankConfig(architectures=3, seeds=2, fit_steps=3, crop_size=32, batch=4, channels=4)
+
+
+@pytest.fixture(scope="module")
+def crops():
+    return bundled_crops(32, 16, seed=4)
+
+
+def test_bank_specs_are_deterministic_and_disjoint_when_skipped():
+    assert SMALL.specs() == SMALL.specs()
+    other = BankConfig(**{**SMALL.__dict__, "skip_architectures": 3})
+    arch = {s.up for s in SMALL.specs()}
+    assert not arch & {s.up for s in other.specs()} or all(
+        len(s.up) != len(t.up) for s in SMALL.specs() for t in other.specs() if s.up == t.up)
+    assert len(SMALL.specs()) == 6 and len({s.seed for s in SMALL.specs()}) == 6
+
+
+def test_bank_builds_deterministically(crops):
+    a, b = SyntheticBank.build(SMALL, crops), SyntheticBank.build(SMALL, crops)
+    for sa, sb in zip(a.states, b.states):
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert all(loss == loss for loss in a.losses)  # fitted: finite losses
+
+
+@pytest.mark.parametrize("arch", ["transposed", "pixelshuffle", "bilinear"])
+def test_batched_fitting_gives_the_same_models_as_one_at_a_time(crops, arch):
+    import dataclasses
+
+    arch = GeneratorSpec(up=(BlockSpec(arch, 2, 2 if arch == "transposed" else 3, "instance",
+                                       "tanh", "pre", 2),), down=1, channels=4)
+    specs = [dataclasses.replace(arch, seed=s) for s in (1, 2, 3)]
+    from core.synthetic import batch_statistics_only
+
+    states, losses = fit_stacked(specs, crops, steps=5, lr=2e-3, batch=4, seed=7)
+    for spec, state, loss in zip(specs, states, losses):
+        alone, alone_loss = fit_one(spec, crops, steps=5, lr=2e-3, batch=4, seed=7)
+        # Compare the fitted *models*, not raw parameters: a conv bias in front of a batch
+        # norm has a zero gradient in exact arithmetic, so Adam turns float noise into
+        # steps of either sign there, which the norm then cancels.
+        a, b = (batch_statistics_only(build_generator(spec)) for _ in range(2))
+        a.load_state_dict(state)
+        b.load_state_dict(alone)
+        with torch.no_grad():
+            torch.testing.assert_close(a(crops), b(crops), rtol=1e-3, atol=1e-4)
+        assert loss == pytest.approx(alone_loss, rel=1e-4)
+
+
+def test_generate_runs_each_model_on_its_own_images(crops):
+    from core.synthetic import batch_statistics_only, match_statistics
+
+    bank = SyntheticBank.build(SMALL, crops)
+    ids = [0, 3, 1, 5]
+    x = crops[:12].view(4, 3, 3, 32, 32)
+    y = bank.generate(ids, x)
+    assert y.shape == x.shape
+    for pos, i in enumerate(ids):
+        model = batch_statistics_only(build_generator(bank.specs[i]))
+        model.load_state_dict(bank.states[i])
+        with torch.no_grad():
+            expect = match_statistics(model(x[pos]), x[pos])
+        torch.testing.assert_close(y[pos], expect, rtol=1e-4, atol=1e-4)
+
+
+def test_bank_round_trips_on_disk_and_refuses_foreign_files(crops, tmp_path):
+    bank = SyntheticBank.build(SMALL, crops)
+    bank.save(tmp_path / "bank")
+    back = SyntheticBank.load(tmp_path / "bank")
+    assert back.specs == bank.specs and back.config == bank.config
+    assert all(torch.equal(back.states[i][k], bank.states[i][k])
+               for i in range(len(bank)) for k in bank.states[i])
+    with pytest.raises(InvalidInputError, match="no bank.json"):
+        SyntheticBank.load(tmp_path)
+    (tmp_path / "bank" / "bank.safetensors").write_bytes(b"garbage")
+    with pytest.raises(InvalidInputError, match="cannot be read"):
+        SyntheticBank.load(tmp_path / "bank")
+    (tmp_path / "bank" / "bank.json").write_text("{")
+    with pytest.raises(InvalidInputError, match="corrupt"):
+        SyntheticBank.load(tmp_path / "bank")
+
+
+def test_bank_rejects_bad_config_and_inputs(crops):
+    with pytest.raises(InvalidInputError, match="seeds"):
+        BankConfig(seeds=0)
+    with pytest.raises(InvalidInputError, match="crops must be"):
+        SyntheticBank.build(SMALL, crops[:, :, :16, :16])

@@ -1,0 +1,27 @@
+"""Synthetic generators (Yang et al.): specs made into networks, the design space, and
+the bank of briefly fitted models that teaches the fingerprint extractor."""
+
+from core.synthetic.bank import (
+    BankConfig,
+    SyntheticBank,
+    fit_one,
+    fit_stacked,
+    match_statistics,
+)
+from core.synthetic.model import (
+    DownBlock,
+    SyntheticGenerator,
+    UpBlock,
+    batch_statistics_only,
+    build_generator,
+    stack_states,
+    unstack_state,
+)
+from core.synthetic.space import SYNTHETIC_SPACE, architectures, sample_spec
+
+__all__ = [
+    "BankConfig", "SyntheticBank", "fit_one", "fit_stacked", "match_statistics",
+    "SYNTHETIC_SPACE", "DownBlock", "SyntheticGenerator", "UpBlock", "architectures",
+    "batch_statistics_only", "build_generator", "sample_spec", "stack_states",
+    "unstack_state",
+]

@@ -1,0 +1,272 @@
+"""The synthetic model bank: many small generators, briefly fitted, stored, run in batches.
+
+Yang et al. teach their fingerprint extractor with thousands of synthetic models, each a
+class. A bank here is ``architectures x seeds`` models from :data:`SYNTHETIC_SPACE`, each
+fitted for a few steps to reconstruct real crops (0 steps keeps the random weights).
+Models of one architecture are fitted together, as one stacked network
+(:class:`SyntheticGenerator` with ``copies``): one grouped convolution per layer instead
+of one call per model. The bank is saved as safetensors weights plus a JSON record of its
+config, specs, fit losses and code version; nothing is unpickled on load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch.func import functional_call
+
+from core.errors import InvalidInputError
+from core.runtime import atomic_path, atomic_write, code_version
+from core.specs import GeneratorSpec
+from core.synthetic.model import (
+    SyntheticGenerator,
+    batch_statistics_only,
+    build_generator,
+    stack_states,
+    unstack_state,
+)
+from core.synthetic.space import SYNTHETIC_SPACE, architectures
+
+BANK_FORMAT = "fpx.synthetic_bank/1"
+
+
+@dataclass(frozen=True)
+class BankConfig:
+    """What a bank is made of and how it is fitted.
+
+    Attributes:
+        architectures: number of architectures, drawn without replacement (seeded) from
+            the design space; 0 takes all of them.
+        seeds: models (weight seeds) per architecture.
+        fit_steps: Adam steps of reconstruction fitting per model (0: random weights).
+        lr: Adam learning rate of the fit.
+        crop_size, batch: real crops the models are fitted on.
+        channels: feature channels of every model.
+        seed: seed of the architecture draw, the weight seeds and the fitting batches.
+        skip_architectures: how many of the seeded architecture order to pass over first,
+            so that a second bank can hold architectures the first never saw.
+    """
+
+    architectures: int = 16
+    seeds: int = 2
+    fit_steps: int = 30
+    lr: float = 2e-3
+    crop_size: int = 64
+    batch: int = 16
+    channels: int = 16
+    seed: int = 0
+    skip_architectures: int = 0
+
+    def __post_init__(self):
+        for name in ("architectures", "seeds", "fit_steps", "crop_size", "batch", "channels",
+                     "seed", "skip_architectures"):
+            value = getattr(self, name)
+            low = 1 if name in ("seeds", "crop_size", "batch", "channels") else 0
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise InvalidInputError(f"bank config {name} = {value!r} must be an integer "
+                                        f">= {low}")
+        if not self.lr > 0:
+            raise InvalidInputError(f"bank config lr = {self.lr!r} must be > 0")
+
+    def specs(self) -> list[GeneratorSpec]:
+        """The bank's models, architecture by architecture, seeds within (deterministic)."""
+        rng = random.Random(self.seed)
+        pool = architectures(SYNTHETIC_SPACE, channels=self.channels)
+        rng.shuffle(pool)
+        stop = None if self.architectures == 0 else self.skip_architectures + self.architectures
+        chosen = pool[self.skip_architectures:stop]
+        if not chosen:
+            raise InvalidInputError("bank config selects no architecture")
+        return [dataclasses.replace(arch, seed=rng.randrange(2**31))
+                for arch in chosen for _ in range(self.seeds)]
+
+
+def _arch_key(spec: GeneratorSpec) -> str:
+    return dataclasses.replace(spec, seed=0, name="").to_json(indent=None)
+
+
+def _fit_batches(crops: torch.Tensor, steps: int, batch: int, seed: int) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    n = crops.shape[0]
+    return [torch.randint(n, (batch,), generator=g) for _ in range(steps)]
+
+
+def fit_stacked(specs: list[GeneratorSpec], crops: torch.Tensor, *, steps: int, lr: float,
+                batch: int, seed: int) -> tuple[list[dict], list[float]]:
+    """Fit models of one architecture together; return their states and final losses.
+
+    Every model sees the same batches; the loss is the sum of the models' reconstruction
+    MSEs, so each model's gradient is its own, and Adam (element-wise) updates each
+    exactly as if it were fitted alone.
+    """
+    arch = specs[0]
+    if any(_arch_key(s) != _arch_key(arch) for s in specs):
+        raise InvalidInputError("fit_stacked needs models of a single architecture")
+    m = len(specs)
+    singles = [batch_statistics_only(build_generator(s)).state_dict() for s in specs]
+    model = batch_statistics_only(SyntheticGenerator(arch, copies=m))
+    model.load_state_dict(stack_states(singles))
+    losses = [float("nan")] * m
+    if steps:
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        for idx in _fit_batches(crops, steps, batch, seed):
+            x = crops[idx].repeat(1, m, 1, 1)
+            per_model = (model(x) - x).square().view(len(idx), m, -1).mean((0, 2))
+            opt.zero_grad(set_to_none=True)
+            per_model.sum().backward()
+            opt.step()
+        losses = per_model.detach().tolist()
+    states = [{k: v.detach().clone() for k, v in s.items()}
+              for s in unstack_state(model.state_dict(), m)]
+    return states, losses
+
+
+def fit_one(spec: GeneratorSpec, crops: torch.Tensor, *, steps: int, lr: float, batch: int,
+            seed: int) -> tuple[dict, float]:
+    """Fit one model alone (the reference that :func:`fit_stacked` must reproduce)."""
+    model = batch_statistics_only(build_generator(spec))
+    loss = float("nan")
+    if steps:
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        for idx in _fit_batches(crops, steps, batch, seed):
+            x = crops[idx]
+            err = (model(x) - x).square().mean()
+            opt.zero_grad(set_to_none=True)
+            err.backward()
+            opt.step()
+        loss = float(err.detach())
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}, loss
+
+
+def match_statistics(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Give ``y`` the per-image, per-channel mean and std of ``x``: an affine map that
+    moves only the DC term and the overall level (random weights make arbitrary gains)."""
+    ym, ys = y.mean((-2, -1), keepdim=True), y.std((-2, -1), keepdim=True).clamp(min=1e-6)
+    xm, xs = x.mean((-2, -1), keepdim=True), x.std((-2, -1), keepdim=True)
+    return (y - ym) / ys * xs + xm
+
+
+class SyntheticBank:
+    """Fitted synthetic models: ``specs[i]`` and ``states[i]`` describe model ``i``."""
+
+    def __init__(self, config: BankConfig, specs: list[GeneratorSpec], states: list[dict],
+                 losses: list[float]):
+        self.config, self.specs, self.states, self.losses = config, specs, states, losses
+        self._groups: dict[str, list[int]] = defaultdict(list)
+        for i, spec in enumerate(specs):
+            self._groups[_arch_key(spec)].append(i)
+        self._skeletons: dict[tuple[str, int], SyntheticGenerator] = {}
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+    @classmethod
+    def build(cls, config: BankConfig, crops: torch.Tensor, progress=None) -> SyntheticBank:
+        """Build and fit every model of ``config`` on ``crops`` ``(N, 3, S, S)`` in [-1, 1],
+        one stacked fit per architecture."""
+        if crops.ndim != 4 or crops.shape[1] != 3 or crops.shape[-1] != config.crop_size:
+            raise InvalidInputError(f"bank crops must be (N, 3, {config.crop_size}, "
+                                    f"{config.crop_size}), got {tuple(crops.shape)}")
+        specs = config.specs()
+        states: list[dict] = [{}] * len(specs)
+        losses: list[float] = [float("nan")] * len(specs)
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, spec in enumerate(specs):
+            groups[_arch_key(spec)].append(i)
+        for g, members in enumerate(groups.values()):
+            fitted, loss = fit_stacked([specs[i] for i in members], crops,
+                                       steps=config.fit_steps, lr=config.lr,
+                                       batch=config.batch, seed=config.seed + g)
+            for i, state, value in zip(members, fitted, loss):
+                states[i], losses[i] = state, value
+            if progress is not None:
+                progress(len(members))
+        return cls(config, specs, states, losses)
+
+    # --- running ---------------------------------------------------------------------
+
+    def _skeleton(self, key: str, copies: int) -> SyntheticGenerator:
+        if (key, copies) not in self._skeletons:
+            spec = GeneratorSpec.from_json(key)
+            with torch.device("meta"):
+                self._skeletons[(key, copies)] = batch_statistics_only(
+                    SyntheticGenerator(spec, copies=copies))
+        return self._skeletons[(key, copies)]
+
+    @torch.no_grad()
+    def generate(self, ids, x: torch.Tensor) -> torch.Tensor:
+        """Run models ``ids`` on images: ``x`` ``(len(ids), K, 3, S, S)`` (each model its
+        own K images) -> ``(len(ids), K, 3, S, S)``, levels matched to the inputs.
+
+        Models of one architecture run as one stacked network.
+        """
+        ids = [int(i) for i in ids]
+        if x.ndim != 5 or x.shape[0] != len(ids) or x.shape[2] != 3:
+            raise InvalidInputError(f"x must be (len(ids)={len(ids)}, K, 3, S, S), got "
+                                    f"{tuple(x.shape)}")
+        if ids and not 0 <= min(ids) <= max(ids) < len(self):
+            raise InvalidInputError(f"model ids must lie in 0..{len(self) - 1}")
+        out = torch.empty_like(x)
+        by_arch: dict[str, list[int]] = defaultdict(list)
+        for pos, i in enumerate(ids):
+            by_arch[_arch_key(self.specs[i])].append(pos)
+        k, s = x.shape[1], x.shape[-1]
+        for key, positions in by_arch.items():
+            params = stack_states([self.states[ids[p]] for p in positions])
+            params = {n: t.to(x.device) for n, t in params.items()}
+            inp = x[positions].transpose(0, 1).reshape(k, len(positions) * 3, s, s)
+            y = functional_call(self._skeleton(key, len(positions)), params, (inp,))
+            out[positions] = y.reshape(k, len(positions), 3, s, s).transpose(0, 1)
+        return match_statistics(out, x)
+
+    # --- storage ---------------------------------------------------------------------
+
+    def save(self, folder: str | Path) -> Path:
+        """Write ``bank.safetensors`` and ``bank.json`` into ``folder`` (atomically)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tensors = {f"{i}/{name}": t.contiguous() for i, state in enumerate(self.states)
+                   for name, t in state.items()}
+        with atomic_path(folder / "bank.safetensors") as tmp:
+            save_file(tensors, str(tmp))
+        record = {"format": BANK_FORMAT, "config": dataclasses.asdict(self.config),
+                  "specs": [s.to_dict() for s in self.specs], "losses": self.losses,
+                  "code_version": code_version()}
+        atomic_write(folder / "bank.json", json.dumps(record, indent=1))
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> SyntheticBank:
+        """Read a bank written by :meth:`save`; anything else is refused."""
+        folder = Path(folder)
+        try:
+            record = json.loads((folder / "bank.json").read_text())
+        except FileNotFoundError:
+            raise InvalidInputError(f"{folder}: no bank.json (not a synthetic bank)") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise InvalidInputError(f"{folder}/bank.json is corrupt: {err}") from None
+        if not isinstance(record, dict) or record.get("format") != BANK_FORMAT:
+            raise InvalidInputError(f"{folder}/bank.json is not an fpx synthetic bank")
+        config = BankConfig(**record["config"])
+        specs = [GeneratorSpec.from_dict(d) for d in record["specs"]]
+        try:
+            tensors = load_file(str(folder / "bank.safetensors"))
+        except (FileNotFoundError, OSError, Exception) as err:
+            raise InvalidInputError(f"{folder}/bank.safetensors cannot be read: {err}") from None
+        states: list[dict] = [{} for _ in specs]
+        for key, t in tensors.items():
+            i, name = key.split("/", 1)
+            states[int(i)][name] = t
+        for i, spec in enumerate(specs):
+            expected = batch_statistics_only(build_generator(spec)).state_dict()
+            if set(states[i]) != set(expected) or any(
+                    states[i][n].shape != expected[n].shape for n in expected):
+                raise InvalidInputError(f"{folder}: weights of model {i} do not match its spec")
+        return cls(config, specs, states, [float(v) for v in record["losses"]])
