@@ -102,6 +102,10 @@ def test_bank_builds_deterministically(crops):
     for sa, sb in zip(a.states, b.states):
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert all(loss == loss for loss in a.losses)  # fitted: finite losses
+    stacked = SyntheticBank.build(SMALL, crops, strategy="stacked")
+    assert stacked.losses == pytest.approx(a.losses, rel=1e-3)
+    with pytest.raises(InvalidInputError, match="strategy"):
+        SyntheticBank.build(SMALL, crops, strategy="parallel")
 
 
 @pytest.mark.parametrize("arch", ["transposed", "pixelshuffle", "bilinear"])

@@ -3,10 +3,14 @@
 Yang et al. teach their fingerprint extractor with thousands of synthetic models, each a
 class. A bank here is ``architectures x seeds`` models from :data:`SYNTHETIC_SPACE`, each
 fitted for a few steps to reconstruct real crops (0 steps keeps the random weights).
-Models of one architecture are fitted together, as one stacked network
+Models of one architecture can be fitted together, as one stacked network
 (:class:`SyntheticGenerator` with ``copies``): one grouped convolution per layer instead
-of one call per model. The bank is saved as safetensors weights plus a JSON record of its
-config, specs, fit losses and code version; nothing is unpickled on load.
+of one call per model, which is what a GPU wants. On a CPU, oneDNN's grouped convolutions
+(forward + backward) run slower than the same convolutions one model at a time
+(``benchmarks/bank_build.py`` measured 0.42x on 2 cores), so ``strategy="auto"`` stacks
+on CUDA and fits one model after another on the CPU. Both give the same models.
+The bank is saved as safetensors weights plus a JSON record of its config, specs, fit
+losses and code version; nothing is unpickled on load.
 """
 
 from __future__ import annotations
@@ -168,9 +172,19 @@ class SyntheticBank:
         return len(self.specs)
 
     @classmethod
-    def build(cls, config: BankConfig, crops: torch.Tensor, progress=None) -> SyntheticBank:
-        """Build and fit every model of ``config`` on ``crops`` ``(N, 3, S, S)`` in [-1, 1],
-        one stacked fit per architecture."""
+    def build(cls, config: BankConfig, crops: torch.Tensor, progress=None,
+              strategy: str = "auto") -> SyntheticBank:
+        """Build and fit every model of ``config`` on ``crops`` ``(N, 3, S, S)`` in [-1, 1].
+
+        Args:
+            strategy: ``stacked`` (one stacked fit per architecture), ``sequential`` (one
+                model after another) or ``auto`` (stacked on CUDA, else sequential).
+        """
+        if strategy not in ("auto", "stacked", "sequential"):
+            raise InvalidInputError(f"unknown strategy '{strategy}'; valid: auto, stacked, "
+                                    "sequential")
+        if strategy == "auto":
+            strategy = "stacked" if crops.is_cuda else "sequential"
         if crops.ndim != 4 or crops.shape[1] != 3 or crops.shape[-1] != config.crop_size:
             raise InvalidInputError(f"bank crops must be (N, 3, {config.crop_size}, "
                                     f"{config.crop_size}), got {tuple(crops.shape)}")
@@ -181,9 +195,13 @@ class SyntheticBank:
         for i, spec in enumerate(specs):
             groups[_arch_key(spec)].append(i)
         for g, members in enumerate(groups.values()):
-            fitted, loss = fit_stacked([specs[i] for i in members], crops,
-                                       steps=config.fit_steps, lr=config.lr,
-                                       batch=config.batch, seed=config.seed + g)
+            options = dict(steps=config.fit_steps, lr=config.lr, batch=config.batch,
+                           seed=config.seed + g)
+            if strategy == "stacked":
+                fitted, loss = fit_stacked([specs[i] for i in members], crops, **options)
+            else:
+                pairs = [fit_one(specs[i], crops, **options) for i in members]
+                fitted, loss = [p[0] for p in pairs], [p[1] for p in pairs]
             for i, state, value in zip(members, fitted, loss):
                 states[i], losses[i] = state, value
             if progress is not None:
