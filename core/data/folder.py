@@ -85,8 +85,9 @@ def _load_crop(path: Path, size: int) -> torch.Tensor | str:
 
 def iter_image_batches(files: list[Path], size: int, batch_size: int = 64, *,
                        skipped: Skipped | None = None, workers: int = 2,
-                       progress=None) -> Iterator[torch.Tensor]:
-    """Yield ``(B, 3, size, size)`` batches in ``[-1, 1]``: the centre crop of each file.
+                       progress=None, with_paths: bool = False) -> Iterator[torch.Tensor]:
+    """Yield ``(B, 3, size, size)`` batches in ``[-1, 1]``: the centre crop of each file
+    (with ``with_paths``, ``(batch, paths)`` pairs naming the files kept, in order).
 
     Centre crops, not resizes, because resampling would paint its own grid over the
     fingerprint. Unreadable and too-small files go to ``skipped``. Decoding runs on
@@ -103,7 +104,8 @@ def iter_image_batches(files: list[Path], size: int, batch_size: int = 64, *,
     if not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidInputError(f"batch size must be a positive integer, got {batch_size!r}")
     skipped = skipped if skipped is not None else Skipped()
-    return _batches(files, size, batch_size, skipped, workers, progress)
+    batches = _batches(files, size, batch_size, skipped, workers, progress)
+    return batches if with_paths else (b for b, _ in batches)
 
 
 def _check_crop_size(size) -> None:
@@ -112,20 +114,21 @@ def _check_crop_size(size) -> None:
 
 
 def _batches(files: list[Path], size: int, batch_size: int, skipped: Skipped, workers: int,
-             progress) -> Iterator[torch.Tensor]:
+             progress) -> Iterator[tuple[torch.Tensor, list[Path]]]:
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for start in range(0, len(files), batch_size):
             chunk = files[start:start + batch_size]
-            good = []
+            good, kept = [], []
             for path, item in zip(chunk, pool.map(lambda p: _load_crop(p, size), chunk)):
                 if isinstance(item, str):
                     skipped.add(path, item)
                 else:
                     good.append(item)
+                    kept.append(path)
             if progress is not None:
                 progress(len(chunk))
             if good:
-                yield torch.stack(good)
+                yield torch.stack(good), kept
 
 
 class FolderDataset(Dataset):

@@ -56,6 +56,9 @@ class BankConfig:
         seed: seed of the architecture draw, the weight seeds and the fitting batches.
         skip_architectures: how many of the seeded architecture order to pass over first,
             so that a second bank can hold architectures the first never saw.
+        weight_seed: seed of the models' weight seeds (default: ``seed``); a second bank
+            with the same ``seed`` and another ``weight_seed`` holds the same
+            architectures with unseen weights.
     """
 
     architectures: int = 16
@@ -67,6 +70,7 @@ class BankConfig:
     channels: int = 16
     seed: int = 0
     skip_architectures: int = 0
+    weight_seed: int | None = None
 
     def __post_init__(self):
         for name in ("architectures", "seeds", "fit_steps", "crop_size", "batch", "channels",
@@ -76,14 +80,18 @@ class BankConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise InvalidInputError(f"bank config {name} = {value!r} must be an integer "
                                         f">= {low}")
+        if self.weight_seed is not None and (not isinstance(self.weight_seed, int)
+                                             or self.weight_seed < 0):
+            raise InvalidInputError(f"bank config weight_seed = {self.weight_seed!r} must be "
+                                    "a non-negative integer")
         if not self.lr > 0:
             raise InvalidInputError(f"bank config lr = {self.lr!r} must be > 0")
 
     def specs(self) -> list[GeneratorSpec]:
         """The bank's models, architecture by architecture, seeds within (deterministic)."""
-        rng = random.Random(self.seed)
         pool = architectures(SYNTHETIC_SPACE, channels=self.channels)
-        rng.shuffle(pool)
+        random.Random(self.seed).shuffle(pool)
+        rng = random.Random(self.seed if self.weight_seed is None else self.weight_seed)
         stop = None if self.architectures == 0 else self.skip_architectures + self.architectures
         chosen = pool[self.skip_architectures:stop]
         if not chosen:

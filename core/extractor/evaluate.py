@@ -1,0 +1,227 @@
+"""Using an extractor: embed images, verify, identify and relate generators.
+
+The three tasks of Yang et al., measured as they measure them:
+  * verification: pairs of images (half from the same model), cosine similarity, ROC AUC
+    and the accuracy at the best threshold;
+  * identification: a gallery embedding per model (the mean of ``shots`` images), each
+    query assigned to the nearest by cosine; accuracy and macro-F1 over known models,
+    and, when the query holds models the gallery lacks, the open-set AUROC of the best
+    similarity (known against unknown);
+  * relationships: the model-by-model cosine similarity of mean embeddings, a dendrogram,
+    and, when the models' specs are known, Spearman's correlation between embedding
+    distance and :func:`core.specs.spec_distance`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.data import Skipped, iter_image_batches, scan_images
+from core.errors import InvalidInputError
+from core.extractor.model import Extractor
+from core.specs import GeneratorSpec, spec_distance
+
+
+def labelled_files(folders: list[str | Path], skipped: Skipped) -> tuple[list[Path], list[str]]:
+    """Image files under each folder, labelled by their top folder below it (or by the
+    folder's own name for files at its top)."""
+    files, labels = [], []
+    for folder in folders:
+        root = Path(folder)
+        if not root.is_dir():
+            raise InvalidInputError(f"{root}: not a folder")
+        for path in scan_images([root], skipped):
+            rel = path.relative_to(root)
+            files.append(path)
+            labels.append(rel.parts[0] if len(rel.parts) > 1 else root.name)
+    return files, labels
+
+
+@torch.no_grad()
+def embed_images(model: Extractor, x: torch.Tensor, batch: int = 128) -> torch.Tensor:
+    """``(N, 3, S, S)`` images in [-1, 1] -> ``(N, D)`` unit embeddings (float32)."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = [model(x[i:i + batch].to(device)).float().cpu() for i in range(0, len(x), batch)]
+    return torch.cat(out) if out else torch.zeros(0, model.config.embed_dim)
+
+
+@torch.no_grad()
+def embed_folders(model: Extractor, folders: list[str | Path], *, batch: int = 64,
+                  notify: Callable[[str, str], None] | None = None) -> dict:
+    """Embed every usable image under ``folders`` (centre crops of the extractor's size).
+
+    Returns ``{"embeddings": (N, D) float32, "paths": [...], "labels": [...],
+    "skipped": [...]}``; raises if no image is usable.
+    """
+    skipped = Skipped(notify=notify)
+    files, labels = labelled_files(folders, skipped)
+    size = model.config.crop_size
+    label_of = dict(zip(map(str, files), labels))
+    embs, kept = [], []
+    for x, paths in iter_image_batches(files, size, batch, skipped=skipped, with_paths=True):
+        embs.append(embed_images(model, x))
+        kept.extend(map(str, paths))
+    if not embs:
+        raise InvalidInputError(f"no usable image of at least {size}x{size} in the given folders")
+    return {"embeddings": torch.cat(embs).numpy().astype(np.float32), "paths": kept,
+            "labels": [label_of[p] for p in kept], "skipped": skipped.items}
+
+
+def _classes(labels: list[str], minimum: int, task: str) -> np.ndarray:
+    arr = np.asarray(labels)
+    if len(set(labels)) < minimum:
+        raise InvalidInputError(f"{task} needs images of at least {minimum} models (top "
+                                f"folders); got {len(set(labels))}")
+    return arr
+
+
+def verify(embeddings: np.ndarray, labels: list[str], *, pairs: int = 10_000,
+           seed: int = 0) -> dict:
+    """Verification on ``pairs`` image pairs, half from the same model."""
+    from sklearn.metrics import roc_auc_score
+
+    lab = _classes(labels, 2, "verification")
+    e = torch.as_tensor(embeddings)
+    rng = np.random.default_rng(seed)
+    by = {c: np.flatnonzero(lab == c) for c in np.unique(lab)}
+    multi = [c for c, idx in by.items() if len(idx) >= 2]
+    if not multi:
+        raise InvalidInputError("verification needs a model with at least 2 images")
+    half = pairs // 2
+    cls = rng.choice(multi, half)
+    same = np.array([rng.choice(by[c], 2, replace=False) for c in cls])
+    a, b = rng.integers(len(lab), size=(2, half * 4))
+    diff = np.stack([a, b], 1)[lab[a] != lab[b]][:half]
+    if len(diff) < half:
+        raise InvalidInputError("too few images of different models to draw pairs")
+    idx = np.concatenate([same, diff])
+    y = np.concatenate([np.ones(len(same)), np.zeros(len(diff))])
+    sim = (e[idx[:, 0]] * e[idx[:, 1]]).sum(1).numpy()
+    order = np.sort(sim)
+    cuts = (order[:-1] + order[1:]) / 2 if len(order) > 1 else order
+    acc = max(float(((sim > t) == y).mean()) for t in cuts[:: max(1, len(cuts) // 2000)])
+    return {"pairs": int(len(y)), "auc": float(roc_auc_score(y, sim)),
+            "best_threshold_accuracy": acc}
+
+
+def identify(gallery: np.ndarray, gallery_labels: list[str], query: np.ndarray,
+             query_labels: list[str], *, shots: int = 10, seed: int = 0) -> dict:
+    """Few-shot identification; open-set AUROC when the query holds unknown models."""
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    g_lab = _classes(gallery_labels, 2, "identification")
+    q_lab = np.asarray(query_labels)
+    if len(q_lab) == 0:
+        raise InvalidInputError("identification needs query images")
+    rng = np.random.default_rng(seed)
+    names = sorted(set(g_lab.tolist()))
+    centroids = []
+    for c in names:
+        idx = np.flatnonzero(g_lab == c)
+        take = rng.choice(idx, min(shots, len(idx)), replace=False)
+        centroids.append(F.normalize(torch.as_tensor(gallery[take]).mean(0), dim=0))
+    cent = torch.stack(centroids)
+    sim = torch.as_tensor(query) @ cent.T
+    best, arg = sim.max(1)
+    pred = np.asarray(names)[arg.numpy()]
+    known = np.isin(q_lab, names)
+    result = {"gallery_models": len(names), "shots": shots, "queries": int(len(q_lab)),
+              "known_queries": int(known.sum())}
+    if known.any():
+        result["accuracy"] = float((pred[known] == q_lab[known]).mean())
+        result["macro_f1"] = float(f1_score(q_lab[known], pred[known], average="macro",
+                                            labels=sorted(set(q_lab[known].tolist()))))
+    if (~known).any() and known.any():
+        result["open_set_auroc"] = float(roc_auc_score(known, best.numpy()))
+        result["unknown_models"] = sorted(set(q_lab[~known].tolist()))
+    return result
+
+
+def relate(embeddings: np.ndarray, labels: list[str],
+           specs: dict[str, GeneratorSpec] | None = None) -> dict:
+    """Model-by-model cosine similarity of mean embeddings (and, with specs, Spearman's
+    rho between embedding distance and design distance over model pairs)."""
+    from scipy.stats import spearmanr
+
+    lab = _classes(labels, 2, "relationship analysis")
+    names = sorted(set(lab.tolist()))
+    cent = torch.stack([F.normalize(torch.as_tensor(embeddings[lab == c]).mean(0), dim=0)
+                        for c in names])
+    sim = (cent @ cent.T).numpy()
+    out = {"models": names, "similarity": sim.round(4).tolist()}
+    if specs and all(n in specs for n in names):
+        iu = np.triu_indices(len(names), 1)
+        design = np.array([[spec_distance(specs[a], specs[b]) for b in names] for a in names])
+        if len(iu[0]) >= 3 and np.ptp(design[iu]) > 0:
+            rho = spearmanr(1 - sim[iu], design[iu]).statistic
+            out["spearman_embedding_vs_spec_distance"] = float(rho)
+    return out
+
+
+def dendrogram_png(relation: dict, path: str | Path) -> Path:
+    """Average-linkage dendrogram of the models by embedding distance (1 - cosine)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy.cluster.hierarchy import dendrogram, linkage
+    from scipy.spatial.distance import squareform
+
+    from core.runtime import atomic_path
+
+    dist = np.clip(1 - np.asarray(relation["similarity"]), 0, 2)
+    np.fill_diagonal(dist, 0)
+    z = linkage(squareform((dist + dist.T) / 2, checks=False), "average")
+    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(relation["models"])), 4.5))
+    dendrogram(z, labels=relation["models"], ax=ax, leaf_rotation=90)
+    ax.set_ylabel("embedding distance (1 - cosine)")
+    ax.set_title("Generators by fingerprint similarity")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def read_specs(folders: list[str | Path]) -> dict[str, GeneratorSpec]:
+    """``spec.json`` of each model folder (as ``fpx bank sample`` writes them), by label."""
+    specs = {}
+    for folder in folders:
+        root = Path(folder)
+        for spec_file in [root / "spec.json", *root.glob("*/spec.json")]:
+            if spec_file.is_file():
+                label = root.name if spec_file.parent == root else spec_file.parent.name
+                specs[label] = GeneratorSpec.from_json(spec_file.read_text())
+    return specs
+
+
+def save_embeddings(result: dict, path: str | Path) -> Path:
+    from core.runtime import atomic_path
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, embeddings=result["embeddings"], paths=np.asarray(result["paths"]),
+                     labels=np.asarray(result["labels"]))
+    return path
+
+
+def load_embeddings(path: str | Path) -> dict:
+    """Read an ``fpx embed`` file (no pickles: plain arrays only)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {"embeddings": data["embeddings"].astype(np.float32),
+                    "paths": data["paths"].tolist(), "labels": data["labels"].tolist()}
+    except (OSError, ValueError, KeyError) as err:
+        raise InvalidInputError(f"{path}: not an fpx embeddings file ({err})") from None
+
+
+def summary_json(obj: dict) -> str:
+    return json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))

@@ -1,0 +1,323 @@
+"""Train the fingerprint extractor on a synthetic bank. One entry point, any world size.
+
+    fpx train --preset cpu --out runs/cpu                      # one process
+    torchrun --nproc_per_node=2 -m core.extractor.train --preset tiny --out runs/t   # DDP
+    fpx train --preset cpu --out runs/cpu --resume              # continue where it stopped
+
+Each step draws ``models_per_batch`` bank models and ``images_per_model`` real crops for
+each, runs the crops through their models, and trains on cross-entropy over the bank's
+models plus a batch-hard triplet loss. Rank 0 alone logs (a progress bar and
+``metrics.jsonl``) and writes ``checkpoint.pt`` every ``checkpoint_every`` steps
+(atomically), so an interrupted run loses at most that many steps; ``--resume`` restores
+model, optimiser, scheduler, sampler state and step. At the end rank 0 exports
+``extractor/`` (weights + config) for ``fpx embed``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+
+from core.data import bundled_crops
+from core.errors import FpxError, InvalidInputError
+from core.extractor.checkpoint import export_extractor, load_checkpoint, save_checkpoint
+from core.extractor.model import Extractor, ExtractorConfig, batch_hard_triplet
+from core.runtime import atomic_write, code_version, resolve_device
+from core.synthetic import BankConfig, SyntheticBank
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run is made of; stored in every checkpoint and in ``config.json``."""
+
+    bank: BankConfig = field(default_factory=BankConfig)
+    extractor: ExtractorConfig = field(default_factory=ExtractorConfig)
+    steps: int = 1000
+    models_per_batch: int = 16
+    images_per_model: int = 4
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup: int = 50
+    triplet_margin: float = 0.3
+    triplet_weight: float = 1.0
+    checkpoint_every: int = 100
+    real_crops: int = 1024
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        return cls(bank=BankConfig(**d.pop("bank")),
+                   extractor=ExtractorConfig(**d.pop("extractor")), **d)
+
+
+PRESETS = {
+    # Seconds: for tests and for checking an installation.
+    "tiny": TrainConfig(
+        bank=BankConfig(architectures=4, seeds=2, fit_steps=2, crop_size=32, batch=4,
+                        channels=4),
+        extractor=ExtractorConfig(width=4, embed_dim=16, crop_size=32),
+        steps=6, models_per_batch=4, images_per_model=2, warmup=1, checkpoint_every=3,
+        real_crops=64),
+    # A useful extractor on 2 CPU cores in well under an hour.
+    "cpu": TrainConfig(
+        bank=BankConfig(architectures=64, seeds=3, fit_steps=20, crop_size=64, batch=16,
+                        channels=16),
+        extractor=ExtractorConfig(width=16, embed_dim=128, crop_size=64),
+        steps=4000, models_per_batch=16, images_per_model=4, lr=2e-3, warmup=200,
+        checkpoint_every=200, real_crops=2048),
+    # One GPU: the paper's scale of classes, 128-px crops.
+    "gpu": TrainConfig(
+        bank=BankConfig(architectures=0, seeds=8, fit_steps=100, crop_size=128, batch=32,
+                        channels=32),
+        extractor=ExtractorConfig(width=64, blocks=2, embed_dim=256, crop_size=128),
+        steps=20000, models_per_batch=64, images_per_model=4, lr=1e-3, warmup=500,
+        checkpoint_every=500, real_crops=4096),
+}
+
+
+def cosine_schedule(warmup: int, total: int):
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return factor
+
+
+class _Dist:
+    """Rank, world size and device, from torchrun's environment (or a single process)."""
+
+    def __init__(self, device: str):
+        self.enabled = "RANK" in os.environ and "WORLD_SIZE" in os.environ
+        self.rank = int(os.environ.get("RANK", 0)) if self.enabled else 0
+        self.world = int(os.environ.get("WORLD_SIZE", 1)) if self.enabled else 1
+        local = int(os.environ.get("LOCAL_RANK", 0)) if self.enabled else 0
+        self.device = resolve_device(device)
+        if self.device.type == "cuda":
+            self.device = torch.device("cuda", local % torch.cuda.device_count())
+            torch.cuda.set_device(self.device)
+        if self.enabled:
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.enabled:
+            dist.destroy_process_group()
+
+
+def _bank(config: TrainConfig, out: Path, env: _Dist, log) -> SyntheticBank:
+    """Rank 0 builds the bank (or finds it from an earlier run); the others load it."""
+    folder = out / "bank"
+    if env.main and not (folder / "bank.json").exists():
+        crops = bundled_crops(config.bank.crop_size, 256, seed=config.seed, split="train")
+        t0 = time.perf_counter()
+        bank = SyntheticBank.build(config.bank, crops)
+        bank.save(folder)
+        log(f"built a bank of {len(bank)} synthetic models in {time.perf_counter() - t0:.0f} s")
+    env.barrier()
+    bank = SyntheticBank.load(folder)
+    if bank.config != config.bank:
+        raise InvalidInputError(f"{folder} holds a bank of another config; use a new --out")
+    return bank
+
+
+def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = False,
+          device: str = "auto", steps: int | None = None, stop_after: int | None = None,
+          quiet: bool = False) -> dict:
+    """Run (or resume) training; return the last metrics record.
+
+    Args:
+        steps: override the preset's total steps (the cosine schedule follows it).
+        stop_after: stop once this step is reached, as if interrupted (for tests).
+    """
+    if preset not in PRESETS:
+        raise InvalidInputError(f"unknown preset '{preset}'; valid: {', '.join(PRESETS)}")
+    config = PRESETS[preset]
+    if steps is not None:
+        if steps < 1:
+            raise InvalidInputError(f"--steps must be >= 1, got {steps}")
+        config = dataclasses.replace(config, steps=steps)
+    out = Path(out)
+    env = _Dist(device)
+    log = (lambda msg: print(f"fpx train: {msg}", file=sys.stderr, flush=True)) \
+        if env.main and not quiet else (lambda msg: None)
+    try:
+        return _run(config, preset, out, env, resume, stop_after, log, quiet)
+    finally:
+        env.close()
+
+
+def _run(config: TrainConfig, preset: str, out: Path, env: _Dist, resume: bool,
+         stop_after: int | None, log, quiet: bool) -> dict:
+    ckpt_path = out / "checkpoint.pt"
+    state = None
+    if resume:
+        state = load_checkpoint(ckpt_path)
+        saved = TrainConfig.from_dict(json.loads(state["config"]))
+        if saved != config:
+            raise InvalidInputError(f"{ckpt_path} was trained with another config "
+                                    f"(preset {state.get('preset')!r}); resume with the same "
+                                    "--preset and --steps")
+        if state["world_size"] != env.world:
+            raise InvalidInputError(f"{ckpt_path} was written by {state['world_size']} "
+                                    f"process(es); resume with the same number")
+    elif ckpt_path.exists():
+        raise InvalidInputError(f"{ckpt_path} exists: pass --resume to continue it, or "
+                                "choose another --out")
+    if env.main:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(out / "config.json", json.dumps({"preset": preset, **config.to_dict()},
+                                                     indent=2))
+    bank = _bank(config, out, env, log)
+    real = bundled_crops(config.extractor.crop_size, config.real_crops, seed=config.seed + 1,
+                         split="train").to(env.device)
+    torch.manual_seed(config.seed)  # the same initial weights on every rank
+    model = Extractor(config.extractor, num_classes=len(bank)).to(env.device)
+    cuda = env.device.type == "cuda"
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    net = DistributedDataParallel(model, device_ids=[env.device] if cuda else None) \
+        if env.enabled else model
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr,
+                            weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_schedule(config.warmup,
+                                                                   config.steps))
+    sampler = torch.Generator().manual_seed(config.seed * 1000 + env.rank)
+    step = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        sampler.set_state(state["sampler"][env.rank])
+        step = int(state["step"])
+        log(f"resumed {ckpt_path} at step {step}")
+    p, k = min(config.models_per_batch, len(bank)), config.images_per_model
+    metrics_path = out / "metrics.jsonl"
+    bar = None
+    if env.main and not quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=config.steps, initial=step, desc="train", unit="step",
+                   file=sys.stderr, dynamic_ncols=True)
+    record: dict = {}
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cuda
+                else contextlib.nullcontext())
+    while step < config.steps and (stop_after is None or step < stop_after):
+        t0 = time.perf_counter()
+        ids = torch.randperm(len(bank), generator=sampler)[:p]
+        crops = real[torch.randint(len(real), (p, k), generator=sampler).to(env.device)]
+        x = bank.generate(ids.tolist(), crops).reshape(p * k, *crops.shape[2:])
+        labels = ids.repeat_interleave(k).to(env.device)
+        if cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        model.train()
+        with autocast:
+            emb, logits = net(x, with_logits=True)
+            ce = F.cross_entropy(logits.float(), labels)
+            triplet = batch_hard_triplet(emb.float(), labels, config.triplet_margin)
+            loss = ce + config.triplet_weight * triplet
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        step += 1
+        seconds = time.perf_counter() - t0
+        if env.main:
+            record = {"step": step, "loss": round(loss.item(), 5), "ce": round(ce.item(), 5),
+                      "triplet": round(triplet.item(), 5), "lr": sched.get_last_lr()[0],
+                      "images_per_s": round(p * k * env.world / seconds, 1)}
+            with open(metrics_path, "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+            if bar is not None:
+                bar.set_postfix(loss=f"{record['loss']:.3f}", img_s=record["images_per_s"])
+                bar.update(1)
+        if step % config.checkpoint_every == 0 or step == config.steps:
+            _checkpoint(ckpt_path, config, preset, model, opt, sched, sampler, step, env)
+    if bar is not None:
+        bar.close()
+    if env.main and step == config.steps:
+        command = f"fpx train --preset {preset} --out DIR"
+        if config.steps != PRESETS[preset].steps:
+            command += f" --steps {config.steps}"
+        export_extractor(model, out / "extractor", {
+            "command": command, "preset": preset, "steps": step, "seed": config.seed,
+            "world_size": env.world, "data": "bundled photos (train split), synthetic bank "
+            f"of {len(bank)} models ({config.bank.architectures or 'all'} architectures x "
+            f"{config.bank.seeds} seeds)", "code_version": code_version(),
+        })
+        log(f"exported {out / 'extractor'}")
+    return record
+
+
+def _checkpoint(path: Path, config: TrainConfig, preset: str, model, opt, sched, sampler,
+                step: int, env: _Dist) -> None:
+    """Gather every rank's sampler state; rank 0 writes the checkpoint."""
+    states = [sampler.get_state()]
+    if env.enabled:
+        states = [None] * env.world
+        dist.all_gather_object(states, sampler.get_state())
+    if env.main:
+        save_checkpoint(path, {
+            "preset": preset, "config": json.dumps(config.to_dict()), "step": step,
+            "world_size": env.world, "model": model.state_dict(),
+            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "sampler": states,
+        })
+    env.barrier()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", choices=list(PRESETS), default="tiny")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in DIR from its checkpoint")
+    parser.add_argument("--steps", type=int, help="override the preset's number of steps")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda (default auto)")
+
+
+def run_from_args(args) -> int:
+    record = train(args.preset, args.out, resume=args.resume, device=args.device,
+                   steps=args.steps)
+    if record:
+        print(json.dumps(record))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core.extractor.train",
+                                     description=__doc__.split("\n")[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run_from_args(args)
+    except FpxError as err:
+        print(f"fpx train: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
