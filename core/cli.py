@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     _add_spectrum(sub)
+    from core.cli_extractor import register
+
+    register(sub, _positive_int)
     return parser
 
 
