@@ -229,3 +229,16 @@ def test_default_extractor_manifest_command_really_trains(tmp_path):
     assert main(words[1:]) == 0
     assert load_extractor(tmp_path / "run" / "extractor").config.crop_size == 32
     assert load_extractor(DEFAULT_EXTRACTOR).config.crop_size == made_by.get("crop_size", 64)
+
+
+def test_shipped_assets_match_their_manifest():
+    import hashlib
+
+    manifest = json.loads((ROOT / "core" / "assets" / "manifest.json").read_text())
+    entry = manifest["extractor"]
+    assert entry["command"].startswith("fpx train --preset cpu")
+    for name, digest in entry["files"].items():
+        data = (ROOT / "core" / "assets" / name).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == digest, name
+    model = load_extractor(DEFAULT_EXTRACTOR)
+    assert sum(p.numel() for p in model.parameters()) * 4 < 8 * 2**20  # a few MB

@@ -58,7 +58,8 @@ def export_extractor(model: Extractor, folder: str | Path, made_by: dict) -> Pat
     with atomic_path(folder / "extractor.safetensors") as tmp:
         save_file(weights, str(tmp))
     record = {"format": EXPORT_FORMAT, "config": model.config.to_dict(),
-              "code_version": code_version(), "made_by": made_by}
+              "code_version": made_by.get("code_version", code_version()),
+              "made_by": made_by}
     atomic_write(folder / "extractor.json", json.dumps(record, indent=2))
     return folder
 

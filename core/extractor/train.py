@@ -162,17 +162,18 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
             raise InvalidInputError(f"--steps must be >= 1, got {steps}")
         config = dataclasses.replace(config, steps=steps)
     out = Path(out)
+    version = code_version()  # the code that runs, even if the checkout moves meanwhile
     env = _Dist(device)
     log = (lambda msg: print(f"fpx train: {msg}", file=sys.stderr, flush=True)) \
         if env.main and not quiet else (lambda msg: None)
     try:
-        return _run(config, preset, out, env, resume, stop_after, log, quiet)
+        return _run(config, preset, out, env, resume, stop_after, log, quiet, version)
     finally:
         env.close()
 
 
 def _run(config: TrainConfig, preset: str, out: Path, env: _Dist, resume: bool,
-         stop_after: int | None, log, quiet: bool) -> dict:
+         stop_after: int | None, log, quiet: bool, version: str) -> dict:
     ckpt_path = out / "checkpoint.pt"
     state = None
     if resume:
@@ -268,7 +269,7 @@ def _run(config: TrainConfig, preset: str, out: Path, env: _Dist, resume: bool,
             "command": command, "preset": preset, "steps": step, "seed": config.seed,
             "world_size": env.world, "data": "bundled photos (train split), synthetic bank "
             f"of {len(bank)} models ({config.bank.architectures or 'all'} architectures x "
-            f"{config.bank.seeds} seeds)", "code_version": code_version(),
+            f"{config.bank.seeds} seeds)", "code_version": version,
         })
         log(f"exported {out / 'extractor'}")
     return record
