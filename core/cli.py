@@ -162,9 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     _add_spectrum(sub)
-    from core.cli_extractor import register
+    from core import cli_extractor, cli_zoo
 
-    register(sub, _positive_int)
+    cli_extractor.register(sub, _positive_int)
+    cli_zoo.register(sub, _positive_int)
     return parser
 
 

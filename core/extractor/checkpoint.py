@@ -11,12 +11,12 @@
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from core import checkpoints
 from core.errors import InvalidInputError
 from core.extractor.model import Extractor, ExtractorConfig
 from core.runtime import atomic_path, atomic_write, code_version
@@ -27,26 +27,12 @@ EXPORT_FORMAT = "fpx.extractor/1"
 
 def save_checkpoint(path: str | Path, payload: dict) -> Path:
     """Write ``payload`` (state dicts, numbers, strings) atomically with the format tag."""
-    record = {"format": CHECKPOINT_FORMAT, "code_version": code_version(), **payload}
-    with atomic_path(path) as tmp:
-        torch.save(record, tmp)
-    return Path(path)
+    return checkpoints.save_checkpoint(path, payload, format=CHECKPOINT_FORMAT)
 
 
 def load_checkpoint(path: str | Path) -> dict:
     """Read a checkpoint written by :func:`save_checkpoint`; refuse anything else."""
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidInputError(f"{path}: no such checkpoint")
-    try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError,
-            AttributeError, ImportError, IndexError, KeyError) as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise InvalidInputError(f"{path}: not a readable fpx checkpoint ({first[:200]})") from None
-    if not isinstance(record, dict) or record.get("format") != CHECKPOINT_FORMAT:
-        raise InvalidInputError(f"{path}: not an fpx extractor checkpoint (format tag missing)")
-    return record
+    return checkpoints.load_checkpoint(path, format=CHECKPOINT_FORMAT, what="fpx extractor")
 
 
 def export_extractor(model: Extractor, folder: str | Path, made_by: dict) -> Path:

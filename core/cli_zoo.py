@@ -1,0 +1,168 @@
+"""``fpx zoo list | train | sample | quality | ship``: thin parsing over :mod:`core.zoo`.
+Registered by :mod:`core.cli`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from core.errors import InvalidInputError
+
+RUNS = Path("runs/zoo")
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _entries(name: str):
+    from core.zoo import DEFAULT_ZOO, get_entry
+
+    return list(DEFAULT_ZOO) if name == "all" else [get_entry(name)]
+
+
+def register(sub, positive_int) -> None:
+    from core.zoo.train import PRESETS
+
+    zoo = sub.add_parser("zoo", help="the generator zoo: small GANs, VAEs, flows, diffusion",
+                         description="Train, sample and assess the zoo's generators.")
+    zsub = zoo.add_subparsers(dest="zoo_command", metavar="ACTION",
+                              parser_class=type(zoo))
+    zsub.required = True
+
+    p = zsub.add_parser("list", help="the default entries and their design choices")
+    p.add_argument("--runs", type=Path, default=RUNS, help=f"trained runs (default {RUNS})")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=_run_list)
+
+    p = zsub.add_parser("train", help="train an entry (or all)")
+    p.add_argument("name", help="entry name, or 'all'")
+    p.add_argument("--preset", choices=list(PRESETS), default="quick")
+    p.add_argument("--data", help="bundled | FOLDER | cifar10:PATH (default: the entry's)")
+    p.add_argument("--size", type=int, choices=[32, 64], help="image size (default: preset)")
+    p.add_argument("--steps", type=positive_int, help="override the preset's steps")
+    p.add_argument("--batch", type=positive_int, help="override the preset's batch size")
+    p.add_argument("--checkpoint-every", type=positive_int, metavar="N",
+                   help="write the checkpoint every N steps (default: preset)")
+    p.add_argument("--out", type=Path, default=RUNS, metavar="DIR",
+                   help=f"runs folder; the entry goes to DIR/NAME (default {RUNS})")
+    p.add_argument("--resume", action="store_true", help="continue from DIR/NAME/checkpoint.pt")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.set_defaults(run=_run_train)
+
+    p = zsub.add_parser("sample", help="write samples of a trained entry as PNGs")
+    p.add_argument("name", help="entry name, or 'all'")
+    p.add_argument("-n", type=positive_int, default=1000, help="samples per entry")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="samples go to DIR/NAME/00000.png ...")
+    p.add_argument("--runs", type=Path, default=RUNS, help=f"trained runs (default {RUNS})")
+    p.add_argument("--seed", type=int, help="sampling seed (default: the entry's seed)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing samples")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.set_defaults(run=_run_sample)
+
+    p = zsub.add_parser("quality", help="spectral distance and kernel MMD against real crops")
+    p.add_argument("folders", nargs="+", type=Path, help="folders of samples")
+    p.add_argument("--real", default="bundled",
+                   help="a folder of real images, or 'bundled' (default)")
+    p.add_argument("--size", type=int, choices=[32, 64], default=32)
+    p.add_argument("--sheets", type=Path, metavar="DIR", help="write a contact sheet per folder")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=_run_quality)
+
+    p = zsub.add_parser("ship", help="make the shipped sample set from trained runs")
+    p.add_argument("--runs", type=Path, default=RUNS, help=f"trained runs (default {RUNS})")
+    p.add_argument("--out", type=Path, help="default: the package's assets/zoo")
+    p.add_argument("-n", type=positive_int, default=200, help="samples per entry")
+    p.add_argument("--real", type=positive_int, default=1000, help="held-out real crops")
+    p.add_argument("--sheets", type=Path, metavar="DIR", help="contact sheets (PNG) go here")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.set_defaults(run=_run_ship)
+
+
+def _run_list(args) -> int:
+    from core.zoo import DEFAULT_ZOO
+
+    rows = []
+    for e in DEFAULT_ZOO:
+        trained = (args.runs / e.name / "checkpoint.pt").exists()
+        rows.append({**e.to_dict(), "trained": trained})
+    if args.json:
+        print(json.dumps({"entries": rows}))
+        return 0
+    cols = ("name", "family", "upsampling", "normalization", "activation", "loss", "seed")
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
+    print("  ".join(c.ljust(widths[c]) for c in cols) + "  trained")
+    for r in rows:
+        print("  ".join(str(r[c]).ljust(widths[c]) for c in cols) + "  "
+              + ("yes" if r["trained"] else "-"))
+    return 0
+
+
+def _run_train(args) -> int:
+    from core.zoo.train import train_entry
+
+    results = []
+    for entry in _entries(args.name):
+        results.append(train_entry(entry, args.out, preset=args.preset, data=args.data,
+                                   size=args.size, steps=args.steps, batch=args.batch,
+                                   checkpoint_every=args.checkpoint_every,
+                                   resume=args.resume, device=args.device))
+    for r in results:
+        print(json.dumps(r))
+    return 0
+
+
+def _run_sample(args) -> int:
+    from core.runtime import resolve_device
+    from core.zoo.sample import sample_to_folder
+    from core.zoo.train import load_trained
+
+    device = resolve_device(args.device)
+    for entry in _entries(args.name):
+        run = args.runs / entry.name
+        if not (run / "checkpoint.pt").exists():
+            raise InvalidInputError(f"{entry.name} is not trained: no {run}/checkpoint.pt "
+                                    f"(fpx zoo train {entry.name} --out {args.runs})")
+        model, record = load_trained(run, device)
+        seed = entry.seed if args.seed is None else args.seed
+        folder = sample_to_folder(model, args.n, args.out / entry.name, seed=seed,
+                                  overwrite=args.overwrite,
+                                  made_by={"command": args.command_line,
+                                           "checkpoint_step": record["step"]})
+        _say(f"{entry.name}: {args.n} samples -> {folder}")
+    return 0
+
+
+def _run_quality(args) -> int:
+    from core.data import bundled_crops
+    from core.zoo.quality import assess, write_contact_sheet
+    from core.zoo.shipped import REAL_SEED, load_folder
+
+    real = (bundled_crops(args.size, 1000, seed=REAL_SEED, split="train")
+            if args.real == "bundled" else load_folder(args.real, args.size))
+    report = {}
+    for folder in args.folders:
+        samples = load_folder(folder, args.size)
+        report[folder.name or str(folder)] = assess(samples, real)
+        if args.sheets is not None:
+            write_contact_sheet(samples[:64], args.sheets / f"{folder.name}.png")
+    if args.json:
+        print(json.dumps({"real": str(args.real), "folders": report}))
+        return 0
+    print(f"{'folder':<28} {'spectral dB':>11} {'MMD':>8} {'noise MMD':>10}  verdict")
+    for name, r in report.items():
+        print(f"{name:<28} {r['spectral_distance_db']:>11.2f} {r['kernel_mmd']:>8.3f} "
+              f"{r['kernel_mmd_noise']:>10.3f}  {'ok' if r['passed'] else 'FAILED (noise)'}")
+    return 0
+
+
+def _run_ship(args) -> int:
+    from core.runtime import resolve_device
+    from core.zoo.shipped import SHIPPED_ZOO, ship
+
+    ship(args.runs, args.out or SHIPPED_ZOO, count=args.n, real_count=args.real,
+         sheets=args.sheets, device=resolve_device(args.device),
+         command=args.command_line, log=_say)
+    return 0

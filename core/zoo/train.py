@@ -1,0 +1,230 @@
+"""Train a zoo entry: one loop for every family, with checkpoints and exact resume.
+
+    fpx zoo train gan_tconv --preset quick                 # 32 px, bundled photos, CPU
+    fpx zoo train ddpm_nearest --preset full --size 64 --data cifar10:~/cifar
+    fpx zoo train gan_tconv --resume                       # continue where it stopped
+
+Each step draws a minibatch of real images (random horizontal flips) and calls the
+family's ``train_step``. ``OUT/NAME/checkpoint.pt`` is written atomically every
+``checkpoint_every`` steps and at the end; it holds the entry, the settings, the data
+string, model and optimiser states, the step and every random state, so ``--resume``
+continues exactly and an interrupted run loses at most ``checkpoint_every`` steps.
+``metrics.jsonl`` gets one line per step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from core.checkpoints import load_checkpoint, save_checkpoint
+from core.errors import FpxError, InvalidInputError
+from core.runtime import atomic_write, code_version, resolve_device, seed_everything
+from core.zoo.base import ZooModel, build_model
+from core.zoo.data import training_images
+from core.zoo.entries import RESOLUTIONS, ZooEntry
+
+CHECKPOINT_FORMAT = "fpx.zoo_checkpoint/1"
+
+
+class TrainingDivergedError(FpxError):
+    """The loss became NaN or infinite; the last checkpoint is kept."""
+
+
+@dataclass(frozen=True)
+class ZooSettings:
+    """How an entry is trained (stored in its checkpoint)."""
+
+    steps: int
+    batch: int
+    lr: float
+    size: int = 32
+    images: int = 4096
+    checkpoint_every: int = 250
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# Per family. "quick": each entry in a few minutes on 2 CPU cores at 32 px on the bundled
+# photos; "full": a GPU, 64 px, hours rather than minutes in all.
+PRESETS: dict[str, dict[str, ZooSettings]] = {
+    "quick": {
+        "gan": ZooSettings(steps=1200, batch=32, lr=2e-4),
+        "vae": ZooSettings(steps=1000, batch=64, lr=1e-3),
+        "flow": ZooSettings(steps=500, batch=64, lr=1e-3),
+        "diffusion": ZooSettings(steps=1000, batch=32, lr=1e-3),
+    },
+    "full": {
+        "gan": ZooSettings(steps=30000, batch=128, lr=2e-4, size=64, images=20000,
+                           checkpoint_every=1000),
+        "vae": ZooSettings(steps=30000, batch=128, lr=5e-4, size=64, images=20000,
+                           checkpoint_every=1000),
+        "flow": ZooSettings(steps=30000, batch=64, lr=5e-4, size=64, images=20000,
+                            checkpoint_every=1000),
+        "diffusion": ZooSettings(steps=60000, batch=128, lr=2e-4, size=64, images=20000,
+                                 checkpoint_every=1000),
+    },
+}
+
+
+def settings_for(preset: str, family: str, *, steps: int | None = None,
+                 size: int | None = None, batch: int | None = None,
+                 checkpoint_every: int | None = None) -> ZooSettings:
+    """The preset's settings for ``family``, with command-line overrides checked."""
+    if preset not in PRESETS:
+        raise InvalidInputError(f"unknown preset '{preset}'; valid: {', '.join(PRESETS)}")
+    s = PRESETS[preset][family]
+    for name, value in (("steps", steps), ("batch", batch),
+                        ("checkpoint-every", checkpoint_every)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise InvalidInputError(f"--{name} must be a positive integer, got {value!r}")
+    if size is not None and size not in RESOLUTIONS:
+        raise InvalidInputError(f"--size must be one of {RESOLUTIONS}, got {size!r}")
+    return dataclasses.replace(s, steps=steps or s.steps, size=size or s.size,
+                               batch=batch or s.batch,
+                               checkpoint_every=checkpoint_every
+                               or min(s.checkpoint_every, steps or s.steps))
+
+
+def load_trained(path: str | Path, device: torch.device | str = "cpu"
+                 ) -> tuple[ZooModel, dict]:
+    """The model in a zoo checkpoint (or a run folder holding ``checkpoint.pt``) and the
+    checkpoint's record; a foreign or corrupt file is refused."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    record = load_checkpoint(path, format=CHECKPOINT_FORMAT, what="fpx zoo")
+    try:
+        entry = ZooEntry.from_dict(record["entry"])
+        settings = ZooSettings(**record["settings"])
+        model = build_model(entry, settings.size)
+        model.load_state_dict(record["model"])
+    except (KeyError, TypeError) as err:
+        raise InvalidInputError(f"{path}: incomplete zoo checkpoint ({err})") from None
+    except RuntimeError as err:
+        raise InvalidInputError(f"{path}: weights do not fit the entry "
+                                f"({str(err).splitlines()[0][:200]})") from None
+    return model.to(device).eval(), record
+
+
+def train_entry(entry: ZooEntry, out: str | Path = "runs/zoo", *, preset: str = "quick",
+                data: str | None = None, size: int | None = None, steps: int | None = None,
+                batch: int | None = None, checkpoint_every: int | None = None,
+                resume: bool = False, device: str = "auto",
+                stop_after: int | None = None, quiet: bool = False) -> dict:
+    """Train (or resume) ``entry``; write ``OUT/NAME/checkpoint.pt``; return a summary.
+
+    Args:
+        data: training data (default: the entry's own, usually ``bundled``).
+        stop_after: stop once this step is reached, as if interrupted (for tests).
+    """
+    settings = settings_for(preset, entry.family, steps=steps, size=size, batch=batch,
+                            checkpoint_every=checkpoint_every)
+    data = entry.data if data is None else data
+    run = Path(out) / entry.name
+    ckpt_path = run / "checkpoint.pt"
+    dev = resolve_device(device)
+    version = code_version()
+    log = (lambda msg: None) if quiet else (
+        lambda msg: print(f"fpx zoo train: {msg}", file=sys.stderr, flush=True))
+    state = None
+    if resume:
+        state = load_checkpoint(ckpt_path, format=CHECKPOINT_FORMAT, what="fpx zoo")
+        saved = (state.get("entry"), state.get("settings"), state.get("data"))
+        if saved != (entry.to_dict(), settings.to_dict(), data):
+            raise InvalidInputError(f"{ckpt_path} was trained with other settings; resume "
+                                    "with the same entry, --preset, --size, --steps, "
+                                    "--batch and --data")
+    elif ckpt_path.exists():
+        raise InvalidInputError(f"{ckpt_path} exists: pass --resume to continue it, or "
+                                "choose another --out")
+    seed_everything(entry.seed)
+    images = training_images(data, settings.size, settings.images, entry.seed).to(dev)
+    model = build_model(entry, settings.size).to(dev)
+    opts = model.optimizers(settings.lr)
+    sampler = torch.Generator().manual_seed(entry.seed + 1)
+    step, seconds = 0, 0.0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        for name, opt in opts.items():
+            opt.load_state_dict(state["optimizers"][name])
+        sampler.set_state(state["sampler"])
+        torch.set_rng_state(state["torch_rng"])
+        if dev.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], dev)
+        step, seconds = int(state["step"]), float(state.get("seconds", 0.0))
+        log(f"resumed {ckpt_path} at step {step}")
+    run.mkdir(parents=True, exist_ok=True)
+    _truncate_metrics(run / "metrics.jsonl", step)
+    atomic_write(run / "entry.json", json.dumps(
+        {"entry": entry.to_dict(), "settings": settings.to_dict(), "data": data,
+         "preset": preset, "code_version": version}, indent=2))
+
+    def checkpoint() -> None:
+        save_checkpoint(ckpt_path, {
+            "entry": entry.to_dict(), "settings": settings.to_dict(), "data": data,
+            "preset": preset, "step": step, "seconds": seconds, "model": model.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in opts.items()},
+            "sampler": sampler.get_state(), "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
+        }, format=CHECKPOINT_FORMAT)
+
+    bar = None
+    if not quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=settings.steps, initial=step, desc=entry.name, unit="step",
+                   file=sys.stderr, dynamic_ncols=True)
+    record: dict = {}
+    with open(run / "metrics.jsonl", "a") as metrics:
+        while step < settings.steps and (stop_after is None or step < stop_after):
+            t0 = time.perf_counter()
+            idx = torch.randint(len(images), (settings.batch,), generator=sampler)
+            mirror = torch.rand(settings.batch, generator=sampler) < 0.5
+            x = images[idx.to(dev)]
+            x = torch.where(mirror.to(dev)[:, None, None, None], x.flip(-1), x)
+            losses = model.train_step(x, opts)
+            if not all(math.isfinite(v) for v in losses.values()):
+                raise TrainingDivergedError(
+                    f"{entry.name}: loss is not finite at step {step + 1} ({losses}); "
+                    f"{ckpt_path} keeps the last good state (try a lower learning rate)")
+            step += 1
+            dt = time.perf_counter() - t0
+            seconds += dt
+            record = {"step": step, **{k: round(v, 5) for k, v in losses.items()},
+                      "images_per_s": round(settings.batch / dt, 1)}
+            metrics.write(json.dumps(record) + "\n")
+            if bar is not None:
+                bar.set_postfix(loss=f"{losses['loss']:.3f}", img_s=record["images_per_s"])
+                bar.update(1)
+            if step % settings.checkpoint_every == 0 or step == settings.steps:
+                metrics.flush()
+                checkpoint()
+    if bar is not None:
+        bar.close()
+    if step == settings.steps:
+        log(f"{entry.name}: {step} steps in {seconds:.0f} s of training -> {ckpt_path}")
+    return {"entry": entry.name, "step": step, "seconds": round(seconds, 1),
+            "checkpoint": str(ckpt_path), **record}
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop metric lines past ``step`` (written after the checkpoint a resume starts from)."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if int(json.loads(line)["step"]) <= step:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by the interruption
+    atomic_write(path, "".join(line + "\n" for line in kept))
