@@ -162,10 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     _add_spectrum(sub)
-    from core import cli_extractor, cli_zoo
+    from core import cli_extractor, cli_manifold, cli_zoo
 
     cli_extractor.register(sub, _positive_int)
     cli_zoo.register(sub, _positive_int)
+    cli_manifold.register(sub, _positive_int)
     return parser
 
 

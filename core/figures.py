@@ -58,3 +58,28 @@ def profile_png(profiles: dict[str, RadialProfile], path: str | Path, *,
     if len(profiles) > 1:
         ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def confusion_png(matrix, class_names: list[str], path: str | Path, *,
+                  title: str = "Confusion matrix") -> Path:
+    """Save a confusion matrix (rows: true class, columns: predicted), each row
+    normalised to fractions, counts printed in the cells."""
+    import numpy as np
+
+    m = np.asarray(matrix, dtype=float)
+    frac = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+    n = len(class_names)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.42 * n, 0.8 + 0.42 * n))
+    im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), class_names, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(n), class_names, fontsize=7)
+    for i in range(n):
+        for j in range(n):
+            if m[i, j]:
+                ax.text(j, i, int(m[i, j]), ha="center", va="center", fontsize=6,
+                        color="white" if frac[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of the row")
+    return _save(fig, path)

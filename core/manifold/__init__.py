@@ -1,0 +1,1 @@
+"""Manifold fingerprints (ManiFPT): nearest real samples, artifacts, attribution, structure."""

@@ -1,0 +1,251 @@
+"""Artifacts (ManiFPT): a generated sample minus its nearest real sample.
+
+For a generated image ``x_g`` and a reference set of real images ``R``, in a space ``e``
+(:mod:`core.manifold.embeddings`)::
+
+    nn(x_g)    = argmin_{r in R} ||e(x_g) - e(r)||_2        (exact, core.manifold.neighbors)
+    artifact   = e(x_g) - e(nn(x_g))                       (in the space, (D,))
+    image art. = x_g - nn(x_g)                             (in pixels, (3, H, W), display)
+
+A model's fingerprint is the set of its artifacts. Every artifact keeps the index (and
+file path) of its real neighbour, so it can be traced back. A held-out part of the real
+images can be measured the same way against the rest (label ``real``): the real class of
+attribution, whose artifacts are what the real manifold's own spacing looks like.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.data import iter_image_batches, scan_images
+from core.data.folder import Skipped
+from core.errors import InvalidInputError
+from core.manifold.embeddings import (
+    check_space,
+    default_extractor,
+    embed,
+    has_default_extractor,
+)
+from core.manifold.neighbors import nearest
+from core.runtime import atomic_path
+from core.spectrum.transforms import check_images
+
+FORMAT = "fpx.artifacts/1"
+REAL = "real"
+
+
+@dataclass
+class ArtifactSet:
+    """Artifacts of several models' samples (and of held-out real images) in one space.
+
+    Arrays (``N`` samples, ``M`` reference images, ``D`` dims, ``k`` neighbours):
+    ``artifacts (N, D)`` float32; ``image_artifacts (N, 3, H, W)`` float32 in pixel units
+    of ``[-1, 1]`` images; ``images (N, 3, H, W)`` uint8 samples; ``neighbors (N, k)``
+    int64 indices into the reference set; ``distances (N, k)`` float32 in the space;
+    ``labels (N,)`` model names (``real`` for held-out real images); ``paths (N,)``;
+    ``real_paths (M,)``.
+    """
+
+    space: str
+    artifacts: np.ndarray
+    image_artifacts: np.ndarray
+    images: np.ndarray
+    neighbors: np.ndarray
+    distances: np.ndarray
+    labels: np.ndarray
+    paths: np.ndarray
+    real_paths: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def models(self) -> list[str]:
+        """Label names in first-appearance order."""
+        return list(dict.fromkeys(self.labels.tolist()))
+
+    def of(self, label: str) -> np.ndarray:
+        """Row mask of one model's samples."""
+        return self.labels == label
+
+    def image_tensor(self) -> torch.Tensor:
+        """The samples as ``(N, 3, H, W)`` float in ``[-1, 1]``."""
+        return torch.from_numpy(self.images).float() / 127.5 - 1
+
+    def save(self, path: str | Path) -> Path:
+        """One ``.npz`` (no pickled objects; strings as unicode arrays)."""
+        import json
+
+        arrays = {k: getattr(self, k) for k in ("artifacts", "image_artifacts", "images",
+                                                 "neighbors", "distances", "labels", "paths",
+                                                 "real_paths")}
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, format=np.array(FORMAT), space=np.array(self.space),
+                         meta=np.array(json.dumps(self.meta)), **arrays)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ArtifactSet:
+        import json
+        import zipfile
+
+        path = Path(path)
+        if path.is_dir():
+            path = path / "artifacts.npz"
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if "format" not in z or str(z["format"]) != FORMAT:
+                    raise InvalidInputError(f"{path}: not an fpx artifact file")
+                data = {k: z[k] for k in z.files}
+        except FileNotFoundError:
+            raise InvalidInputError(f"{path}: no such artifact file (make one with fpx "
+                                    "artifacts)") from None
+        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
+            raise InvalidInputError(f"{path}: unreadable artifact file ({err})") from None
+        return cls(space=str(data["space"]), meta=json.loads(str(data["meta"])),
+                   **{k: data[k] for k in ("artifacts", "image_artifacts", "images",
+                                           "neighbors", "distances", "labels", "paths",
+                                           "real_paths")})
+
+
+def read_images(folder: str | Path, size: int, *, notify=None
+                ) -> tuple[torch.Tensor, list[str]]:
+    """Centre crops ``(N, 3, size, size)`` in ``[-1, 1]`` of every usable image under
+    ``folder`` and their paths; unusable files are skipped by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InvalidInputError(f"{folder}: not a folder")
+    skipped = Skipped(notify=notify)
+    files = scan_images([folder], skipped)
+    batches, paths = [], []
+    for x, kept in iter_image_batches(files, size, 256, skipped=skipped, with_paths=True):
+        batches.append(x)
+        paths.extend(map(str, kept))
+    if not batches:
+        raise InvalidInputError(f"{folder}: no usable image of at least {size}x{size}")
+    return torch.cat(batches), paths
+
+
+def compute_artifacts(generated: dict[str, torch.Tensor], real: torch.Tensor, space: str, *,
+                      k: int = 1, holdout_real: int = 0, seed: int = 0,
+                      backend: str = "auto", extractor=None, learned: str = "extractor",
+                      ssl_config=None,
+                      generated_paths: dict[str, list[str]] | None = None,
+                      real_paths: list[str] | None = None,
+                      device: torch.device | str | None = None) -> ArtifactSet:
+    """Artifacts of every model's samples against their nearest real images.
+
+    Args:
+        generated: model name -> samples ``(N_i, 3, H, W)`` in ``[-1, 1]``.
+        real: real images ``(M, 3, H, W)`` in ``[-1, 1]``, same ``H, W``.
+        k: neighbours kept per sample (the artifact uses the nearest).
+        holdout_real: this many real images (drawn with ``seed``) leave the reference set
+            and get artifacts of their own, labelled ``real``.
+        extractor, learned: the network of the ``learned`` space: ``extractor`` when
+            given; else ``learned="extractor"`` takes the shipped extractor (or, if none
+            is installed, falls back to) and ``learned="ssl"`` always trains a
+            self-supervised encoder (``ssl_config``) on the real reference images.
+    """
+    if learned not in ("extractor", "ssl"):
+        raise InvalidInputError(f"learned must be 'extractor' or 'ssl', got {learned!r}")
+    check_space(space)
+    if not generated:
+        raise InvalidInputError("no generated images: give at least one folder of samples")
+    real = check_images(real, "real images")
+    if REAL in generated:
+        raise InvalidInputError(f"'{REAL}' is reserved for held-out real images; rename "
+                                "that model's folder")
+    shape = tuple(real.shape[1:])
+    for name, x in generated.items():
+        x = check_images(x, f"samples of {name}")  # refuses empty sets and NaNs
+        if tuple(x.shape[1:]) != shape:
+            raise InvalidInputError(f"{name}: samples are {tuple(x.shape[1:])} but real images "
+                                    f"are {shape}; use one size for both")
+    if not isinstance(holdout_real, int) or holdout_real < 0:
+        raise InvalidInputError(f"holdout_real must be a non-negative integer, got "
+                                f"{holdout_real!r}")
+    real_paths = list(real_paths) if real_paths is not None else [
+        f"real[{i}]" for i in range(len(real))]
+    queries, labels, paths = [], [], []
+    if holdout_real:
+        if holdout_real >= len(real):
+            raise InvalidInputError(f"cannot hold out {holdout_real} of {len(real)} real "
+                                    "images and keep a reference set")
+        order = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))
+        held, kept = order[:holdout_real].sort().values, order[holdout_real:].sort().values
+        queries.append(real[held])
+        labels += [REAL] * holdout_real
+        paths += [real_paths[i] for i in held.tolist()]
+        real, real_paths = real[kept], [real_paths[i] for i in kept.tolist()]
+    if len(real) < k:
+        raise InvalidInputError(f"the real reference set holds {len(real)} images, fewer than "
+                                f"k={k}")
+    for name, x in generated.items():
+        queries.append(x)
+        labels += [name] * len(x)
+        names = (generated_paths or {}).get(name) or [f"{name}[{i}]" for i in range(len(x))]
+        paths += list(names)
+    queries = torch.cat(queries)
+    network = "given extractor" if extractor is not None else None
+    if space == "learned" and extractor is None:
+        if learned == "extractor" and has_default_extractor():
+            extractor, network = default_extractor(device or "cpu"), "shipped extractor"
+        else:
+            from core.manifold.ssl import SSLConfig, train_encoder
+
+            ssl_config = ssl_config or SSLConfig(seed=seed)
+            extractor = train_encoder(real, ssl_config, device=device or "cpu")
+            network = f"self-supervised encoder {ssl_config.to_dict()}"
+    e_real = embed(real, space, extractor=extractor, device=device)
+    e_query = embed(queries, space, extractor=extractor, device=device)
+    found = nearest(e_query, e_real, k=k, backend=backend)
+    idx = torch.as_tensor(found.indices)[:, 0].to(e_real.device)
+    artifacts = e_query - e_real[idx]
+    image_artifacts = queries - real[idx.cpu()]
+    images = ((queries.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return ArtifactSet(
+        space=space, artifacts=artifacts.float().cpu().numpy(),
+        image_artifacts=image_artifacts.float().cpu().numpy(), images=images.numpy(),
+        neighbors=np.asarray(torch.as_tensor(found.indices).cpu(), dtype=np.int64),
+        distances=np.asarray(torch.as_tensor(found.distances).cpu(), dtype=np.float32),
+        labels=np.array(labels), paths=np.array(paths), real_paths=np.array(real_paths),
+        meta={"k": k, "holdout_real": holdout_real, "seed": seed, "backend": backend,
+              "size": shape[-1], "network": network})
+
+
+def artifact_grid(artifacts: ArtifactSet, *, per_model: int = 4, scale: int = 3) -> bytes:
+    """PNG: one row per model, ``per_model`` triples (sample | nearest real | image
+    artifact, amplified to the grid's 99th percentile, mid-grey = 0)."""
+    import io
+
+    from PIL import Image
+
+    from core.zoo.sample import to_uint8
+
+    rows = []
+    refs = artifacts.images.astype(np.float32) - artifacts.image_artifacts * 127.5
+    gain = float(np.percentile(np.abs(artifacts.image_artifacts), 99)) or 1.0
+    for name in artifacts.models:
+        pick = np.flatnonzero(artifacts.of(name))[:per_model]
+        tiles = []
+        for i in pick:
+            sample = artifacts.images[i].transpose(1, 2, 0)
+            neighbour = np.clip(refs[i].round(), 0, 255).astype(np.uint8).transpose(1, 2, 0)
+            art = torch.from_numpy(artifacts.image_artifacts[i][None] / gain).clamp(-1, 1)
+            tiles += [sample, neighbour, to_uint8(art)[0]]
+        rows.append(tiles)
+    size = artifacts.images.shape[-1] * scale
+    cols = max(len(r) for r in rows)
+    gap = 2
+    sheet = Image.new("RGB", (cols * (size + gap) + gap, len(rows) * (size + gap) + gap),
+                      "white")
+    for r, tiles in enumerate(rows):
+        for c, tile in enumerate(tiles):
+            im = Image.fromarray(tile).resize((size, size), Image.NEAREST)
+            sheet.paste(im, (gap + c * (size + gap), gap + r * (size + gap)))
+    buf = io.BytesIO()
+    sheet.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
