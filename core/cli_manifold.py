@@ -26,7 +26,9 @@ def register(sub, positive_int) -> None:
                    help="one folder per model (a folder of model folders is expanded)")
     p.add_argument("--space", choices=SPACES, default="rgb")
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
-    p.add_argument("--size", type=int, default=32, help="centre-crop size (default 32)")
+    p.add_argument("--size", type=int, metavar="S",
+                   help="centre-crop every image to SxS (default: the samples' own size, "
+                        "which the real images must share)")
     p.add_argument("--k", type=positive_int, default=1, help="neighbours kept (default 1)")
     p.add_argument("--holdout-real", type=int, default=200, metavar="N",
                    help="real images held out as the 'real' class (default 200; 0: none)")
@@ -38,7 +40,7 @@ def register(sub, positive_int) -> None:
                         "on the real images (used anyway when no extractor is installed)")
     p.add_argument("--ssl-steps", type=positive_int, default=300,
                    help="training steps of the self-supervised encoder (default 300)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=_run_artifacts)
@@ -61,9 +63,61 @@ def register(sub, positive_int) -> None:
     p.add_argument("sets", type=Path, nargs="+", metavar="DIR",
                    help="outputs of fpx artifacts (one per space)")
     p.add_argument("--out", type=Path, metavar="DIR", help="t-SNE plots (PNG) go here")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=_run_structure)
+
+
+def _seed(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"seed must be in [0, 2**32), got {value}")
+    return value
+
+
+def _native_size(folder: Path) -> tuple[int, int] | None:
+    """The most common ``(width, height)`` of the images under ``folder`` (headers only)."""
+    from collections import Counter
+
+    from PIL import Image
+
+    from core.data import scan_images
+
+    sizes = Counter()
+    for path in scan_images([folder]):
+        try:
+            with Image.open(path) as im:
+                sizes[im.size] += 1
+        except Exception:  # unreadable: skipped by name when the pixels are read
+            continue
+    return sizes.most_common(1)[0][0] if sizes else None
+
+
+def _crop_size(args, folders: list[Path]) -> int:
+    """``--size``, or the samples' common size, which the real images must share."""
+    if args.size is not None:
+        if args.size < 8:
+            raise InvalidInputError(f"--size must be at least 8, got {args.size}")
+        return args.size
+    sizes = {f.name: _native_size(f) for f in folders}
+    shown = ", ".join(f"{n} {s[0]}x{s[1]}" for n, s in sizes.items() if s)
+    found = {s for s in sizes.values() if s}
+    if not found:
+        raise InvalidInputError("no readable image in the generated folders")
+    if len(found) > 1:
+        raise InvalidInputError(f"the generated sets differ in image size ({shown}); pass "
+                                "--size S to centre-crop all of them to SxS")
+    (w, h), = found
+    real = _native_size(args.real)
+    if real is not None and real != (w, h):
+        raise InvalidInputError(f"real images are {real[0]}x{real[1]} but the samples are "
+                                f"{w}x{h}; pass --size S to centre-crop both to SxS")
+    return min(w, h)
 
 
 def _model_folders(paths: list[Path]) -> list[Path]:
@@ -105,11 +159,14 @@ def _run_artifacts(args) -> int:
 
     device = resolve_device(args.device)
     notify = lambda path, why: _say(f"fpx: skipped {path}: {why}")  # noqa: E731
-    real, real_paths = read_images(args.real, args.size, notify=notify)
+    if not args.real.is_dir():
+        raise InvalidInputError(f"{args.real}: not a folder")
+    folders = _model_folders(args.generated)
+    size = _crop_size(args, folders)
+    real, real_paths = read_images(args.real, size, notify=notify)
     generated, paths, designs = {}, {}, {}
-    for folder in _model_folders(args.generated):
-        generated[folder.name], paths[folder.name] = read_images(folder, args.size,
-                                                                 notify=notify)
+    for folder in folders:
+        generated[folder.name], paths[folder.name] = read_images(folder, size, notify=notify)
         design = _design(folder)
         if design is not None:
             designs[folder.name] = design

@@ -162,7 +162,9 @@ def _run_ship(args) -> int:
     from core.runtime import resolve_device
     from core.zoo.shipped import SHIPPED_ZOO, ship
 
+    # The recorded command names the runs folder RUNS: where a user keeps runs is theirs.
+    command = " ".join("RUNS" if word == str(args.runs) else word
+                       for word in args.command_line.split(" "))
     ship(args.runs, args.out or SHIPPED_ZOO, count=args.n, real_count=args.real,
-         sheets=args.sheets, device=resolve_device(args.device),
-         command=args.command_line, log=_say)
+         sheets=args.sheets, device=resolve_device(args.device), command=command, log=_say)
     return 0

@@ -146,14 +146,25 @@ def test_cli_artifacts_attribute_structure_end_to_end(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "upsampling" in text and "leave-one-model-out" in text
     assert (tmp_path / "figs" / "tsne_rgb.png").exists()
-    # mismatched sizes between real and generated sets: one clear line
+    # mismatched sizes between real and generated sets: one clear line, unless --size
+    # asks for centre crops of both
     _write_model(tmp_path / "small" / "s", smooth_images(3, 1, size=16).clamp(-1, 1), None)
     assert main(["artifacts", "--real", str(tmp_path / "real"), "--generated",
-                 str(tmp_path / "small"), "--size", "16", "--holdout-real", "0", "--out",
-                 str(tmp_path / "x")]) == 0  # centre crops to one size: fine
-    assert main(["artifacts", "--real", str(tmp_path / "real"), "--generated",
                  str(tmp_path / "small"), "--out", str(tmp_path / "x")]) == 1
+    assert "real images are 32x32 but the samples are 16x16" in capsys.readouterr().err
+    assert main(["artifacts", "--real", str(tmp_path / "real"), "--generated",
+                 str(tmp_path / "small"), "--size", "16", "--holdout-real", "0", "--out",
+                 str(tmp_path / "x")]) == 0
+    assert main(["artifacts", "--real", str(tmp_path / "real"), "--generated",
+                 str(tmp_path / "small"), "--size", "32", "--out", str(tmp_path / "x")]) == 1
     assert "no usable image of at least 32x32" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["structure", str(out), "--seed", "-1"])
+    assert stop.value.code == 2 and "seed must be in" in capsys.readouterr().err
+    (tmp_path / "bare.npy").write_bytes(b"")
+    np.save(tmp_path / "bare.npy", np.zeros(3))
+    assert main(["attribute", str(tmp_path / "bare.npy")]) == 1
+    assert "not an fpx artifact file" in capsys.readouterr().err
 
 
 def test_self_supervised_encoder_learns_and_serves_the_learned_space(monkeypatch):

@@ -351,3 +351,30 @@ def test_ship_writes_samples_real_crops_sheets_and_manifest(tmp_path, capsys):
         ship(tmp_path / "cut", tmp_path / "zoo2", entries=entries[:1], log=lambda m: None)
     with pytest.raises(InvalidInputError, match="no trained checkpoint"):
         ship(tmp_path / "nothing", tmp_path / "zoo3", entries=entries, log=lambda m: None)
+
+
+# --- the shipped sample set -------------------------------------------------------------
+
+
+def test_shipped_zoo_samples_match_their_manifest():
+    from core.zoo.shipped import SHIPPED_ZOO, read_manifest, shipped_entries
+
+    manifest = read_manifest()
+    assert set(shipped_entries()) == {e.name for e in DEFAULT_ZOO}
+    assert shipped_entries() == {e.name: e for e in DEFAULT_ZOO}  # the code's entries
+    assert manifest["count"] >= 200
+    total = sum(p.stat().st_size for p in SHIPPED_ZOO.rglob("*") if p.is_file())
+    assert total < 25 * 2 ** 20
+    real = sorted((SHIPPED_ZOO / "real").glob("*.png"))
+    assert len(real) == manifest["real"]["count"]
+    size = manifest["size"]
+    for name, info in manifest["entries"].items():
+        files = sorted((SHIPPED_ZOO / info["folder"]).glob("*.png"))
+        assert len(files) == manifest["count"], name
+        with Image.open(files[0]) as im:
+            assert im.size == (size, size) and im.mode == "RGB"
+        q = info["quality"]
+        assert q["samples"] == manifest["count"] and q["real"] == len(real)
+        assert q["passed"], f"{name} samples are closer to noise than to the real crops"
+        assert info["train_steps"] == info["settings"]["steps"]
+    assert any("fpx zoo ship" in c for c in manifest["commands"])

@@ -32,7 +32,7 @@ from core.manifold.embeddings import (
 )
 from core.manifold.neighbors import nearest
 from core.runtime import atomic_path
-from core.spectrum.transforms import check_images
+from core.spectrum.transforms import check_images, require_finite
 
 FORMAT = "fpx.artifacts/1"
 REAL = "real"
@@ -96,19 +96,25 @@ class ArtifactSet:
         if path.is_dir():
             path = path / "artifacts.npz"
         try:
-            with np.load(path, allow_pickle=False) as z:
-                if "format" not in z or str(z["format"]) != FORMAT:
-                    raise InvalidInputError(f"{path}: not an fpx artifact file")
-                data = {k: z[k] for k in z.files}
+            z = np.load(path, allow_pickle=False)
         except FileNotFoundError:
             raise InvalidInputError(f"{path}: no such artifact file (make one with fpx "
                                     "artifacts)") from None
         except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
             raise InvalidInputError(f"{path}: unreadable artifact file ({err})") from None
-        return cls(space=str(data["space"]), meta=json.loads(str(data["meta"])),
-                   **{k: data[k] for k in ("artifacts", "image_artifacts", "images",
-                                           "neighbors", "distances", "labels", "paths",
-                                           "real_paths")})
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise InvalidInputError(f"{path}: not an fpx artifact file (a bare array)")
+        keys = ("artifacts", "image_artifacts", "images", "neighbors", "distances", "labels",
+                "paths", "real_paths")
+        with z:
+            try:
+                if "format" not in z.files or str(z["format"]) != FORMAT:
+                    raise InvalidInputError(f"{path}: not an fpx artifact file")
+                return cls(space=str(z["space"]), meta=json.loads(str(z["meta"])),
+                           **{k: z[k] for k in keys})
+            except (KeyError, ValueError, OSError, zipfile.BadZipFile) as err:
+                raise InvalidInputError(f"{path}: incomplete or corrupt artifact file "
+                                        f"({str(err)[:200]})") from None
 
 
 def read_images(folder: str | Path, size: int, *, notify=None
@@ -155,12 +161,14 @@ def compute_artifacts(generated: dict[str, torch.Tensor], real: torch.Tensor, sp
     if not generated:
         raise InvalidInputError("no generated images: give at least one folder of samples")
     real = check_images(real, "real images")
+    require_finite(real, "real images")
     if REAL in generated:
         raise InvalidInputError(f"'{REAL}' is reserved for held-out real images; rename "
                                 "that model's folder")
     shape = tuple(real.shape[1:])
     for name, x in generated.items():
-        x = check_images(x, f"samples of {name}")  # refuses empty sets and NaNs
+        x = check_images(x, f"samples of {name}")  # refuses empty sets
+        require_finite(x, f"samples of {name}")
         if tuple(x.shape[1:]) != shape:
             raise InvalidInputError(f"{name}: samples are {tuple(x.shape[1:])} but real images "
                                     f"are {shape}; use one size for both")

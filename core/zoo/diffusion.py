@@ -310,7 +310,11 @@ class Diffusion(ZooModel):
         self.sample_steps = entry.option("sample_steps", 50)
         ddim_timesteps(self.T, self.sample_steps)  # validates
         self.clip_x0 = bool(entry.option("clip_x0", True))
-        betas = linear_betas(self.T) if self.schedule == "linear" else cosine_betas(self.T)
+        # Ho et al.'s endpoints are for T = 1000; scaled by 1000 / T (Nichol & Dhariwal) so
+        # that any T ends near pure noise (alpha_bar_{T-1} ~ 4e-5).
+        scale = 1000 / self.T
+        betas = (linear_betas(self.T, 1e-4 * scale, min(0.02 * scale, 0.999))
+                 if self.schedule == "linear" else cosine_betas(self.T))
         self.register_buffer("betas", betas.float())
         self.register_buffer("alpha_bars", alpha_bars(betas).float())
         self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))

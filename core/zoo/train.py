@@ -45,7 +45,7 @@ class ZooSettings:
     steps: int
     batch: int
     lr: float
-    size: int = 32
+    size: int = 32  # the entry's resolution unless --size says otherwise
     images: int = 4096
     checkpoint_every: int = 250
 
@@ -54,7 +54,7 @@ class ZooSettings:
 
 
 # Per family. "quick": each entry in a few minutes on 2 CPU cores at 32 px on the bundled
-# photos; "full": a GPU, 64 px, hours rather than minutes in all.
+# photos; "full": a GPU, longer and on more images (add --size 64 for 64 px).
 PRESETS: dict[str, dict[str, ZooSettings]] = {
     "quick": {
         "gan": ZooSettings(steps=1200, batch=32, lr=2e-4),
@@ -63,13 +63,13 @@ PRESETS: dict[str, dict[str, ZooSettings]] = {
         "diffusion": ZooSettings(steps=1000, batch=32, lr=1e-3),
     },
     "full": {
-        "gan": ZooSettings(steps=30000, batch=128, lr=2e-4, size=64, images=20000,
+        "gan": ZooSettings(steps=30000, batch=128, lr=2e-4, images=20000,
                            checkpoint_every=1000),
-        "vae": ZooSettings(steps=30000, batch=128, lr=5e-4, size=64, images=20000,
+        "vae": ZooSettings(steps=30000, batch=128, lr=5e-4, images=20000,
                            checkpoint_every=1000),
-        "flow": ZooSettings(steps=30000, batch=64, lr=5e-4, size=64, images=20000,
+        "flow": ZooSettings(steps=30000, batch=64, lr=5e-4, images=20000,
                             checkpoint_every=1000),
-        "diffusion": ZooSettings(steps=60000, batch=128, lr=2e-4, size=64, images=20000,
+        "diffusion": ZooSettings(steps=60000, batch=128, lr=2e-4, images=20000,
                                  checkpoint_every=1000),
     },
 }
@@ -126,7 +126,8 @@ def train_entry(entry: ZooEntry, out: str | Path = "runs/zoo", *, preset: str = 
         data: training data (default: the entry's own, usually ``bundled``).
         stop_after: stop once this step is reached, as if interrupted (for tests).
     """
-    settings = settings_for(preset, entry.family, steps=steps, size=size, batch=batch,
+    settings = settings_for(preset, entry.family, steps=steps,
+                            size=entry.resolution if size is None else size, batch=batch,
                             checkpoint_every=checkpoint_every)
     data = entry.data if data is None else data
     run = Path(out) / entry.name
