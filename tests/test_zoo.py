@@ -26,6 +26,12 @@ from core.zoo.vae import kl_divergence
 
 
 def tiny(family: str, upsampling: str = "transposed", **kw) -> ZooEntry:
+    if family == "flow":
+        return ZooEntry("t_flow", "flow", "squeeze", "actnorm", "relu", "nll", width=8,
+                        options={"levels": 2, "depth": 1}, **kw)
+    if family == "diffusion":
+        return ZooEntry("t_diffusion", "diffusion", upsampling, "group", "silu", "eps-mse",
+                        width=8, options={"mults": "1,2", "sample_steps": 3}, **kw)
     base = {"gan": ("batch", "relu", "ns"), "vae": ("batch", "leaky_relu", "elbo")}[family]
     norm, act, loss = kw.pop("norm", base[0]), kw.pop("act", base[1]), kw.pop("loss", base[2])
     return ZooEntry(f"t_{family}", family, upsampling, norm, act, loss, width=4, latent=8, **kw)
@@ -192,8 +198,9 @@ def _same_weights(a, b) -> bool:
     return all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_interrupted_training_resumes_exactly(tmp_path):
-    entry = tiny("gan")
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_interrupted_training_resumes_exactly(family, tmp_path):
+    entry = tiny(family)
     kw = {"steps": 4, "batch": 4, "checkpoint_every": 2, "device": "cpu", "quiet": True}
     train_entry(entry, tmp_path / "whole", **kw)
     cut = train_entry(entry, tmp_path / "cut", stop_after=3, **kw)
@@ -204,12 +211,14 @@ def test_interrupted_training_resumes_exactly(tmp_path):
         train_entry(entry, tmp_path / "cut", resume=True, **{**kw, "batch": 8})
     done = train_entry(entry, tmp_path / "cut", resume=True, **kw)
     assert done["step"] == 4
-    a, ra = load_trained(tmp_path / "whole" / "t_gan")
-    b, rb = load_trained(tmp_path / "cut" / "t_gan")
+    a, ra = load_trained(tmp_path / "whole" / entry.name)
+    b, rb = load_trained(tmp_path / "cut" / entry.name)
     assert ra["step"] == rb["step"] == 4
-    assert _same_weights(a.state_dict(), b.state_dict())
+    assert _same_weights(a.state_dict(), b.state_dict())  # incl. ActNorm flags, EMA
+    g = torch.Generator().manual_seed(5)
+    assert torch.equal(a.sample(2, g), b.sample(2, torch.Generator().manual_seed(5)))
     steps = [json.loads(line)["step"] for line in
-             (tmp_path / "cut" / "t_gan" / "metrics.jsonl").read_text().splitlines()]
+             (tmp_path / "cut" / entry.name / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4]  # the step lost to the interruption is not listed twice
 
 

@@ -225,11 +225,12 @@ def compute_artifacts(generated: dict[str, torch.Tensor], real: torch.Tensor, sp
 
 
 def artifact_grid(artifacts: ArtifactSet, *, per_model: int = 4, scale: int = 3) -> bytes:
-    """PNG: one row per model, ``per_model`` triples (sample | nearest real | image
-    artifact, amplified to the grid's 99th percentile, mid-grey = 0)."""
+    """PNG: one row per model (named on the left), ``per_model`` triples (sample |
+    nearest real | image artifact, amplified to the grid's 99th percentile, mid-grey =
+    0)."""
     import io
 
-    from PIL import Image
+    from PIL import Image, ImageDraw
 
     from core.zoo.sample import to_uint8
 
@@ -247,13 +248,16 @@ def artifact_grid(artifacts: ArtifactSet, *, per_model: int = 4, scale: int = 3)
         rows.append(tiles)
     size = artifacts.images.shape[-1] * scale
     cols = max(len(r) for r in rows)
-    gap = 2
-    sheet = Image.new("RGB", (cols * (size + gap) + gap, len(rows) * (size + gap) + gap),
-                      "white")
-    for r, tiles in enumerate(rows):
+    gap, label = 2, 8 + 7 * max(len(name) for name in artifacts.models)
+    sheet = Image.new("RGB", (label + cols * (size + gap) + gap,
+                              len(rows) * (size + gap) + gap), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, (name, tiles) in enumerate(zip(artifacts.models, rows)):
+        top = gap + r * (size + gap)
+        draw.text((4, top + size // 2 - 5), name, fill="black")
         for c, tile in enumerate(tiles):
             im = Image.fromarray(tile).resize((size, size), Image.NEAREST)
-            sheet.paste(im, (gap + c * (size + gap), gap + r * (size + gap)))
+            sheet.paste(im, (label + gap + c * (size + gap), top))
     buf = io.BytesIO()
     sheet.save(buf, format="PNG", optimize=True)
     return buf.getvalue()
