@@ -214,31 +214,43 @@ def _seeds(text: str) -> tuple[int, ...]:
     return seeds
 
 
+def _load_sets(folders: list[Path]) -> list[tuple[str, object]]:
+    """Artifact sets with a display name each: the space, or ``space:folder`` where two
+    sets share a space (the learned space of the extractor and of the encoder, say)."""
+    from collections import Counter
+
+    from core.manifold.artifacts import ArtifactSet
+
+    sets = [ArtifactSet.load(folder) for folder in folders]
+    count = Counter(s.space for s in sets)
+    return [(s.space if count[s.space] == 1 else f"{s.space}:{Path(folder).name}", s)
+            for folder, s in zip(folders, sets)]
+
+
 def _run_attribute(args) -> int:
     import torch
 
     from core.figures import confusion_png
-    from core.manifold.artifacts import ArtifactSet
     from core.manifold.attribution import AttributionConfig, attribute, fisher_ratio
     from core.runtime import resolve_device
 
     config = AttributionConfig(epochs=args.epochs, seeds=_seeds(args.seeds),
                                device=str(resolve_device(args.device)))
     report = {}
-    for folder in args.sets:
-        s = ArtifactSet.load(folder)
+    for label, s in _load_sets(args.sets):
         names = s.models
         labels = torch.tensor([names.index(v) for v in s.labels.tolist()])
         inputs = {"artifacts": _as_inputs(s), "raw images": s.image_tensor()}
         for kind, x in inputs.items():
-            _say(f"fpx attribute: {s.space} / {kind}: {len(x)} samples, {len(names)} classes")
+            _say(f"fpx attribute: {label} / {kind}: {len(x)} samples, {len(names)} classes")
             result = attribute(x, labels, names, config)
             row = {**result.to_dict(), "fisher_ratio": fisher_ratio(x, labels)}
-            report[f"{s.space}/{kind}"] = row
+            report[f"{label}/{kind}"] = row
             if args.out is not None:
+                tag = label.replace(":", "_")
                 confusion_png(result.confusion, names,
-                              args.out / f"confusion_{s.space}_{kind.split()[0]}.png",
-                              title=f"{s.space} space, {kind}: accuracy "
+                              args.out / f"confusion_{tag}_{kind.split()[0]}.png",
+                              title=f"{label} space, {kind}: accuracy "
                                     f"{result.accuracy_mean:.3f}")
     if args.json:
         print(json.dumps({"seeds": list(config.seeds), "epochs": config.epochs,
@@ -264,25 +276,25 @@ def _as_inputs(s):
 
 
 def _run_structure(args) -> int:
-    from core.manifold.artifacts import REAL, ArtifactSet
+    from core.manifold.artifacts import REAL
     from core.manifold.structure import structure_report, tsne_png
 
     report = {}
-    for folder in args.sets:
-        s = ArtifactSet.load(folder)
+    for label, s in _load_sets(args.sets):
         designs = s.meta.get("designs", {})
         models = [m for m in s.models if m != REAL]
         missing = [m for m in models if m not in designs]
         if missing:
-            raise InvalidInputError(f"{folder}: no recorded design for {', '.join(missing)} "
+            raise InvalidInputError(f"{label} set: no recorded design for {', '.join(missing)} "
                                     "(folders made by fpx zoo sample carry one)")
         artifacts = {m: s.artifacts[s.of(m)] for m in models}
-        report[s.space] = structure_report(artifacts, {m: designs[m] for m in models},
-                                           seed=args.seed)
+        report[label] = structure_report(artifacts, {m: designs[m] for m in models},
+                                         seed=args.seed)
         if args.out is not None:
             mask = s.labels != REAL
             tsne_png(s.artifacts[mask], s.labels[mask].tolist(),
-                     args.out / f"tsne_{s.space}.png")
+                     args.out / f"tsne_{label.replace(':', '_')}.png",
+                     title=f"Artifacts in the {label} space (t-SNE)")
     if args.json:
         print(json.dumps(report))
         return 0

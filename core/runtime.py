@@ -47,6 +47,19 @@ def resolve_device(name: str = "auto") -> torch.device:
     raise InvalidInputError(f"bad device '{name}'; use one of auto, cpu, cuda, cuda:N")
 
 
+@contextlib.contextmanager
+def cpu_seeded(seed: int) -> Iterator[None]:
+    """Run the block with the CPU random state seeded by ``seed``, then restore it.
+
+    Only the CPU generator is touched (``torch.manual_seed`` would also reseed every CUDA
+    generator, or queue a reseed for when CUDA starts): building a network inside leaves
+    every global random state as it was.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(seed)
+        yield
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch (all devices); return a CPU generator seeded alike."""
     # torch takes seeds up to 2**64 - 1 and raises a bare ValueError beyond.

@@ -214,3 +214,16 @@ def test_runtime_never_changes_cwd(tmp_path):
     atomic_write(tmp_path / "x", "y")
     code_version()
     assert os.getcwd() == cwd
+
+
+def test_cpu_seeded_repeats_draws_and_restores_the_global_state():
+    from core.runtime import cpu_seeded
+
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    with cpu_seeded(7):
+        a = torch.rand(3)
+    with cpu_seeded(7):
+        b = torch.rand(3)
+    assert torch.equal(a, b)
+    assert torch.equal(torch.get_rng_state(), before)

@@ -387,3 +387,26 @@ def test_shipped_zoo_samples_match_their_manifest():
         assert q["passed"], f"{name} samples are closer to noise than to the real crops"
         assert info["train_steps"] == info["settings"]["steps"]
     assert any("fpx zoo ship" in c for c in manifest["commands"])
+
+
+def test_training_data_from_cifar10_binary_release(tmp_path):
+    from core.data import CIFAR10_CLASSES
+    from core.zoo.data import training_images
+
+    folder = tmp_path / "cifar-10-batches-bin"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (30, 3072), np.uint8)
+    labels = rng.integers(0, 10, 30).astype(np.uint8)
+    record = np.concatenate([labels[:, None], pixels], axis=1).tobytes()
+    for i in range(1, 6):
+        (folder / f"data_batch_{i}.bin").write_bytes(record)
+    (folder / "test_batch.bin").write_bytes(record)
+    (folder / "batches.meta.txt").write_text("\n".join(CIFAR10_CLASSES) + "\n")
+    images = training_images(f"cifar10:{tmp_path}", 32, 100, seed=0)
+    assert images.shape == (100, 3, 32, 32)
+    first = torch.from_numpy(pixels[0].reshape(3, 32, 32)).float() / 127.5 - 1
+    assert any(torch.equal(img, first) for img in images)  # pixels arrive unchanged
+    assert training_images(f"cifar10:{tmp_path}", 64, 20, seed=0).shape == (20, 3, 64, 64)
+    with pytest.raises(InvalidInputError):
+        training_images(f"cifar10:{tmp_path / 'none'}", 32, 10, seed=0)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.errors import InvalidInputError
+from core.runtime import cpu_seeded
 from core.spectrum.transforms import check_images
 
 
@@ -113,8 +114,7 @@ def train_encoder(real: torch.Tensor, config: SSLConfig = SSLConfig(), *,
     real = check_images(real, "real images")
     if len(real) < 2:
         raise InvalidInputError("the self-supervised encoder needs at least 2 real images")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
+    with cpu_seeded(config.seed):
         model = Encoder(config.width, config.dim).to(device)
     g = torch.Generator().manual_seed(config.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)

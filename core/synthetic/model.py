@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from core.blocks import conv2d, get_activation, get_norm, get_upsampling
+from core.runtime import cpu_seeded
 from core.specs import BlockSpec, GeneratorSpec
 
 
@@ -84,8 +85,7 @@ def build_generator(spec: GeneratorSpec) -> SyntheticGenerator:
     The global random state is left untouched, so the same spec always gives the same
     weights, whatever ran before.
     """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(spec.seed)
+    with cpu_seeded(spec.seed):
         return SyntheticGenerator(spec)
 
 

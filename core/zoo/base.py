@@ -20,6 +20,7 @@ from torch import nn
 
 from core.blocks import get_activation, get_norm, get_upsampling
 from core.errors import InvalidInputError, UnknownNameError
+from core.runtime import cpu_seeded
 from core.zoo.entries import RESOLUTIONS, ZooEntry
 
 FAMILIES: dict[str, type[ZooModel]] = {}
@@ -49,8 +50,7 @@ def build_model(entry: ZooEntry, size: int | None = None) -> ZooModel:
     except KeyError:
         raise UnknownNameError(f"unknown family '{entry.family}'; valid: "
                                f"{', '.join(FAMILIES)}") from None
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(entry.seed)
+    with cpu_seeded(entry.seed):
         return cls(entry, size)
 
 
