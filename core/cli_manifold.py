@@ -51,7 +51,7 @@ def register(sub, positive_int) -> None:
     p.add_argument("sets", type=Path, nargs="+", metavar="DIR",
                    help="outputs of fpx artifacts (one per space)")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
-    p.add_argument("--epochs", type=positive_int, default=30)
+    p.add_argument("--epochs", type=positive_int, default=20)
     p.add_argument("--out", type=Path, metavar="DIR", help="confusion matrices (PNG) go here")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -228,6 +228,7 @@ def _load_sets(folders: list[Path]) -> list[tuple[str, object]]:
 
 
 def _run_attribute(args) -> int:
+    import numpy as np
     import torch
 
     from core.figures import confusion_png
@@ -236,22 +237,26 @@ def _run_attribute(args) -> int:
 
     config = AttributionConfig(epochs=args.epochs, seeds=_seeds(args.seeds),
                                device=str(resolve_device(args.device)))
-    report = {}
+    report, raw_done = {}, []  # raw images are the same whatever the space: train once
     for label, s in _load_sets(args.sets):
         names = s.models
         labels = torch.tensor([names.index(v) for v in s.labels.tolist()])
-        inputs = {"artifacts": _as_inputs(s), "raw images": s.image_tensor()}
-        for kind, x in inputs.items():
-            _say(f"fpx attribute: {label} / {kind}: {len(x)} samples, {len(names)} classes")
+        inputs = {(label, "artifacts"): _as_inputs(s)}
+        if not any(np.array_equal(s.images, images) and np.array_equal(s.labels, lab)
+                   for images, lab in raw_done):
+            raw_done.append((s.images, s.labels))
+            key = "raw" if len(raw_done) == 1 else f"raw:{label}"
+            inputs[(key, "raw images")] = s.image_tensor()
+        for (name, kind), x in inputs.items():
+            _say(f"fpx attribute: {name} / {kind}: {len(x)} samples, {len(names)} classes")
             result = attribute(x, labels, names, config)
             row = {**result.to_dict(), "fisher_ratio": fisher_ratio(x, labels)}
-            report[f"{label}/{kind}"] = row
+            report[f"{name}/{kind}"] = row
             if args.out is not None:
-                tag = label.replace(":", "_")
+                tag = name.replace(":", "_")
                 confusion_png(result.confusion, names,
                               args.out / f"confusion_{tag}_{kind.split()[0]}.png",
-                              title=f"{label} space, {kind}: accuracy "
-                                    f"{result.accuracy_mean:.3f}")
+                              title=f"{name}, {kind}: accuracy {result.accuracy_mean:.3f}")
     if args.json:
         print(json.dumps({"seeds": list(config.seeds), "epochs": config.epochs,
                           "results": report}))

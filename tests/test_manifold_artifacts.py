@@ -140,8 +140,9 @@ def test_cli_artifacts_attribute_structure_end_to_end(tmp_path, capsys):
     assert main(["attribute", str(out), "--seeds", "0", "--epochs", "2", "--out",
                  str(tmp_path / "figs"), "--json"]) == 0
     results = json.loads(capsys.readouterr().out)["results"]
-    assert set(results) == {"rgb/artifacts", "rgb/raw images"}
+    assert set(results) == {"rgb/artifacts", "raw/raw images"}
     assert (tmp_path / "figs" / "confusion_rgb_artifacts.png").exists()
+    assert (tmp_path / "figs" / "confusion_raw_raw.png").exists()
     assert main(["structure", str(out), "--out", str(tmp_path / "figs")]) == 0
     text = capsys.readouterr().out
     assert "upsampling" in text and "leave-one-model-out" in text
