@@ -23,7 +23,7 @@ from torch import nn
 
 from core.errors import InvalidInputError
 from core.extractor.model import BasicBlock
-from core.runtime import resolve_device
+from core.runtime import cpu_seeded, resolve_device
 
 
 @dataclass(frozen=True)
@@ -242,8 +242,7 @@ def _train_and_test(x: torch.Tensor, y: torch.Tensor, train_idx: np.ndarray,
     x_train, x_test = _standardise(x[tr], x[te])
     y_train = y[tr]
     # Seeded without disturbing the caller's global RNG state.
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
+    with cpu_seeded(seed):
         model = build_classifier(x.shape[1:], k, config.width).to(device)
     order = torch.Generator().manual_seed(seed)
     n = len(train_idx)
