@@ -22,6 +22,8 @@ GP is the gradient penalty ``(||grad_x D(x_hat)||_2 - 1)^2`` on random interpola
 Options: ``spectral_norm`` (bool, on every discriminator layer), ``d_norm``
 (discriminator normalization; default ``batch``, ``layer`` for wgan-gp, ``none`` with
 spectral norm), ``n_critic`` (discriminator steps per generator step; 5 for wgan-gp).
+The critic steps of one training step share its real minibatch (fresh generated images
+each time); the trainer draws a new real minibatch every step.
 """
 
 from __future__ import annotations
