@@ -11,6 +11,7 @@ from bokeh.core.validation import silence
 from bokeh.core.validation.warnings import FIXED_SIZING_MODE
 
 from explorer.views.spectrum_lab import SpectrumLab
+from explorer.views.zoo import ZooView
 
 pn.extension("filedropper")
 hv.extension("bokeh")
@@ -23,6 +24,7 @@ grid of peaks at *k/s* cycles/pixel (Nyquist = 0.5), normalization and activatio
 reshape the radial profile. Flip a block and watch the **detected** peaks (circles)
 against the peaks **predicted** by `core.theory` (crosses). Real images: crops of the
 photos bundled with scikit-image and scikit-learn, an upload, or a server folder.
+The **Zoo** tab shows the spectra of small real generators trained by fpx.
 """
 
 
@@ -31,7 +33,7 @@ def create_app() -> pn.template.BaseTemplate:
     return pn.template.BootstrapTemplate(
         title="fpx: generative-model fingerprints in the frequency domain",
         sidebar=[lab.controls, pn.pane.Markdown(ABOUT)],
-        main=[pn.Tabs(("Spectrum Lab", lab), dynamic=True)],
+        main=[pn.Tabs(("Spectrum Lab", lab), ("Zoo", ZooView()), dynamic=True)],
         sidebar_width=330,
     )
 

@@ -157,6 +157,16 @@ def test_pin_shows_a_and_b_side_by_side(lab):
     lab.wait_text(".fpx-compare-caption", "A: 2x transposed k4 s2")
 
 
+def test_zoo_tab_shows_an_entry_and_follows_the_choice(lab):
+    lab.page.locator(".bk-tab", has_text="Zoo").first.click()
+    lab.wait_text(".fpx-zoo-readout table", "gan_tconv")
+    before = lab.shot(".fpx-zoo-entry")
+    lab.choose("Zoo entry", "flow_glow")
+    lab.wait_text(".fpx-zoo-readout table", "2 (reference: none)")  # the squeeze's grid
+    lab.wait_changed(before, css=".fpx-zoo-entry")
+    assert lab.errors == []
+
+
 @pytest.mark.slow
 def test_ten_sessions_at_once_all_update(browser, app_url):
     pages = [Page(browser, app_url) for _ in range(10)]

@@ -1,0 +1,124 @@
+"""Zoo tab state: the shipped zoo samples (``core/assets/zoo``), one entry at a time,
+against the matching real crops or another entry. ``param`` only, never panel.
+
+Choosing an entry (or what to compare it with, or the residual) runs one computation,
+:class:`ZooResult`: the entry's mean spectrum with its grid peaks, the reference's, their
+difference and radial profiles, and the entry's recorded design, training and quality.
+Sample sets are read once per process and their analyses cached, so a change costs one
+spectrum of 200 small images at most.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import param
+import torch
+
+from core.analysis import SpectrumReport, analyse_batches
+from core.errors import FpxError
+from core.spectrum import RESIDUALS, spectral_distance
+from core.zoo.shipped import SHIPPED_ZOO, load_folder, read_manifest
+
+REAL = "Real crops"
+GRID = 4  # samples shown: GRID x GRID
+
+
+@dataclass(frozen=True)
+class ZooResult:
+    """One computation of the zoo tab.
+
+    Attributes:
+        entry: the entry's name; info: its manifest record (entry, settings, quality ...).
+        reference: ``Real crops`` or another entry's name.
+        samples: ``(3, GRID*S, GRID*S)`` tiled first samples in ``[-1, 1]``.
+        report, ref_report: analyses of the entry's samples and of the reference.
+        difference: ``(S, S)`` entry minus reference mean log spectrum, dB.
+        distance_db: spectral distance between the two radial profiles.
+        compute_ms: wall time.
+    """
+
+    entry: str
+    info: dict
+    reference: str
+    samples: torch.Tensor
+    report: SpectrumReport
+    ref_report: SpectrumReport
+    difference: torch.Tensor
+    distance_db: float
+    compute_ms: float
+
+
+@functools.lru_cache(maxsize=32)
+def _images(folder: str, size: int) -> torch.Tensor:
+    return load_folder(folder, size)
+
+
+@functools.lru_cache(maxsize=64)
+def _analysis(folder: str, size: int, residual: str) -> SpectrumReport:
+    return analyse_batches([_images(folder, size)], residual=residual)
+
+
+def tile(images: torch.Tensor, grid: int = GRID) -> torch.Tensor:
+    """The first ``grid * grid`` images ``(N, 3, S, S)`` as one ``(3, grid*S, grid*S)``."""
+    n, c, s, _ = images.shape
+    picked = images[:grid * grid]
+    if len(picked) < grid * grid:  # pad with mid-grey
+        pad = torch.zeros(grid * grid - len(picked), c, s, s)
+        picked = torch.cat([picked, pad])
+    return picked.view(grid, grid, c, s, s).permute(2, 0, 3, 1, 4).reshape(c, grid * s,
+                                                                        grid * s)
+
+
+class ZooState(param.Parameterized):
+    """Which shipped zoo entry to look at, against what, with which residual."""
+
+    entry = param.Selector(default=None, objects=[], label="Zoo entry")
+    reference = param.Selector(default=REAL, objects=[REAL], label="Compare with")
+    residual = param.Selector(default="none", objects=list(RESIDUALS), label="Residual")
+    message = param.String(default="", doc="The last problem, one line (empty if none)")
+    result = param.ClassSelector(class_=ZooResult, allow_None=True, default=None)
+
+    def __init__(self, folder: str | Path = SHIPPED_ZOO, **params):
+        super().__init__(**params)
+        self.folder = Path(folder)
+        try:
+            self.manifest = read_manifest(self.folder)
+        except FpxError as err:
+            self.manifest = {"entries": {}, "size": 32}
+            self.message = f"no zoo samples to show: {err}"
+            return
+        names = list(self.manifest["entries"])
+        self.param.entry.objects = names
+        self.param.reference.objects = [REAL, *names]
+        with param.discard_events(self):
+            self.entry = names[0] if names else None
+        self.recompute()
+
+    @param.depends("entry", "reference", "residual", watch=True)
+    def recompute(self) -> None:
+        if self.entry is None:
+            return
+        t0 = time.perf_counter()
+        size = int(self.manifest["size"])
+        info = self.manifest["entries"][self.entry]
+        try:
+            folder = str(self.folder / info["folder"])
+            ref_folder = str(self.folder / (self.manifest["real"]["folder"]
+                                            if self.reference == REAL else
+                                            self.manifest["entries"][self.reference]["folder"]))
+            report = _analysis(folder, size, self.residual)
+            ref = _analysis(ref_folder, size, self.residual)
+            samples = tile(_images(folder, size))
+        except (FpxError, KeyError, OSError) as err:
+            self.message = f"cannot show {self.entry}: {str(err).splitlines()[0]}"
+            return
+        self.message = ""
+        self.result = ZooResult(
+            entry=self.entry, info=info, reference=self.reference, samples=samples,
+            report=report, ref_report=ref, difference=report.spectrum - ref.spectrum,
+            distance_db=float(spectral_distance(report.profile, ref.profile)),
+            compute_ms=(time.perf_counter() - t0) * 1000)
