@@ -240,3 +240,13 @@ def test_sample_counts_steps(tiny, monkeypatch):
     calls.clear()
     tiny.sample(1, torch.Generator().manual_seed(0), steps=3)
     assert calls == [99, 50, 0]
+
+
+def test_linear_schedule_ends_near_pure_noise_for_any_number_of_steps():
+    for steps in (50, 100, 1000):
+        entry = ZooEntry("t_ddpm", "diffusion", "nearest", "group", "silu", "eps-mse",
+                         width=8, options={"timesteps": steps, "sample_steps": 10,
+                                           "mults": "1,2"})
+        model = build_model(entry, 32)
+        assert float(model.alpha_bars[-1]) < 1e-3, steps  # x_T carries < 3 % of the signal
+        assert float(model.betas.max()) <= 0.999
