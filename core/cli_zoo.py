@@ -115,6 +115,8 @@ def _run_train(args) -> int:
 
 
 def _run_sample(args) -> int:
+    from tqdm import tqdm
+
     from core.runtime import resolve_device
     from core.zoo.sample import sample_to_folder
     from core.zoo.train import load_trained
@@ -127,10 +129,12 @@ def _run_sample(args) -> int:
                                     f"(fpx zoo train {entry.name} --out {args.runs})")
         model, record = load_trained(run, device)
         seed = entry.seed if args.seed is None else args.seed
-        folder = sample_to_folder(model, args.n, args.out / entry.name, seed=seed,
-                                  overwrite=args.overwrite,
-                                  made_by={"command": args.command_line,
-                                           "checkpoint_step": record["step"]})
+        with tqdm(total=args.n, desc=entry.name, unit="img", file=sys.stderr,
+                  dynamic_ncols=True) as bar:
+            folder = sample_to_folder(model, args.n, args.out / entry.name, seed=seed,
+                                      overwrite=args.overwrite, progress=bar.update,
+                                      made_by={"command": args.command_line,
+                                               "checkpoint_step": record["step"]})
         _say(f"{entry.name}: {args.n} samples -> {folder}")
     return 0
 
