@@ -38,7 +38,7 @@ def write_pngs(images: torch.Tensor, folder: str | Path, start: int = 0) -> list
 
 
 def sample_to_folder(model: ZooModel, n: int, folder: str | Path, *, seed: int,
-                     made_by: dict, batch: int = 100, overwrite: bool = False,
+                     made_by: dict, batch: int = 250, overwrite: bool = False,
                      progress=None) -> Path:
     """Write ``n`` samples of ``model`` to ``folder`` plus ``samples.json`` (entry, seed,
     what made them). Sampling noise comes from a generator seeded with ``seed``, so the
