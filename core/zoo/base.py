@@ -79,16 +79,21 @@ class ZooModel(nn.Module):
         return next(self.parameters()).device
 
 
+def up_options(entry: ZooEntry) -> dict:
+    """Options of the entry's x2 upsampling block: kernel 4 for transposed convolutions
+    (DCGAN's, even overlap), the registry's default 3x3 otherwise."""
+    return {"kernel": 4} if entry.upsampling == "transposed" else {}
+
+
 def up_block(entry: ZooEntry, in_ch: int, out_ch: int, *, norm: bool = True,
              act: bool = True) -> nn.Sequential:
     """x2 upsampling by ``entry.upsampling``, then its normalization and activation, all
     from ``core.blocks``: ``(B, in_ch, H, W) -> (B, out_ch, 2H, 2W)``.
 
     Transposed convolutions use DCGAN's kernel 4 (stride 2, even overlap); the others a
-    3x3 convolution after the fixed resampling.
+    3x3 convolution after the fixed resampling (:func:`up_options`).
     """
-    options = {"kernel": 4} if entry.upsampling == "transposed" else {}
-    layers = [get_upsampling(entry.upsampling, in_ch, out_ch, 2, **options)]
+    layers = [get_upsampling(entry.upsampling, in_ch, out_ch, 2, **up_options(entry))]
     if norm:
         layers.append(get_norm(entry.normalization, out_ch))
     if act:
@@ -102,3 +107,26 @@ def ups_for(size: int, start: int = 4) -> int:
     if start * 2 ** steps != size:
         raise InvalidInputError(f"size {size} is not {start} times a power of two")
     return steps
+
+
+class LatentDecoder(nn.Module):
+    """DCGAN-shaped decoder, the GAN's generator and the VAE's decoder:
+    ``(B, latent) -> linear -> (C0, 4, 4) -> x2 up-blocks -> (B, 3, size, size)`` in
+    ``(-1, 1)``. Channels halve per block from ``width * 2^(steps-1)``; the last block
+    upsamples straight to RGB (then ``tanh``), so its upsampling marks the image.
+    """
+
+    def __init__(self, entry: ZooEntry, size: int):
+        super().__init__()
+        steps = ups_for(size)
+        chans = [entry.width * 2 ** (steps - 1 - i) for i in range(steps)]  # e.g. 4w, 2w, w
+        self.c0 = chans[0]
+        self.project = nn.Linear(entry.latent, chans[0] * 16)
+        self.stem = nn.Sequential(get_norm(entry.normalization, chans[0]),
+                                  get_activation(entry.activation))
+        blocks = [up_block(entry, chans[i], chans[i + 1]) for i in range(steps - 1)]
+        blocks.append(get_upsampling(entry.upsampling, chans[-1], 3, 2, **up_options(entry)))
+        self.blocks = nn.Sequential(*blocks)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.blocks(self.stem(self.project(z).view(-1, self.c0, 4, 4))))

@@ -40,7 +40,7 @@ from torch import nn
 
 from core.blocks import conv2d, get_activation, get_norm, get_upsampling
 from core.errors import InvalidInputError
-from core.zoo.base import ZooModel, register_family
+from core.zoo.base import ZooModel, register_family, up_options
 from core.zoo.entries import ZooEntry
 
 SCHEDULES = ("linear", "cosine")
@@ -252,14 +252,14 @@ class UNet(nn.Module):
                 self.downsample.append(nn.Conv2d(ch, ch, 3, stride=2, padding=1))
             prev = ch
         self.mid = nn.ModuleList([ResBlock(entry, prev, prev, emb_dim) for _ in range(2)])
-        up_opts = {"kernel": 4} if entry.upsampling == "transposed" else {}
         self.up = nn.ModuleList()
         self.upsample = nn.ModuleList()
         for i in reversed(range(len(chans))):
             ch = chans[i]
             self.up.append(ResBlock(entry, prev + ch, ch, emb_dim))
             if i > 0:
-                self.upsample.append(get_upsampling(entry.upsampling, ch, ch, 2, **up_opts))
+                self.upsample.append(get_upsampling(entry.upsampling, ch, ch, 2,
+                                                    **up_options(entry)))
             prev = ch
         self.out = nn.Sequential(get_norm(entry.normalization, prev),
                                  get_activation(entry.activation), conv2d(prev, 3))

@@ -32,9 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.blocks import get_activation, get_norm, get_upsampling
+from core.blocks import get_activation, get_norm
 from core.errors import InvalidInputError
-from core.zoo.base import ZooModel, register_family, up_block, ups_for
+from core.zoo.base import LatentDecoder, ZooModel, register_family, ups_for
 
 GP_WEIGHT = 10.0
 
@@ -72,27 +72,6 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) 
     return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
 
 
-class Generator(nn.Module):
-    """``(B, latent) -> (B, 3, size, size)`` in ``(-1, 1)``."""
-
-    def __init__(self, entry, size: int):
-        super().__init__()
-        steps = ups_for(size)
-        chans = [entry.width * 2 ** (steps - 1 - i) for i in range(steps)]  # e.g. 4w, 2w, w
-        self.c0 = chans[0]
-        self.project = nn.Linear(entry.latent, chans[0] * 16)
-        self.stem = nn.Sequential(get_norm(entry.normalization, chans[0]),
-                                  get_activation(entry.activation))
-        blocks = [up_block(entry, chans[i], chans[i + 1]) for i in range(steps - 1)]
-        options = {"kernel": 4} if entry.upsampling == "transposed" else {}
-        blocks.append(get_upsampling(entry.upsampling, chans[-1], 3, 2, **options))
-        self.blocks = nn.Sequential(*blocks)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.stem(self.project(z).view(-1, self.c0, 4, 4))
-        return torch.tanh(self.blocks(x))
-
-
 class Discriminator(nn.Module):
     """``(B, 3, size, size) -> (B,)`` logits."""
 
@@ -127,7 +106,7 @@ class GAN(ZooModel):
         self.n_critic = int(entry.option("n_critic", 5 if entry.loss == "wgan-gp" else 1))
         if self.n_critic < 1:
             raise InvalidInputError(f"{entry.name}: n_critic must be >= 1")
-        self.generator = Generator(entry, size)
+        self.generator = LatentDecoder(entry, size)
         self.discriminator = Discriminator(entry, size, d_norm, spectral)
         self.apply(_dcgan_init)
 

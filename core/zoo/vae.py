@@ -21,9 +21,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.blocks import get_activation, get_norm, get_upsampling
+from core.blocks import get_activation, get_norm
 from core.errors import InvalidInputError
-from core.zoo.base import ZooModel, register_family, up_block, ups_for
+from core.zoo.base import LatentDecoder, ZooModel, register_family, ups_for
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -51,26 +51,6 @@ class Encoder(nn.Module):
         return mu, logvar.clamp(-12.0, 8.0)
 
 
-class Decoder(nn.Module):
-    """``(B, latent) -> (B, 3, S, S)`` in ``(-1, 1)``."""
-
-    def __init__(self, entry, size: int):
-        super().__init__()
-        steps = ups_for(size)
-        chans = [entry.width * 2 ** (steps - 1 - i) for i in range(steps)]
-        self.c0 = chans[0]
-        self.project = nn.Linear(entry.latent, chans[0] * 16)
-        self.stem = nn.Sequential(get_norm(entry.normalization, chans[0]),
-                                  get_activation(entry.activation))
-        blocks = [up_block(entry, chans[i], chans[i + 1]) for i in range(steps - 1)]
-        options = {"kernel": 4} if entry.upsampling == "transposed" else {}
-        blocks.append(get_upsampling(entry.upsampling, chans[-1], 3, 2, **options))
-        self.blocks = nn.Sequential(*blocks)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.blocks(self.stem(self.project(z).view(-1, self.c0, 4, 4))))
-
-
 @register_family("vae")
 class VAE(ZooModel):
     def __init__(self, entry, size: int):
@@ -81,7 +61,7 @@ class VAE(ZooModel):
             raise InvalidInputError(f"{entry.name}: beta must be >= 0 and sigma > 0, "
                                     f"got beta={self.beta}, sigma={self.sigma}")
         self.encoder = Encoder(entry, size)
-        self.decoder = Decoder(entry, size)
+        self.decoder = LatentDecoder(entry, size)
 
     def optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
         return {"model": torch.optim.Adam(self.parameters(), lr)}
