@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 
 from core.data.folder import Skipped, iter_image_batches, scan_images
-from core.errors import InvalidInputError
+from core.errors import NoImagesError
 from core.spectrum import (
     GridPeaks,
     PowerLaw,
@@ -130,7 +130,8 @@ def analyse_paths(paths: Iterable[str], *, size: int = 128, residual: str = "non
     """Analyse the centre ``size`` crops of image files and folders.
 
     Unusable files are skipped (``notify(path, reason)`` for each; listed in the
-    report). Raises :class:`InvalidInputError` when no file is usable.
+    report). Raises :class:`NoImagesError` (an ``InvalidInputError``) when no file is
+    usable, saying why where it can (none found, or all smaller than ``size``).
 
     Args:
         on_files: called once with the number of files found, before loading.
@@ -143,13 +144,11 @@ def analyse_paths(paths: Iterable[str], *, size: int = 128, residual: str = "non
     batches = iter_image_batches(files, size, batch_size, skipped=skipped, progress=progress)
     try:
         report = analyse_batches(batches, residual=residual, window=window, device=device)
-    except InvalidInputError as err:
-        if "no images" not in str(err):
-            raise
+    except NoImagesError:
         if not files:
-            raise InvalidInputError("no image files found in the given paths") from None
+            raise NoImagesError("no image files found in the given paths") from None
         small = sum(r["reason"].startswith("too small") for r in skipped.items)
         hint = f" ({small} smaller than {size}x{size}; try a smaller --size)" if small else ""
-        raise InvalidInputError(f"none of the {len(files)} image files is usable{hint}") from None
+        raise NoImagesError(f"none of the {len(files)} image files is usable{hint}") from None
     report.skipped = skipped.items
     return report

@@ -15,6 +15,14 @@ class InvalidInputError(FpxError, ValueError):
     """A value, tensor, file or folder handed to fpx cannot be used."""
 
 
+class NoImagesError(InvalidInputError):
+    """A set of images to analyse turned out empty (nothing found, or nothing usable).
+
+    Callers that can say *why* (files skipped as too small, say) catch this type and
+    raise their own, more specific message.
+    """
+
+
 class SpecError(InvalidInputError):
     """A generator spec (or its JSON) is malformed; the message names the field."""
 

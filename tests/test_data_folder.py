@@ -11,7 +11,15 @@ import pytest
 import torch
 from PIL import Image
 
-from core.data.folder import FolderDataset, Skipped, iter_image_batches, scan_images
+from core.data.folder import (
+    FolderDataset,
+    Skipped,
+    common_crop_size,
+    iter_image_batches,
+    model_folders,
+    native_size,
+    scan_images,
+)
 from core.errors import InvalidInputError
 
 
@@ -307,3 +315,58 @@ def test_dataset_works_with_a_dataloader(tmp_path):
     images, labels = next(iter(torch.utils.data.DataLoader(data, batch_size=5)))
     assert images.shape == (5, 3, 8, 8)
     assert labels.tolist() == [0, 0, 1, 1, 1]
+
+
+# --- model folders and their common size ------------------------------------------------
+
+
+def test_model_folders_expands_a_folder_of_model_folders(tmp_path):
+    write_png(tmp_path / "zoo" / "b" / "0.png", flat(1))
+    write_png(tmp_path / "zoo" / "a" / "0.png", flat(1))
+    write_png(tmp_path / "single" / "0.png", flat(1))
+    (tmp_path / "single" / "notes").mkdir()  # images on top: the folder is one model
+    (tmp_path / "empty").mkdir()
+    found = model_folders([tmp_path / "zoo", str(tmp_path / "single"), tmp_path / "empty"])
+    assert found == [tmp_path / "zoo" / "a", tmp_path / "zoo" / "b", tmp_path / "single",
+                     tmp_path / "empty"]
+
+
+def test_model_folders_errors(tmp_path):
+    write_png(tmp_path / "one" / "m" / "0.png", flat(1))
+    write_png(tmp_path / "two" / "m" / "0.png", flat(1))
+    with pytest.raises(InvalidInputError, match="two model folders share a name"):
+        model_folders([tmp_path / "one", tmp_path / "two"])
+    with pytest.raises(InvalidInputError, match="nope: not a folder"):
+        model_folders([tmp_path / "nope"])
+    with pytest.raises(InvalidInputError, match="not a folder"):
+        model_folders([write_png(tmp_path / "file.png", flat(1))])
+
+
+def test_native_size_is_the_most_common_header_size(tmp_path):
+    write_png(tmp_path / "a.png", flat(1, 12, 20))  # 20 wide, 12 high
+    write_png(tmp_path / "sub" / "b.png", flat(1, 12, 20))
+    write_png(tmp_path / "c.png", flat(1, 30, 30))
+    (tmp_path / "junk.png").write_bytes(b"junk")
+    assert native_size(tmp_path) == (20, 12)
+    (tmp_path / "empty").mkdir()
+    assert native_size(tmp_path / "empty") is None
+
+
+def test_common_crop_size(tmp_path):
+    for name in ("a", "b"):
+        write_png(tmp_path / name / "0.png", flat(1, 24, 32))
+    write_png(tmp_path / "real" / "0.png", flat(1, 24, 32))
+    models = [tmp_path / "a", tmp_path / "b"]
+    assert common_crop_size(models, tmp_path / "real") == 24  # the shorter side
+    assert common_crop_size(models, tmp_path / "real", 16) == 16
+    with pytest.raises(InvalidInputError, match="--size must be at least 8, got 4"):
+        common_crop_size(models, tmp_path / "real", 4)
+    write_png(tmp_path / "other" / "0.png", flat(1, 16, 16))
+    with pytest.raises(InvalidInputError, match=r"differ in image size \(a 32x24, other 16x16"):
+        common_crop_size([tmp_path / "a", tmp_path / "other"], tmp_path / "real")
+    with pytest.raises(InvalidInputError, match="real images are 32x24 but the samples are "
+                                                "16x16; pass --size S"):
+        common_crop_size([tmp_path / "other"], tmp_path / "real")
+    (tmp_path / "none").mkdir()
+    with pytest.raises(InvalidInputError, match="no readable image"):
+        common_crop_size([tmp_path / "none"], tmp_path / "real")

@@ -20,7 +20,7 @@ from core.extractor import (
     load_checkpoint,
     load_extractor,
 )
-from core.extractor.evaluate import identify, relate, verify
+from core.extractor.evaluate import identify, relate, split_gallery, verify
 from core.extractor.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,6 +178,20 @@ def test_identify_open_set_and_chance_level():
     noise /= np.linalg.norm(noise, axis=1, keepdims=True)
     lab = [f"m{i % 4}" for i in range(200)]
     assert 0.35 < verify(noise, lab, pairs=4000)["auc"] < 0.65  # no signal: chance
+
+
+def test_split_gallery_takes_the_first_shots_of_each_model():
+    e = np.arange(14, dtype=np.float32).reshape(7, 2)
+    labels = ["a", "b", "a", "a", "b", "c", "a"]
+    g_e, g_l, q_e, q_l = split_gallery(e, labels, 2)
+    assert g_l == ["a", "b", "a", "b", "c"] and q_l == ["a", "a"]
+    assert np.array_equal(g_e, e[[0, 1, 2, 4, 5]]) and np.array_equal(q_e, e[[3, 6]])
+    g_e, g_l, q_e, q_l = split_gallery(e, labels, 10)  # every image in the gallery
+    assert g_l == labels and q_l == [] and q_e.shape == (0, 2)
+    with pytest.raises(InvalidInputError, match="shots must be a positive integer"):
+        split_gallery(e, labels, 0)
+    with pytest.raises(InvalidInputError, match="6 labels for 7 embeddings"):
+        split_gallery(e, labels[:6], 2)
 
 
 def test_evaluation_errors_are_clear():

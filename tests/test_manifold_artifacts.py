@@ -11,7 +11,12 @@ from PIL import Image
 
 from core.cli import main
 from core.errors import InvalidInputError
-from core.manifold.artifacts import REAL, ArtifactSet, compute_artifacts
+from core.manifold.artifacts import (
+    REAL,
+    ArtifactSet,
+    compute_artifacts,
+    load_artifact_sets,
+)
 from core.manifold.embeddings import SPACES, embed
 
 
@@ -104,6 +109,35 @@ def test_artifact_file_round_trip_and_refusals(tmp_path):
         ArtifactSet.load(tmp_path / "junk.npz")
     with pytest.raises(InvalidInputError, match="no such artifact file"):
         ArtifactSet.load(tmp_path / "none")
+
+
+def test_classifier_input_model_summary_and_set_names(tmp_path):
+    import dataclasses
+
+    real = smooth_images(20, 0).clamp(-1, 1)
+    # copies of real images: zero artifacts; one image thrice: one distinct neighbour
+    result = compute_artifacts({"copy": real[5:9], "same": real[[3, 3, 3]]}, real, "rgb")
+    x = result.classifier_input()
+    assert x.shape == (7, 3, 16, 16)  # image-shaped space: images for a convolution
+    assert torch.equal(x.flatten(1), torch.from_numpy(result.artifacts))
+    vectors = dataclasses.replace(result, space="learned")
+    assert vectors.classifier_input().shape == (7, 3 * 16 * 16)
+    assert result.model_summary() == {
+        "copy": {"samples": 4, "nn_distance": 0.0, "artifact_abs": 0.0, "unique_neighbors": 4},
+        "same": {"samples": 3, "nn_distance": 0.0, "artifact_abs": 0.0, "unique_neighbors": 1},
+    }
+    fake = compute_artifacts({"m": smooth_images(3, 1).clamp(-1, 1) + 0.5}, real, "rgb")
+    row = fake.model_summary()["m"]
+    assert row["nn_distance"] == pytest.approx(float(fake.distances[:, 0].mean()))
+    assert row["artifact_abs"] == pytest.approx(float(np.abs(fake.artifacts).mean()))
+    # Names: the space, or space:folder where two sets share a space.
+    result.save(tmp_path / "one" / "artifacts.npz")
+    fake.save(tmp_path / "two" / "artifacts.npz")
+    freq = compute_artifacts({"copy": real[5:9]}, real, "freq")
+    freq.save(tmp_path / "f.npz")
+    sets = load_artifact_sets([tmp_path / "one", tmp_path / "two", tmp_path / "f.npz"])
+    assert [name for name, _ in sets] == ["rgb:one", "rgb:two", "freq"]
+    assert sets[2][1].space == "freq" and sets[0][1].models == ["copy", "same"]
 
 
 def _write_model(folder, images, design):

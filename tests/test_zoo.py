@@ -313,6 +313,26 @@ def test_cli_sample_needs_a_trained_entry(tmp_path, capsys):
     assert "not trained" in capsys.readouterr().err
 
 
+def test_read_design_of_a_sample_folder(tmp_path):
+    from core.zoo.sample import read_design
+
+    entry = DEFAULT_ZOO[0]
+    records = {"ok": {"entry": entry.to_dict(), "count": 3},
+               "unknown_family": {"entry": {**entry.to_dict(), "family": "biggan"}},
+               "not_an_entry": {"entry": 3}, "no_entry": {"count": 3}, "a_list": [1]}
+    for name, record in records.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "samples.json").write_text(json.dumps(record))
+    (tmp_path / "corrupt").mkdir()
+    (tmp_path / "corrupt" / "samples.json").write_text("{")
+    assert read_design(tmp_path / "ok") == entry.design()
+    assert entry.design()["upsampling"] == entry.upsampling
+    # Folders without a zoo record have no design; that is not an error.
+    for name in [*records, "corrupt", "missing"]:
+        if name != "ok":
+            assert read_design(tmp_path / name) is None, name
+
+
 @pytest.mark.parametrize("name", ["gan_tconv", "vae_bilinear", "flow_glow", "ddpm_nearest"])
 def test_quick_preset_trains_and_samples_each_family_end_to_end(name, tmp_path, capsys):
     runs, out = tmp_path / "runs", tmp_path / "samples"

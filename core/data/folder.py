@@ -3,12 +3,17 @@
 Every file that cannot be used is skipped with a reason (``{path, reason}``) and a
 warning; nothing is dropped silently, and the caller gets the list to report. If no file
 is usable the loader raises one clear error.
+
+Folders of generated images come one per model: :func:`model_folders` expands a folder
+of model folders, and :func:`common_crop_size` finds the size they (and the real images
+they are compared with) share.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -177,3 +182,74 @@ class FolderDataset(Dataset):
         if isinstance(item, str):  # changed on disk since the scan
             raise InvalidInputError(f"{self.files[i]}: {item}")
         return item, self.labels[i]
+
+
+def model_folders(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """One folder per model: each path is a model's folder, or a folder of model folders
+    (sub-folders and no images on top), which stands for its sub-folders, sorted.
+
+    Raises:
+        InvalidInputError: a path is not a folder, or two model folders share a name (the
+            name is the model's label).
+    """
+    folders: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_dir():
+            raise InvalidInputError(f"{path}: not a folder")
+        top_images = [p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+        subs = sorted(p for p in path.iterdir() if p.is_dir())
+        folders += [path] if top_images or not subs else subs
+    names = [f.name for f in folders]
+    if len(set(names)) != len(names):
+        raise InvalidInputError(f"two model folders share a name: {sorted(names)}")
+    return folders
+
+
+def native_size(folder: str | os.PathLike) -> tuple[int, int] | None:
+    """The most common ``(width, height)`` in pixels of the images under ``folder``, read
+    from the headers only; ``None`` when no header is readable."""
+    from PIL import Image
+
+    sizes: Counter[tuple[int, int]] = Counter()
+    # Quiet: whoever reads the pixels later names the files it skips.
+    for path in scan_images([folder], Skipped(notify=lambda path, reason: None)):
+        try:
+            with Image.open(path) as im:
+                sizes[im.size] += 1
+        except (OSError, ValueError, Image.DecompressionBombError):
+            continue  # unreadable: skipped by name later, when the pixels are read
+    return sizes.most_common(1)[0][0] if sizes else None
+
+
+def common_crop_size(generated: Iterable[str | os.PathLike], real: str | os.PathLike,
+                     size: int | None = None) -> int:
+    """The square crop size in pixels to compare model folders with real images.
+
+    ``size`` when given (at least 8); otherwise the generated images' common native size
+    (the smaller side), which the real images must share: comparing crops of different
+    scales would compare the resampling, not the generators.
+
+    Raises:
+        InvalidInputError: ``size < 8``; no readable image; the generated folders differ
+            in size; the real images have another size.
+    """
+    if size is not None:
+        if size < 8:
+            raise InvalidInputError(f"--size must be at least 8, got {size}")
+        return size
+    sizes = {Path(f).name: native_size(f) for f in generated}
+    shown = ", ".join(f"{n} {s[0]}x{s[1]}" for n, s in sizes.items() if s)
+    found = {s for s in sizes.values() if s}
+    if not found:
+        raise InvalidInputError("no readable image in the generated folders")
+    if len(found) > 1:
+        raise InvalidInputError(f"the generated sets differ in image size ({shown}); pass "
+                                "--size S to centre-crop all of them to SxS")
+    (w, h), = found
+    real_size = native_size(real)
+    if real_size is not None and real_size != (w, h):
+        raise InvalidInputError(f"real images are {real_size[0]}x{real_size[1]} but the "
+                                f"samples are {w}x{h}; pass --size S to centre-crop both "
+                                "to SxS")
+    return min(w, h)

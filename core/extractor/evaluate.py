@@ -111,6 +111,32 @@ def verify(embeddings: np.ndarray, labels: list[str], *, pairs: int = 10_000,
             "best_threshold_accuracy": acc}
 
 
+def split_gallery(embeddings: np.ndarray, labels: list[str], shots: int
+                  ) -> tuple[np.ndarray, list[str], np.ndarray, list[str]]:
+    """One folder as both gallery and query: per model, its first ``shots`` images (in
+    the order given) form the gallery and the rest are the queries.
+
+    Args:
+        embeddings: ``(N, D)``, one row per image.
+        labels: ``N`` model names.
+
+    Returns:
+        ``(gallery (G, D), gallery labels, query (N - G, D), query labels)``.
+    """
+    if not isinstance(shots, int) or shots < 1:
+        raise InvalidInputError(f"shots must be a positive integer, got {shots!r}")
+    if len(labels) != len(embeddings):
+        raise InvalidInputError(f"{len(labels)} labels for {len(embeddings)} embeddings")
+    seen: dict[str, int] = {}
+    in_gallery = []
+    for lab in labels:
+        seen[lab] = seen.get(lab, 0) + 1
+        in_gallery.append(seen[lab] <= shots)
+    mask = np.asarray(in_gallery, dtype=bool)
+    return (embeddings[mask], [lab for lab, m in zip(labels, mask) if m],
+            embeddings[~mask], [lab for lab, m in zip(labels, mask) if not m])
+
+
 def identify(gallery: np.ndarray, gallery_labels: list[str], query: np.ndarray,
              query_labels: list[str], *, shots: int = 10, seed: int = 0) -> dict:
     """Few-shot identification; open-set AUROC when the query holds unknown models."""

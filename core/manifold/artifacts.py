@@ -29,6 +29,7 @@ from core.manifold.embeddings import (
     default_extractor,
     embed,
     has_default_extractor,
+    image_shaped,
 )
 from core.manifold.neighbors import nearest
 from core.runtime import atomic_path
@@ -74,6 +75,28 @@ class ArtifactSet:
         """The samples as ``(N, 3, H, W)`` float in ``[-1, 1]``."""
         return torch.from_numpy(self.images).float() / 127.5 - 1
 
+    def classifier_input(self) -> torch.Tensor:
+        """The artifacts as a classifier's input: ``(N, 3, H, W)`` in the image-shaped
+        spaces (rgb, freq), where a convolution can use the layout; ``(N, D)`` otherwise."""
+        x = torch.from_numpy(self.artifacts)
+        if image_shaped(self.space):
+            x = x.reshape(len(x), *self.images.shape[1:])
+        return x
+
+    def model_summary(self) -> dict[str, dict]:
+        """Per model (first-appearance order): ``samples``, mean ``nn_distance`` to the
+        nearest real image (in the space's units), mean ``artifact_abs`` (``|artifact|``
+        per dimension) and ``unique_neighbors`` (distinct nearest real images: few means
+        the samples crowd near a few real images)."""
+        rows = {}
+        for name in self.models:
+            mask = self.of(name)
+            rows[name] = {"samples": int(mask.sum()),
+                          "nn_distance": float(self.distances[mask, 0].mean()),
+                          "artifact_abs": float(abs(self.artifacts[mask]).mean()),
+                          "unique_neighbors": int(len(set(self.neighbors[mask, 0].tolist())))}
+        return rows
+
     def save(self, path: str | Path) -> Path:
         """One ``.npz`` (no pickled objects; strings as unicode arrays)."""
         import json
@@ -115,6 +138,18 @@ class ArtifactSet:
             except (KeyError, ValueError, OSError, zipfile.BadZipFile) as err:
                 raise InvalidInputError(f"{path}: incomplete or corrupt artifact file "
                                         f"({str(err)[:200]})") from None
+
+
+def load_artifact_sets(paths: list[str | Path]) -> list[tuple[str, ArtifactSet]]:
+    """Artifact sets (folders or ``.npz`` files) with a display name each: the space, or
+    ``space:folder`` where two sets share a space (the learned space of the extractor and
+    of the self-supervised encoder, say)."""
+    from collections import Counter
+
+    sets = [ArtifactSet.load(path) for path in paths]
+    count = Counter(s.space for s in sets)
+    return [(s.space if count[s.space] == 1 else f"{s.space}:{Path(path).name}", s)
+            for path, s in zip(paths, sets)]
 
 
 def read_images(folder: str | Path, size: int, *, notify=None

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import torch
 
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, NoImagesError
 from core.spectrum.transforms import check_images, power_spectrum, residual
 
 
@@ -69,7 +69,7 @@ def mean_spectrum(batches: Iterable[torch.Tensor], *, residual_kind: str = "none
         total = part if total is None else total.add_(part)
         count += batch.shape[0]
     if count == 0:
-        raise InvalidInputError("mean_spectrum got no images")
+        raise NoImagesError("mean_spectrum got no images")
     return (total / count).float()
 
 

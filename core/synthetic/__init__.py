@@ -17,11 +17,12 @@ from core.synthetic.model import (
     stack_states,
     unstack_state,
 )
+from core.synthetic.samples import HELDOUT, fit_bank, heldout_config, write_bank_samples
 from core.synthetic.space import SYNTHETIC_SPACE, architectures, sample_spec
 
 __all__ = [
     "BankConfig", "SyntheticBank", "fit_one", "fit_stacked", "match_statistics",
     "SYNTHETIC_SPACE", "DownBlock", "SyntheticGenerator", "UpBlock", "architectures",
     "batch_statistics_only", "build_generator", "sample_spec", "stack_states",
-    "unstack_state",
+    "unstack_state", "HELDOUT", "fit_bank", "heldout_config", "write_bank_samples",
 ]

@@ -10,9 +10,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core.errors import InvalidInputError
+from core.errors import FpxError, InvalidInputError
 from core.runtime import atomic_write, code_version
 from core.zoo.base import ZooModel
+from core.zoo.entries import ZooEntry
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -71,3 +72,17 @@ def sample_to_folder(model: ZooModel, n: int, folder: str | Path, *, seed: int,
         {"entry": model.entry.to_dict(), "count": n, "seed": seed, "size": model.size,
          "code_version": code_version(), **made_by}, indent=2))
     return folder
+
+
+def read_design(folder: str | Path) -> dict | None:
+    """The design choices of the entry recorded in ``folder/samples.json`` (as
+    :func:`sample_to_folder` writes it), or ``None``: a folder without one, or with a
+    foreign ``samples.json``, simply has no known design."""
+    try:
+        entry = json.loads((Path(folder) / "samples.json").read_text())["entry"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        return ZooEntry.from_dict(entry).design()
+    except FpxError:
+        return None
