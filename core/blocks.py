@@ -10,6 +10,12 @@ the valid names::
 
 All upsampling blocks map ``(B, in_ch, H, W)`` to ``(B, out_ch, factor*H, factor*W)``.
 
+Each upsampler is filed as an :class:`Upsampler` record that says what the block *is*
+(allowed and default kernels, its fixed interpolation filter if any, whether uneven
+overlap prints a checkerboard, a display label), so specs, theory, the synthetic space,
+the zoo and the dashboard derive their behaviour from the record, never from the name.
+Adding an upsampler is one :func:`register_upsampler` call.
+
 Every factory also takes ``copies`` (default 1): that many independent blocks side by
 side in the channel axis, ``(B, copies*in_ch, H, W) -> (B, copies*out_ch, ...)``, built
 with grouped convolutions and per-copy normalization. Each parameter of the stacked block
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +35,65 @@ from torch import nn
 
 from core.errors import InvalidInputError, UnknownNameError
 
-UPSAMPLING: dict[str, Callable[..., nn.Module]] = {}
+KERNELS = ("odd", "any")
+
+
+@dataclass(frozen=True)
+class Upsampler:
+    """What an upsampling block is: how to build it and what it does to a spectrum.
+
+    Attributes:
+        name: the registry key (``transposed``, ``nearest``, ...).
+        factory: ``(in_ch, out_ch, factor, *, kernel=..., bias=True, copies=1)`` ->
+            ``nn.Module`` mapping ``(B, in_ch, H, W)`` to ``(B, out_ch, sH, sW)``.
+        label: display name (dashboard, notebooks).
+        kernels: ``any`` when the kernel is the block's own learned resampling filter and
+            may be even (a transposed convolution); ``odd`` when it is a 'same'
+            convolution beside a fixed resampling (interpolation, zero insertion, pixel
+            shuffle).
+        default_kernel: the kernel when none is given; ``None`` means "the factor" (a
+            transposed convolution whose kernel equals its stride: no overlap).
+        interpolation: the fixed filter the block resamples with, a name in
+            :data:`core.theory.INTERPOLATORS`, or ``None`` when every tap is learned.
+            A fixed interpolator nulls the DC replicas at ``k / s`` (``core.theory``).
+        checkerboard: True when taps overlap unevenly for ``kernel % factor != 0`` and
+            so print a checkerboard of period ``factor`` (Odena et al.).
+        doc: one sentence for help texts.
+    """
+
+    name: str
+    factory: Callable[..., nn.Module]
+    label: str
+    kernels: str = "odd"
+    default_kernel: int | None = 3
+    interpolation: str | None = None
+    checkerboard: bool = False
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kernels not in KERNELS:
+            raise ValueError(f"upsampler '{self.name}': kernels must be one of {KERNELS}")
+        if self.default_kernel is None and self.kernels != "any":
+            raise ValueError(f"upsampler '{self.name}': a kernel tied to the factor can be "
+                             "even, so it needs kernels='any'")
+
+    def __call__(self, in_ch: int, out_ch: int, factor: int, **options) -> nn.Module:
+        return self.factory(in_ch, out_ch, factor, **options)
+
+    def kernel_for(self, factor: int) -> int:
+        """The default kernel at upsampling factor ``factor``."""
+        return factor if self.default_kernel is None else self.default_kernel
+
+    def allows_kernel(self, kernel: int) -> bool:
+        """Whether a kernel size fits the block (positive; odd unless ``kernels='any'``)."""
+        return kernel >= 1 and (self.kernels == "any" or kernel % 2 == 1)
+
+    def uneven_overlap(self, kernel: int, factor: int) -> bool:
+        """True when the block's taps cover output phases unevenly: a checkerboard."""
+        return self.checkerboard and kernel % factor != 0
+
+
+UPSAMPLING: dict[str, Upsampler] = {}
 NORMALIZATION: dict[str, Callable[..., nn.Module]] = {}
 ACTIVATION: dict[str, Callable[..., nn.Module]] = {}
 
@@ -45,6 +110,20 @@ def register(registry: dict[str, Callable[..., nn.Module]], name: str):
     return add
 
 
+def register_upsampler(name: str, *, label: str, kernels: str = "odd",
+                       default_kernel: int | None = 3, interpolation: str | None = None,
+                       checkerboard: bool = False, doc: str = ""):
+    """Decorator: file a block factory in :data:`UPSAMPLING` as an :class:`Upsampler`
+    record with these properties (see its attributes)."""
+
+    def add(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        register(UPSAMPLING, name)(Upsampler(name, factory, label, kernels, default_kernel,
+                                             interpolation, checkerboard, doc))
+        return factory
+
+    return add
+
+
 def _lookup(registry: dict, kind: str, name: str) -> Callable[..., nn.Module]:
     try:
         return registry[name]
@@ -53,9 +132,14 @@ def _lookup(registry: dict, kind: str, name: str) -> Callable[..., nn.Module]:
         raise UnknownNameError(f"unknown {kind} '{name}'; valid: {valid}") from None
 
 
+def upsampler(name: str) -> Upsampler:
+    """The record of the upsampler ``name``; a miss lists the valid names."""
+    return _lookup(UPSAMPLING, "upsampling", name)
+
+
 def get_upsampling(name: str, in_ch: int, out_ch: int, factor: int, **options) -> nn.Module:
     """Build the upsampling block ``name``; ``options`` go to its factory (e.g. ``kernel``)."""
-    factory = _lookup(UPSAMPLING, "upsampling", name)
+    factory = upsampler(name)
     _check_positive_int("in_ch", in_ch)
     _check_positive_int("out_ch", out_ch)
     _check_positive_int("factor", factor)
@@ -185,13 +269,34 @@ class ZeroInsertUp(nn.Module):
         return self.conv(zero_insert(x, self.factor))
 
 
-register(UPSAMPLING, "transposed")(TransposedUp)
-register(UPSAMPLING, "pixelshuffle")(PixelShuffleUp)
-register(UPSAMPLING, "zero")(ZeroInsertUp)
-for _mode in ("nearest", "bilinear", "bicubic"):
-    register(UPSAMPLING, _mode)(
-        lambda in_ch, out_ch, factor, _m=_mode, **kw: InterpolateUp(in_ch, out_ch, factor, _m, **kw)
-    )
+register_upsampler(
+    "transposed", label="Transposed conv", kernels="any", default_kernel=None,
+    checkerboard=True,
+    doc="A learned transposed convolution with stride s; uneven overlap (k % s != 0) "
+        "prints a checkerboard.")(TransposedUp)
+
+
+def _interpolating(mode: str) -> Callable[..., nn.Module]:
+    def factory(in_ch: int, out_ch: int, factor: int, **options) -> nn.Module:
+        return InterpolateUp(in_ch, out_ch, factor, mode, **options)
+
+    return factory
+
+
+for _mode, _label in (("nearest", "Nearest"), ("bilinear", "Bilinear"),
+                      ("bicubic", "Bicubic")):
+    register_upsampler(
+        _mode, label=_label, interpolation=_mode,
+        doc=f"Fixed {_mode} interpolation, then a learned 3x3 convolution "
+            "(resize-convolution).")(_interpolating(_mode))
+register_upsampler(
+    "pixelshuffle", label="Pixel shuffle",
+    doc="A convolution to s*s times the channels, rearranged into an s-times larger "
+        "image (sub-pixel convolution).")(PixelShuffleUp)
+register_upsampler(
+    "zero", label="Zero insertion",
+    doc="The textbook upsampler: s-1 zeros between samples, then a learned "
+        "convolution.")(ZeroInsertUp)
 
 
 # --- normalization ----------------------------------------------------------------------

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.blocks import ACTIVATION, NORMALIZATION, UPSAMPLING
+from core.blocks import ACTIVATION, NORMALIZATION, UPSAMPLING, upsampler
 from core.errors import SpecError
 
 ORDERS = ("post", "pre")
@@ -54,7 +54,8 @@ class BlockSpec:
         kernel: kernel size of the upsampling layer's own convolution: the transposed
             convolution's kernel for ``transposed`` (default ``factor``), else the conv
             that follows interpolation / zero insertion or precedes pixel shuffle
-            (default 3, must be odd). Further convs in the block are 3x3.
+            (default 3, must be odd). The upsampler's record
+            (:class:`core.blocks.Upsampler`) says which. Further convs are 3x3.
         norm: a name in :data:`core.blocks.NORMALIZATION`.
         activation: a name in :data:`core.blocks.ACTIVATION`.
         order: ``post`` = up, conv(s), norm, act; ``pre`` = norm, act, up, conv(s).
@@ -73,14 +74,15 @@ class BlockSpec:
         owner = "block"
         _choice(owner, "upsampling", self.upsampling, UPSAMPLING)
         _int_in(owner, "factor", self.factor, 2, MAX_FACTOR)
+        up = upsampler(self.upsampling)
         if self.kernel is None:
-            default = self.factor if self.upsampling == "transposed" else 3
-            object.__setattr__(self, "kernel", default)
+            object.__setattr__(self, "kernel", up.kernel_for(self.factor))
         _int_in(owner, "kernel", self.kernel, 1, MAX_KERNEL)
-        if self.upsampling != "transposed" and self.kernel % 2 == 0:
+        if not up.allows_kernel(self.kernel):
+            even = sorted(f"'{n}'" for n, u in UPSAMPLING.items() if u.kernels == "any")
             raise SpecError(
                 f"block.kernel = {self.kernel} must be odd for upsampling '{self.upsampling}' "
-                "(only 'transposed' takes even kernels)"
+                f"(only {', '.join(even)} {'takes' if len(even) == 1 else 'take'} even kernels)"
             )
         _choice(owner, "norm", self.norm, NORMALIZATION)
         _choice(owner, "activation", self.activation, ACTIVATION)
@@ -89,8 +91,9 @@ class BlockSpec:
 
     @property
     def uneven_overlap(self) -> bool:
-        """True for a transposed convolution whose kernel is not a multiple of its stride."""
-        return self.upsampling == "transposed" and self.kernel % self.factor != 0
+        """True when the upsampler's taps overlap unevenly (a transposed convolution whose
+        kernel is not a multiple of its stride): a checkerboard."""
+        return upsampler(self.upsampling).uneven_overlap(self.kernel, self.factor)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -29,16 +29,60 @@ Frequencies are in cycles/pixel of the generator's output, wrapped to ``[-0.5, 0
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
 import torch
 
+from core.blocks import upsampler
 from core.errors import InvalidInputError, UnknownNameError
 from core.specs import BlockSpec, GeneratorSpec
 
-INTERPOLATORS = ("nearest", "bilinear", "bicubic")
 BICUBIC_A = -0.75  # the Keys parameter torch uses for mode="bicubic"
+
+
+@dataclass(frozen=True)
+class Interpolator:
+    """A fixed interpolation filter, as ``F.interpolate(mode=name, align_corners=False)``
+    applies it.
+
+    Attributes:
+        name: torch's mode name.
+        kernel: the continuous kernel ``K(t)``, ``t`` in input pixels (tensor in, tensor
+            out, same shape).
+        support: ``K(t) = 0`` for ``|t| > support`` (input pixels).
+        response: optional closed form ``(f, s) -> |H(f)| / s`` (float64 tensors); without
+            one :func:`interpolation_response` sums the taps' cosine series, which is
+            exact for any symmetric tap set.
+    """
+
+    name: str
+    kernel: Callable[[torch.Tensor], torch.Tensor]
+    support: float
+    response: Callable[[torch.Tensor, int], torch.Tensor] | None = None
+
+
+# The interpolators fpx knows; an upsampler's record (core.blocks.Upsampler.interpolation)
+# names one of them.
+INTERPOLATORS: dict[str, Interpolator] = {}
+
+
+def register_interpolator(interpolator: Interpolator) -> Interpolator:
+    """File ``interpolator`` under its name (refusing a second one of the same name)."""
+    if interpolator.name in INTERPOLATORS:
+        raise ValueError(f"interpolator '{interpolator.name}' is registered twice")
+    INTERPOLATORS[interpolator.name] = interpolator
+    return interpolator
+
+
+def interpolator(mode: str) -> Interpolator:
+    """The interpolator called ``mode``; a miss lists the valid names."""
+    try:
+        return INTERPOLATORS[mode]
+    except (KeyError, TypeError):
+        raise UnknownNameError(f"unknown interpolation '{mode}'; valid: "
+                               f"{', '.join(INTERPOLATORS)}") from None
 
 
 def _check_factor(factor) -> int:
@@ -47,19 +91,22 @@ def _check_factor(factor) -> int:
     return factor
 
 
-def _kernel(mode: str, t: torch.Tensor) -> torch.Tensor:
-    """Continuous interpolation kernel ``K(t)`` (``t`` in input pixels)."""
-    a = t.abs()
-    if mode == "nearest":
-        return (a < 0.5).to(t.dtype)
-    if mode == "bilinear":
-        return (1 - a).clamp(min=0)
-    if mode == "bicubic":
-        A = BICUBIC_A
-        near = ((A + 2) * a - (A + 3)) * a * a + 1
-        far = ((A * a - 5 * A) * a + 8 * A) * a - 4 * A
-        return torch.where(a <= 1, near, torch.where(a < 2, far, torch.zeros_like(a)))
-    raise UnknownNameError(f"unknown interpolation '{mode}'; valid: {', '.join(INTERPOLATORS)}")
+def _keys_cubic(t: torch.Tensor) -> torch.Tensor:
+    a, A = t.abs(), BICUBIC_A
+    near = ((A + 2) * a - (A + 3)) * a * a + 1
+    far = ((A * a - 5 * A) * a + 8 * A) * a - 4 * A
+    return torch.where(a <= 1, near, torch.where(a < 2, far, torch.zeros_like(a)))
+
+
+register_interpolator(Interpolator(
+    "nearest", lambda t: (t.abs() < 0.5).to(t.dtype), 0.5,
+    response=lambda f, s: _box(f, s).abs()))
+register_interpolator(Interpolator(
+    "bilinear", lambda t: (1 - t.abs()).clamp(min=0), 1.0,
+    # Odd s: D_s^2; even s: D_s^2 |cos(pi f)| (the triangle sampled at half-pixel offsets
+    # is box * box * [1, 1] / 2s).
+    response=lambda f, s: _box(f, s).square() * (1 if s % 2 else torch.cos(torch.pi * f).abs())))
+register_interpolator(Interpolator("bicubic", _keys_cubic, 2.0))
 
 
 def interpolation_taps(mode: str, factor: int) -> torch.Tensor:
@@ -73,12 +120,10 @@ def interpolation_taps(mode: str, factor: int) -> torch.Tensor:
     ``s`` (DC gain of an interpolator).
     """
     s = _check_factor(factor)
-    support = {"nearest": 0.5, "bilinear": 1.0, "bicubic": 2.0}
-    if mode not in support:
-        raise UnknownNameError(f"unknown interpolation '{mode}'; valid: {', '.join(INTERPOLATORS)}")
-    half = math.ceil(support[mode] * s + (s - 1) / 2) + 1
+    interp = interpolator(mode)
+    half = math.ceil(interp.support * s + (s - 1) / 2) + 1
     m = torch.arange(-half, half + 1, dtype=torch.float64)
-    taps = _kernel(mode, (m - (s - 1) / 2) / s)
+    taps = interp.kernel((m - (s - 1) / 2) / s)
     nz = torch.nonzero(taps.abs() > 1e-15).flatten()
     return taps[nz.min(): nz.max() + 1]
 
@@ -92,8 +137,9 @@ def interpolation_response(mode: str, factor: int, f) -> torch.Tensor:
     * nearest: ``|D_s(f)|``;
     * bilinear, odd ``s``: ``D_s(f)^2``; even ``s``: ``D_s(f)^2 |cos(pi f)|`` (the
       triangle sampled at half-pixel offsets is box * box * [1, 1] / 2s);
-    * bicubic: ``|sum_m h[m] cos(2 pi f (m - c))| / s`` over the taps of
-      :func:`interpolation_taps`, centred at ``c = (L - 1) / 2`` (a finite cosine series).
+    * bicubic (and any interpolator without a closed form): ``|sum_m h[m] cos(2 pi f
+      (m - c))| / s`` over the taps of :func:`interpolation_taps`, centred at
+      ``c = (L - 1) / 2`` (a finite cosine series).
 
     All vanish at ``f = k / s`` for ``k`` not a multiple of ``s``: the DC replicas.
 
@@ -103,20 +149,14 @@ def interpolation_response(mode: str, factor: int, f) -> torch.Tensor:
         float64 tensor of ``f``'s shape.
     """
     s = _check_factor(factor)
+    interp = interpolator(mode)
     f = torch.as_tensor(f, dtype=torch.float64)
-    if mode == "bicubic":
-        taps = interpolation_taps(mode, s)
-        c = (taps.numel() - 1) / 2
-        m = torch.arange(taps.numel(), dtype=torch.float64) - c
-        return (taps * torch.cos(2 * torch.pi * f[..., None] * m)).sum(-1).abs() / s
-    if mode not in INTERPOLATORS:
-        raise UnknownNameError(f"unknown interpolation '{mode}'; valid: {', '.join(INTERPOLATORS)}")
-    box = _box(f, s)
-    if mode == "nearest":
-        return box.abs()
-    if s % 2:
-        return box.square()
-    return box.square() * torch.cos(torch.pi * f).abs()
+    if interp.response is not None:
+        return interp.response(f, s)
+    taps = interpolation_taps(mode, s)
+    c = (taps.numel() - 1) / 2
+    m = torch.arange(taps.numel(), dtype=torch.float64) - c
+    return (taps * torch.cos(2 * torch.pi * f[..., None] * m)).sum(-1).abs() / s
 
 
 def _box(f: torch.Tensor, s: int) -> torch.Tensor:
@@ -178,9 +218,10 @@ def _wrap(f: Fraction) -> float:
 
 
 def _block_gain(block: BlockSpec, fy: Fraction, fx: Fraction) -> float:
-    if block.upsampling not in INTERPOLATORS:
+    mode = upsampler(block.upsampling).interpolation
+    if mode is None:  # every tap learned: the gain depends on the weights
         return 1.0
-    r = interpolation_response(block.upsampling, block.factor, [float(fy), float(fx)])
+    r = interpolation_response(mode, block.factor, [float(fy), float(fx)])
     return float(r[0] * r[1])
 
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from core.analysis import analyse_batches
-from core.blocks import ACTIVATION, NORMALIZATION, zero_insert
+from core.blocks import ACTIVATION, NORMALIZATION, upsampler, zero_insert
 from core.data import bundled_crops
 from core.spectrum import (
     find_grid_peaks,
@@ -30,6 +30,7 @@ from core.spectrum import (
 )
 from core.synthetic import build_generator, sample_spec
 from core.theory import (
+    INTERPOLATORS,
     checkerboard,
     interpolation_response,
     interpolation_taps,
@@ -37,7 +38,7 @@ from core.theory import (
 )
 from explorer.state import LabState
 
-FILTERS = ("none", "nearest", "bilinear", "bicubic")
+FILTERS = ("none", *INTERPOLATORS)
 
 
 def _digest(*arrays) -> str:
@@ -182,7 +183,7 @@ class UpsamplingLesson(param.Parameterized):
 
     def checkerboard_text(self) -> str:
         lab = self.lab
-        if lab.upsampling != "transposed":
+        if not upsampler(lab.upsampling).checkerboard:
             return f"{lab.upsampling}: no transposed convolution, no overlap to count."
         counts = overlap_counts(lab.kernel, lab.factor).tolist()
         verdict = "uneven: checkerboard" if checkerboard(lab.kernel, lab.factor) else "even"

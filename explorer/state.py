@@ -16,7 +16,7 @@ import param
 import torch
 
 from core.analysis import SpectrumReport, analyse_batches
-from core.blocks import ACTIVATION, NORMALIZATION
+from core.blocks import ACTIVATION, NORMALIZATION, UPSAMPLING, upsampler
 from core.errors import FpxError, InvalidInputError
 from core.specs import BlockSpec, GeneratorSpec
 from core.spectrum import RESIDUALS, WINDOWS, spectral_distance
@@ -24,10 +24,13 @@ from core.synthetic import build_generator, match_statistics
 from core.theory import PredictedPeak, predict_peaks
 from explorer import sources
 
-UPSAMPLING_CHOICES = {
-    "Transposed conv": "transposed", "Nearest": "nearest", "Bilinear": "bilinear",
-    "Bicubic": "bicubic", "Pixel shuffle": "pixelshuffle", "Zero insertion": "zero",
-}
+
+def upsampling_choices() -> dict[str, str]:
+    """Display label -> registry name of every registered upsampler, in registry order."""
+    return {u.label: name for name, u in UPSAMPLING.items()}
+
+
+UPSAMPLING_CHOICES = upsampling_choices()
 SOURCE_CHOICES = {"Bundled photos": "bundled", "Uploaded image": "upload",
                   "Folder on server": "folder"}
 CUSTOM = "Custom"
@@ -86,7 +89,9 @@ class LabState(param.Parameterized):
     factor = param.Selector(default=2, objects=[2, 4], label="Scale factor",
                             doc="Upsampling factor s of each up-block")
     kernel = param.Integer(default=4, bounds=(1, 8), label="Kernel size",
-                           doc="Kernel of the transposed conv (its stride is the factor)")
+                           doc="Kernel of a learned resampling filter such as the transposed "
+                               "conv (its stride is the factor); upsamplers with a fixed "
+                               "resampling use their 3x3 convolution")
     blocks = param.Integer(default=2, bounds=(1, 3), label="Up-blocks",
                            doc="Number of up-blocks; the total factor is s ** blocks")
     norm = param.Selector(default="batch", objects=list(NORMALIZATION), label="Normalization")
@@ -114,6 +119,9 @@ class LabState(param.Parameterized):
                                  doc="Configuration A of the comparison")
 
     def __init__(self, **params):
+        # Upsamplers registered after this module was imported are choices too (the
+        # registry is process-wide, so is the class's list).
+        type(self).param.upsampling.objects = upsampling_choices()
         super().__init__(**params)
         self._upload: tuple[bytes, str] | None = None
         self._last_real: sources.RealSet | None = None
@@ -126,12 +134,19 @@ class LabState(param.Parameterized):
     def spec(self) -> GeneratorSpec:
         """The generator the controls describe: ``blocks`` equal up-blocks and as many x2
         down-blocks as make the output the input's size."""
-        kernel = self.kernel if self.upsampling == "transposed" else 3
+        up = upsampler(self.upsampling)
+        kernel = self.kernel if self.kernel_applies else up.kernel_for(self.factor)
         block = BlockSpec(self.upsampling, self.factor, kernel, self.norm, self.activation,
                           self.order, self.convs)
         down = self.blocks * int(math.log2(self.factor))
         return GeneratorSpec(up=(block,) * self.blocks, down=down, channels=self.channels,
                              seed=self.seed, name=self.preset if self.preset != CUSTOM else "")
+
+    @property
+    def kernel_applies(self) -> bool:
+        """Whether the Kernel control shapes the current upsampler (its kernel is its own
+        learned resampling filter, any size) or is unused (a fixed 3x3 conv)."""
+        return upsampler(self.upsampling).kernels == "any"
 
     def spec_json(self) -> str:
         return self.spec.to_json()
@@ -154,7 +169,7 @@ class LabState(param.Parameterized):
                           norm=first.norm, activation=first.activation, order=first.order,
                           convs=first.convs, seed=spec.seed, channels=spec.channels,
                           preset=spec.name if spec.name in PRESETS else CUSTOM)
-            if first.upsampling == "transposed":
+            if upsampler(first.upsampling).kernels == "any":
                 values["kernel"] = first.kernel
             for name, value in values.items():  # check all before setting any
                 bounds = getattr(self.param[name], "bounds", None)

@@ -53,7 +53,10 @@ def perturb_zero_convs(model: Flow, scale: float = 0.05) -> None:
 
 
 def test_registered():
-    assert FAMILIES["flow"] is Flow
+    family = FAMILIES["flow"]
+    assert family.model is Flow
+    assert family.upsampling == ("squeeze",) and family.normalization == ("actnorm",)
+    assert family.losses == ("nll",)
 
 
 def test_squeeze_moves_pixels_and_inverts():

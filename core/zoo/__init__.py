@@ -1,9 +1,25 @@
 """The generator zoo: small real GANs, VAEs, flows and diffusion models whose design
 choices are recorded as data (:mod:`core.zoo.entries`)."""
 
-from core.zoo import diffusion, flow, gan, vae  # noqa: F401  (register the families)
-from core.zoo.base import FAMILIES, ZooModel, build_model, register_family, up_block
-from core.zoo.entries import DEFAULT_ZOO, FAMILY_NAMES, ZOO, ZooEntry, get_entry
+# The families register themselves on import, in this order; the default entries are
+# checked against them, so they come after.
+from core.zoo import gan, vae, flow, diffusion  # noqa: F401, I001
+from core.zoo.base import (
+    FAMILIES,
+    PRESET_NAMES,
+    Family,
+    ZooModel,
+    ZooSettings,
+    build_model,
+    get_family,
+    register_family,
+    up_block,
+)
+from core.zoo.default import DEFAULT_ZOO, ZOO, get_entry
+from core.zoo.entries import ZooEntry
 
-__all__ = ["DEFAULT_ZOO", "FAMILIES", "FAMILY_NAMES", "ZOO", "ZooEntry", "ZooModel",
-           "build_model", "get_entry", "register_family", "up_block"]
+FAMILY_NAMES = tuple(FAMILIES)  # the built-in families
+
+__all__ = ["DEFAULT_ZOO", "FAMILIES", "FAMILY_NAMES", "PRESET_NAMES", "ZOO", "Family",
+           "ZooEntry", "ZooModel", "ZooSettings", "build_model", "get_entry", "get_family",
+           "register_family", "up_block"]

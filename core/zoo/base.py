@@ -1,42 +1,117 @@
 """What every zoo family provides, the family registry, and the shared up-block.
 
 A family is an ``nn.Module`` subclass of :class:`ZooModel` built from a
-:class:`~core.zoo.entries.ZooEntry` and an image size. The trainer (``core.zoo.train``)
-knows nothing else about it:
+:class:`~core.zoo.entries.ZooEntry` and an image size, registered with what it is
+(:class:`Family`: its losses, its training presets, any fixed design choice). The
+trainer (``core.zoo.train``) knows nothing else about it:
 
 * ``optimizers(lr)`` returns named optimisers (their states go into checkpoints);
 * ``train_step(x, optimizers)`` takes a batch ``(B, 3, S, S)`` in ``[-1, 1]``, makes one
   optimisation step and returns named floats, always including ``loss``;
 * ``sample(n, generator)`` returns ``(n, 3, S, S)`` in ``[-1, 1]`` (clamped), drawn with
   ``generator`` (a ``torch.Generator`` on the model's device) so sampling is repeatable.
+
+Adding a family is one module that defines the model class under
+:func:`register_family`, imported by ``core/zoo/__init__.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from core.blocks import get_activation, get_norm, get_upsampling
+from core.blocks import get_activation, get_norm, get_upsampling, upsampler
 from core.errors import InvalidInputError, UnknownNameError
 from core.runtime import cpu_seeded
-from core.zoo.entries import RESOLUTIONS, ZooEntry
 
-FAMILIES: dict[str, type[ZooModel]] = {}
+if TYPE_CHECKING:
+    from core.zoo.entries import ZooEntry
+
+RESOLUTIONS = (32, 64)
+# Every family defines these training presets. "quick": each entry in a few minutes on 2
+# CPU cores at 32 px on the bundled photos; "full": a GPU, longer and on more images (add
+# --size 64 for 64 px).
+PRESET_NAMES = ("quick", "full")
 
 
-def register_family(name: str) -> Callable[[type], type]:
-    """Class decorator: file a :class:`ZooModel` subclass under its family name."""
+@dataclass(frozen=True)
+class ZooSettings:
+    """How an entry is trained (stored in its checkpoint)."""
+
+    steps: int
+    batch: int
+    lr: float
+    size: int = 32  # the entry's resolution unless --size says otherwise
+    images: int = 4096
+    checkpoint_every: int = 250
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Family:
+    """What a zoo family is.
+
+    Attributes:
+        name: the registry key (``gan``, ``vae``, ...), stored in entries.
+        model: the :class:`ZooModel` subclass, built as ``model(entry, size)``.
+        losses: the objectives an entry of this family may name (``entry.loss``).
+        presets: training settings per name in :data:`PRESET_NAMES`.
+        upsampling, normalization: the only values an entry may name when the family
+            fixes them (flows: ``squeeze``, ``actnorm``); ``None``: any registered block.
+        doc: one sentence for help texts.
+    """
+
+    name: str
+    model: type[ZooModel]
+    losses: tuple[str, ...]
+    presets: Mapping[str, ZooSettings]
+    upsampling: tuple[str, ...] | None = None
+    normalization: tuple[str, ...] | None = None
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.losses:
+            raise ValueError(f"family '{self.name}' names no loss")
+        if set(self.presets) != set(PRESET_NAMES):
+            raise ValueError(f"family '{self.name}' must define the presets {PRESET_NAMES}")
+        object.__setattr__(self, "presets", dict(self.presets))
+
+
+FAMILIES: dict[str, Family] = {}
+
+
+def register_family(name: str, *, losses: tuple[str, ...], presets: Mapping[str, ZooSettings],
+                    upsampling: tuple[str, ...] | None = None,
+                    normalization: tuple[str, ...] | None = None,
+                    doc: str = "") -> Callable[[type], type]:
+    """Class decorator: file a :class:`ZooModel` subclass as the family ``name`` (see
+    :class:`Family` for the other arguments)."""
 
     def add(cls: type) -> type:
         if name in FAMILIES:
             raise ValueError(f"family '{name}' is registered twice")
-        FAMILIES[name] = cls
+        FAMILIES[name] = Family(name, cls, tuple(losses), presets, upsampling, normalization,
+                                doc or (cls.__doc__ or "").strip().split("\n")[0])
         cls.family = name
         return cls
 
     return add
+
+
+def get_family(name: str) -> Family:
+    """The family called ``name``; a miss lists the valid names."""
+    try:
+        return FAMILIES[name]
+    except (KeyError, TypeError):
+        raise UnknownNameError(f"unknown family '{name}'; valid: "
+                               f"{', '.join(FAMILIES)}") from None
 
 
 def build_model(entry: ZooEntry, size: int | None = None) -> ZooModel:
@@ -45,11 +120,7 @@ def build_model(entry: ZooEntry, size: int | None = None) -> ZooModel:
     size = entry.resolution if size is None else size
     if size not in RESOLUTIONS:
         raise InvalidInputError(f"size must be one of {RESOLUTIONS}, got {size!r}")
-    try:
-        cls = FAMILIES[entry.family]
-    except KeyError:
-        raise UnknownNameError(f"unknown family '{entry.family}'; valid: "
-                               f"{', '.join(FAMILIES)}") from None
+    cls = get_family(entry.family).model
     with cpu_seeded(entry.seed):
         return cls(entry, size)
 
@@ -80,9 +151,10 @@ class ZooModel(nn.Module):
 
 
 def up_options(entry: ZooEntry) -> dict:
-    """Options of the entry's x2 upsampling block: kernel 4 for transposed convolutions
-    (DCGAN's, even overlap), the registry's default 3x3 otherwise."""
-    return {"kernel": 4} if entry.upsampling == "transposed" else {}
+    """Options of the entry's x2 upsampling block: an upsampler that can checkerboard gets
+    kernel 4 (DCGAN's transposed conv k4 s2: twice the stride, even overlap); the others
+    keep their registry default (a 3x3 conv)."""
+    return {"kernel": 4} if upsampler(entry.upsampling).checkerboard else {}
 
 
 def up_block(entry: ZooEntry, in_ch: int, out_ch: int, *, norm: bool = True,
@@ -90,8 +162,8 @@ def up_block(entry: ZooEntry, in_ch: int, out_ch: int, *, norm: bool = True,
     """x2 upsampling by ``entry.upsampling``, then its normalization and activation, all
     from ``core.blocks``: ``(B, in_ch, H, W) -> (B, out_ch, 2H, 2W)``.
 
-    Transposed convolutions use DCGAN's kernel 4 (stride 2, even overlap); the others a
-    3x3 convolution after the fixed resampling (:func:`up_options`).
+    Kernels as :func:`up_options` says: DCGAN's k4 for transposed convolutions, a 3x3
+    convolution beside the fixed resampling otherwise.
     """
     layers = [get_upsampling(entry.upsampling, in_ch, out_ch, 2, **up_options(entry))]
     if norm:

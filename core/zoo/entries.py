@@ -1,8 +1,10 @@
 """Zoo entries as data: a name and every design choice of one small real generator.
 
-An entry is a frozen, JSON-serialisable record. Families read their architecture from it
-(``core.zoo.FAMILIES[entry.family](entry)``), manifests store it, and the manifold
-fingerprint work (``core.manifold``) groups models by its fields::
+An entry is a frozen, JSON-serialisable record, checked against the family registry
+(``core.zoo.base.FAMILIES``: the family's losses and any fixed design choice). Families
+read their architecture from it, manifests store it, and the manifold fingerprint work
+(``core.manifold``) groups models by its fields. The default entries live in
+:mod:`core.zoo.default`::
 
     entry = get_entry("gan_tconv")
     entry.upsampling, entry.normalization, entry.loss    # 'transposed', 'batch', 'ns'
@@ -16,21 +18,8 @@ import json
 from dataclasses import dataclass, field
 
 from core.blocks import ACTIVATION, NORMALIZATION, UPSAMPLING
-from core.errors import SpecError, UnknownNameError
-
-FAMILY_NAMES = ("gan", "vae", "flow", "diffusion")
-# The objective each family may be trained with.
-LOSSES = {
-    "gan": ("ns", "hinge", "lsgan", "wgan-gp"),
-    "vae": ("elbo",),
-    "flow": ("nll",),
-    "diffusion": ("eps-mse",),
-}
-# Flows do not upsample features: their only resolution change is the (un)squeeze, a
-# lossless space-to-depth reshuffle; they normalise with actnorm.
-FLOW_UPSAMPLING = "squeeze"
-FLOW_NORMALIZATION = "actnorm"
-RESOLUTIONS = (32, 64)
+from core.errors import SpecError
+from core.zoo.base import FAMILIES, RESOLUTIONS
 
 
 @dataclass(frozen=True)
@@ -39,11 +28,13 @@ class ZooEntry:
 
     Attributes:
         name: unique, ``[a-z0-9_]``; also the folder name of its samples.
-        family: ``gan | vae | flow | diffusion``.
-        upsampling: a ``core.blocks.UPSAMPLING`` name (``squeeze`` for flows).
-        normalization: a ``core.blocks.NORMALIZATION`` name (``actnorm`` for flows).
+        family: a name in ``core.zoo.base.FAMILIES`` (``gan | vae | flow | diffusion``).
+        upsampling: a ``core.blocks.UPSAMPLING`` name, unless the family fixes it
+            (``squeeze`` for flows).
+        normalization: a ``core.blocks.NORMALIZATION`` name, unless the family fixes it
+            (``actnorm`` for flows).
         activation: a ``core.blocks.ACTIVATION`` name.
-        loss: the training objective, one of ``LOSSES[family]``.
+        loss: the training objective, one of the family's ``losses``.
         resolution: default image side in pixels (``fpx zoo train --size`` overrides).
         data: default training data, ``bundled``, a folder path or ``cifar10:PATH``.
         seed: seeds initial weights, data order and sampling noise.
@@ -103,15 +94,14 @@ def _validate(e: ZooEntry) -> None:
     if not isinstance(e.name, str) or not e.name or not all(
             c.islower() or c.isdigit() or c == "_" for c in e.name):
         raise SpecError(f"entry name must be non-empty [a-z0-9_], got {e.name!r}")
-    if e.family not in FAMILY_NAMES:
-        raise SpecError(f"{e.name}: family must be one of {', '.join(FAMILY_NAMES)}, "
+    family = FAMILIES.get(e.family) if isinstance(e.family, str) else None
+    if family is None:
+        raise SpecError(f"{e.name}: family must be one of {', '.join(FAMILIES)}, "
                         f"got {e.family!r}")
-    if e.family == "flow":
-        up, norm = (FLOW_UPSAMPLING,), (FLOW_NORMALIZATION,)
-    else:
-        up, norm = tuple(UPSAMPLING), tuple(NORMALIZATION)
+    up = family.upsampling or tuple(UPSAMPLING)
+    norm = family.normalization or tuple(NORMALIZATION)
     for fld, allowed in (("upsampling", up), ("normalization", norm),
-                         ("activation", tuple(ACTIVATION)), ("loss", LOSSES[e.family])):
+                         ("activation", tuple(ACTIVATION)), ("loss", family.losses)):
         value = getattr(e, fld)
         if value not in allowed:
             raise SpecError(f"{e.name}: {fld} must be one of {', '.join(sorted(allowed))} "
@@ -129,41 +119,3 @@ def _validate(e: ZooEntry) -> None:
             isinstance(k, str) and (v is None or isinstance(v, (bool, int, float, str)))
             for k, v in e.options.items()):
         raise SpecError(f"{e.name}: options must map names to JSON scalars")
-
-
-def _gan(name, upsampling, loss="ns", seed=0, norm="batch", act="relu", **options):
-    return ZooEntry(name, "gan", upsampling, norm, act, loss, seed=seed, width=32,
-                    options=options)
-
-
-# The default zoo. Pairs that isolate one factor: gan_tconv / gan_tconv_s1 differ only in
-# seed (the hardest attribution case); gan_tconv / gan_nearest, vae_tconv / vae_bilinear
-# and ddpm_nearest / ddpm_tconv differ only in upsampling.
-DEFAULT_ZOO: tuple[ZooEntry, ...] = (
-    _gan("gan_tconv", "transposed"),
-    _gan("gan_tconv_s1", "transposed", seed=1),
-    _gan("gan_nearest", "nearest"),
-    _gan("gan_bilinear_hinge", "bilinear", loss="hinge", spectral_norm=True),
-    _gan("gan_pixelshuffle_lsgan", "pixelshuffle", loss="lsgan", act="leaky_relu"),
-    _gan("gan_tconv_wgangp", "transposed", loss="wgan-gp", norm="layer", n_critic=2),
-    ZooEntry("vae_tconv", "vae", "transposed", "batch", "leaky_relu", "elbo", width=32),
-    ZooEntry("vae_bilinear", "vae", "bilinear", "batch", "leaky_relu", "elbo", width=32),
-    ZooEntry("vae_bicubic_beta", "vae", "bicubic", "instance", "silu", "elbo", width=32,
-             options={"beta": 4.0}),
-    ZooEntry("flow_glow", "flow", FLOW_UPSAMPLING, FLOW_NORMALIZATION, "relu", "nll",
-             width=64, options={"levels": 3, "depth": 4}),
-    ZooEntry("ddpm_nearest", "diffusion", "nearest", "group", "silu", "eps-mse", width=16,
-             options={"mults": "1,2"}),
-    ZooEntry("ddpm_tconv", "diffusion", "transposed", "group", "silu", "eps-mse", width=16,
-             options={"mults": "1,2"}),
-)
-ZOO: dict[str, ZooEntry] = {e.name: e for e in DEFAULT_ZOO}
-
-
-def get_entry(name: str) -> ZooEntry:
-    """The default entry called ``name``; a miss lists the valid names."""
-    try:
-        return ZOO[name]
-    except (KeyError, TypeError):
-        raise UnknownNameError(f"unknown zoo entry '{name}'; valid: "
-                               f"{', '.join(ZOO)}") from None

@@ -22,7 +22,8 @@ import torch
 from core.data import bundled_crops, iter_image_batches, scan_images
 from core.errors import InvalidInputError
 from core.runtime import atomic_write, code_version
-from core.zoo.entries import DEFAULT_ZOO, ZooEntry
+from core.zoo.default import DEFAULT_ZOO
+from core.zoo.entries import ZooEntry
 from core.zoo.quality import assess, write_contact_sheet
 from core.zoo.sample import sample_to_folder, write_pngs
 from core.zoo.train import load_trained

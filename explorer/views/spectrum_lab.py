@@ -11,6 +11,7 @@ import io
 import panel as pn
 import param
 
+from core.blocks import upsampler
 from explorer.export import lab_png
 from explorer.state import LabResult, LabState
 from explorer.views.figures import CropFigure, ProfileFigure, SpectrumFigure
@@ -60,8 +61,8 @@ class SpectrumLab(pn.viewable.Viewer):
         s, w = self.state, pn.widgets
         # Every widget's visible label is its parameter's label ("Upsampling", ...).
         kernel = w.IntSlider.from_param(s.param.kernel, throttled=True,
-                                        disabled=s.upsampling != "transposed")
-        s.param.watch(lambda e: setattr(kernel, "disabled", e.new != "transposed"),
+                                        disabled=not s.kernel_applies)
+        s.param.watch(lambda e: setattr(kernel, "disabled", not s.kernel_applies),
                       "upsampling")
         design = [
             w.Select.from_param(s.param.preset),
@@ -222,5 +223,5 @@ def _under_lock(draw) -> None:
 
 def _describe(result: LabResult) -> str:
     b = result.spec.up[0]
-    k = f" k{b.kernel}" if b.upsampling == "transposed" else ""
+    k = f" k{b.kernel}" if upsampler(b.upsampling).kernels == "any" else ""
     return f"{len(result.spec.up)}x {b.upsampling}{k} s{b.factor}, {b.norm}, {b.activation}"
