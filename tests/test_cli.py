@@ -1,5 +1,6 @@
 """The ``fpx spectrum`` command, run in-process through ``core.cli.main`` (and once for
-real through the installed console script).
+real through the installed console script), and the options every command shares
+(``core.cli.options``).
 
 Folders are built once per module: 12 bundled real 64x64 crops plus a corrupt file and a
 too-small image, and 12 crops put through a random transposed-convolution x2 block,
@@ -7,6 +8,7 @@ which leaves a period-2 grid (peaks at 0.5 cycles/pixel).
 """
 
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -343,3 +345,54 @@ def test_console_script_closed_stdout_is_no_traceback(real_dir):
     proc.wait(timeout=120)
     assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
     assert proc.returncode == EXIT_INPUT
+
+
+# --- shared options and output (core.cli.options) ---------------------------------------
+
+
+def test_argument_types():
+    import argparse
+
+    from core.cli.options import crop_size, positive_int, seed
+
+    assert positive_int("3") == 3 and crop_size("8") == 8 and seed("0") == 0
+    assert seed(str(2**32 - 1)) == 2**32 - 1
+    for parse, text, fragment in [(positive_int, "0", "positive integer"),
+                                  (positive_int, "x", "positive integer, got 'x'"),
+                                  (crop_size, "7", "at least 8"),
+                                  (seed, "-1", "[0, 2**32)"), (seed, str(2**32), "[0, 2**32)"),
+                                  (seed, "1.5", "integer seed")]:
+        with pytest.raises(argparse.ArgumentTypeError, match=re.escape(fragment)):
+            parse(text)
+
+
+def test_seed_list_is_checked_when_the_command_runs():
+    from core.cli.options import seed_list
+    from core.errors import InvalidInputError
+
+    assert seed_list("0, 1,2,") == (0, 1, 2)
+    with pytest.raises(InvalidInputError, match="--seeds must be comma-separated integers"):
+        seed_list("0,a")
+    with pytest.raises(InvalidInputError, match="--seeds is empty"):
+        seed_list(" , ")
+
+
+def test_output_helpers(capsys):
+    from core.cli.options import print_json, print_rows, say, skipped
+
+    print_rows({"auc": 0.123456, "pairs": 10, "a longer key": "text"})
+    print_json({"b": [1, 2]})
+    say("fpx: note")
+    skipped("x.png", "too small")
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == ["auc           0.1235", "pairs         10",
+                                         "a longer key  text", '{"b": [1, 2]}']
+    assert captured.err.splitlines() == ["fpx: note", "fpx: skipped x.png: too small"]
+
+
+def test_every_command_group_is_registered(capsys):
+    status, out, err = run(capsys, "--help")
+    assert status == 0
+    for command in ("spectrum", "train", "bank", "embed", "verify", "identify", "relate",
+                    "zoo", "artifacts", "attribute", "structure"):
+        assert command in out

@@ -15,7 +15,6 @@ model, optimiser, scheduler, sampler state and step. At the end rank 0 exports
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import json
@@ -32,7 +31,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from core.data import bundled_crops
-from core.errors import FpxError, InvalidInputError
+from core.errors import InvalidInputError
 from core.extractor.checkpoint import export_extractor, load_checkpoint, save_checkpoint
 from core.extractor.model import Extractor, ExtractorConfig, batch_hard_triplet
 from core.runtime import atomic_write, code_version, resolve_device
@@ -291,34 +290,8 @@ def _checkpoint(path: Path, config: TrainConfig, preset: str, model, opt, sched,
     env.barrier()
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", choices=list(PRESETS), default="tiny")
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run in DIR from its checkpoint")
-    parser.add_argument("--steps", type=int, help="override the preset's number of steps")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda (default auto)")
-
-
-def run_from_args(args) -> int:
-    record = train(args.preset, args.out, resume=args.resume, device=args.device,
-                   steps=args.steps)
-    if record:
-        print(json.dumps(record))
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.extractor.train",
-                                     description=__doc__.split("\n")[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run_from_args(args)
-    except FpxError as err:
-        print(f"fpx train: error: {err}", file=sys.stderr)
-        return 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    # ``torchrun ... -m core.extractor.train ARGS`` is ``fpx train ARGS`` on every rank.
+    from core.cli import main
+
+    sys.exit(main(["train", *sys.argv[1:]]))

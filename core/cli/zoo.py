@@ -1,28 +1,18 @@
-"""``fpx zoo list | train | sample | quality | ship``: thin parsing over :mod:`core.zoo`.
-Registered by :mod:`core.cli`."""
+"""``fpx zoo list | train | sample | quality | ship``: thin parsing and printing over
+:mod:`core.zoo`."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
+from core.cli.options import add_device, add_json, add_out, positive_int, print_json, say, seed
 from core.errors import InvalidInputError
 
 RUNS = Path("runs/zoo")
 
 
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _entries(name: str):
-    from core.zoo import DEFAULT_ZOO, get_entry
-
-    return list(DEFAULT_ZOO) if name == "all" else [get_entry(name)]
-
-
-def register(sub, positive_int) -> None:
+def register(sub) -> None:
     from core.zoo.train import PRESETS
 
     zoo = sub.add_parser("zoo", help="the generator zoo: small GANs, VAEs, flows, diffusion",
@@ -33,8 +23,8 @@ def register(sub, positive_int) -> None:
 
     p = zsub.add_parser("list", help="the default entries and their design choices")
     p.add_argument("--runs", type=Path, default=RUNS, help=f"trained runs (default {RUNS})")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(run=_run_list)
+    add_json(p)
+    p.set_defaults(run=run_list)
 
     p = zsub.add_parser("train", help="train an entry (or all)")
     p.add_argument("name", help="entry name, or 'all'")
@@ -45,22 +35,20 @@ def register(sub, positive_int) -> None:
     p.add_argument("--batch", type=positive_int, help="override the preset's batch size")
     p.add_argument("--checkpoint-every", type=positive_int, metavar="N",
                    help="write the checkpoint every N steps (default: preset)")
-    p.add_argument("--out", type=Path, default=RUNS, metavar="DIR",
-                   help=f"runs folder; the entry goes to DIR/NAME (default {RUNS})")
+    add_out(p, f"runs folder; the entry goes to DIR/NAME (default {RUNS})", default=RUNS)
     p.add_argument("--resume", action="store_true", help="continue from DIR/NAME/checkpoint.pt")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    p.set_defaults(run=_run_train)
+    add_device(p)
+    p.set_defaults(run=run_train)
 
     p = zsub.add_parser("sample", help="write samples of a trained entry as PNGs")
     p.add_argument("name", help="entry name, or 'all'")
     p.add_argument("-n", type=positive_int, default=1000, help="samples per entry")
-    p.add_argument("--out", type=Path, required=True, metavar="DIR",
-                   help="samples go to DIR/NAME/00000.png ...")
+    add_out(p, "samples go to DIR/NAME/00000.png ...", required=True)
     p.add_argument("--runs", type=Path, default=RUNS, help=f"trained runs (default {RUNS})")
-    p.add_argument("--seed", type=int, help="sampling seed (default: the entry's seed)")
+    p.add_argument("--seed", type=seed, help="sampling seed (default: the entry's seed)")
     p.add_argument("--overwrite", action="store_true", help="replace existing samples")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    p.set_defaults(run=_run_sample)
+    add_device(p)
+    p.set_defaults(run=run_sample)
 
     p = zsub.add_parser("quality", help="spectral distance and kernel MMD against real crops")
     p.add_argument("folders", nargs="+", type=Path, help="folders of samples")
@@ -68,28 +56,32 @@ def register(sub, positive_int) -> None:
                    help="a folder of real images, or 'bundled' (default)")
     p.add_argument("--size", type=int, choices=[32, 64], default=32)
     p.add_argument("--sheets", type=Path, metavar="DIR", help="write a contact sheet per folder")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(run=_run_quality)
+    add_json(p)
+    p.set_defaults(run=run_quality)
 
     p = zsub.add_parser("ship", help="make the shipped sample set from trained runs")
     p.add_argument("--runs", type=Path, default=RUNS, help=f"trained runs (default {RUNS})")
-    p.add_argument("--out", type=Path, help="default: the package's assets/zoo")
+    add_out(p, "default: the package's assets/zoo")
     p.add_argument("-n", type=positive_int, default=200, help="samples per entry")
     p.add_argument("--real", type=positive_int, default=1000, help="held-out real crops")
     p.add_argument("--sheets", type=Path, metavar="DIR", help="contact sheets (PNG) go here")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    p.set_defaults(run=_run_ship)
+    add_device(p)
+    p.set_defaults(run=run_ship)
 
 
-def _run_list(args) -> int:
+def _entries(name: str):
+    from core.zoo import DEFAULT_ZOO, get_entry
+
+    return list(DEFAULT_ZOO) if name == "all" else [get_entry(name)]
+
+
+def run_list(args) -> int:
     from core.zoo import DEFAULT_ZOO
 
-    rows = []
-    for e in DEFAULT_ZOO:
-        trained = (args.runs / e.name / "checkpoint.pt").exists()
-        rows.append({**e.to_dict(), "trained": trained})
+    rows = [{**e.to_dict(), "trained": (args.runs / e.name / "checkpoint.pt").exists()}
+            for e in DEFAULT_ZOO]
     if args.json:
-        print(json.dumps({"entries": rows}))
+        print_json({"entries": rows})
         return 0
     cols = ("name", "family", "upsampling", "normalization", "activation", "loss", "seed")
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
@@ -100,21 +92,20 @@ def _run_list(args) -> int:
     return 0
 
 
-def _run_train(args) -> int:
+def run_train(args) -> int:
     from core.zoo.train import train_entry
 
-    results = []
-    for entry in _entries(args.name):
-        results.append(train_entry(entry, args.out, preset=args.preset, data=args.data,
-                                   size=args.size, steps=args.steps, batch=args.batch,
-                                   checkpoint_every=args.checkpoint_every,
-                                   resume=args.resume, device=args.device))
+    results = [train_entry(entry, args.out, preset=args.preset, data=args.data,
+                           size=args.size, steps=args.steps, batch=args.batch,
+                           checkpoint_every=args.checkpoint_every, resume=args.resume,
+                           device=args.device)
+               for entry in _entries(args.name)]
     for r in results:
-        print(json.dumps(r))
+        print_json(r)
     return 0
 
 
-def _run_sample(args) -> int:
+def run_sample(args) -> int:
     from tqdm import tqdm
 
     from core.runtime import resolve_device
@@ -128,18 +119,18 @@ def _run_sample(args) -> int:
             raise InvalidInputError(f"{entry.name} is not trained: no {run}/checkpoint.pt "
                                     f"(fpx zoo train {entry.name} --out {args.runs})")
         model, record = load_trained(run, device)
-        seed = entry.seed if args.seed is None else args.seed
+        sample_seed = entry.seed if args.seed is None else args.seed
         with tqdm(total=args.n, desc=entry.name, unit="img", file=sys.stderr,
                   dynamic_ncols=True) as bar:
-            folder = sample_to_folder(model, args.n, args.out / entry.name, seed=seed,
+            folder = sample_to_folder(model, args.n, args.out / entry.name, seed=sample_seed,
                                       overwrite=args.overwrite, progress=bar.update,
                                       made_by={"command": args.command_line,
                                                "checkpoint_step": record["step"]})
-        _say(f"{entry.name}: {args.n} samples -> {folder}")
+        say(f"{entry.name}: {args.n} samples -> {folder}")
     return 0
 
 
-def _run_quality(args) -> int:
+def run_quality(args) -> int:
     from core.data import bundled_crops
     from core.zoo.quality import assess, write_contact_sheet
     from core.zoo.shipped import REAL_SEED, load_folder
@@ -153,7 +144,7 @@ def _run_quality(args) -> int:
         if args.sheets is not None:
             write_contact_sheet(samples[:64], args.sheets / f"{folder.name}.png")
     if args.json:
-        print(json.dumps({"real": str(args.real), "folders": report}))
+        print_json({"real": str(args.real), "folders": report})
         return 0
     print(f"{'folder':<28} {'spectral dB':>11} {'MMD':>8} {'noise MMD':>10}  verdict")
     for name, r in report.items():
@@ -162,7 +153,7 @@ def _run_quality(args) -> int:
     return 0
 
 
-def _run_ship(args) -> int:
+def run_ship(args) -> int:
     from core.runtime import resolve_device
     from core.zoo.shipped import SHIPPED_ZOO, ship
 
@@ -170,5 +161,5 @@ def _run_ship(args) -> int:
     command = " ".join("RUNS" if word == str(args.runs) else word
                        for word in args.command_line.split(" "))
     ship(args.runs, args.out or SHIPPED_ZOO, count=args.n, real_count=args.real,
-         sheets=args.sheets, device=resolve_device(args.device), command=command, log=_say)
+         sheets=args.sheets, device=resolve_device(args.device), command=command, log=say)
     return 0

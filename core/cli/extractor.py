@@ -1,0 +1,211 @@
+"""``fpx train | bank sample | embed | verify | identify | relate``: thin parsing and
+printing over :mod:`core.extractor` and :mod:`core.synthetic`.
+
+``torchrun ... -m core.extractor.train ARGS`` runs ``fpx train ARGS`` (same parser).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.cli.options import (
+    add_device,
+    add_json,
+    add_out,
+    positive_int,
+    print_json,
+    print_rows,
+    say,
+    seed,
+    skipped,
+)
+from core.errors import FpxError, InvalidInputError
+
+
+def register(sub) -> None:
+    from core.extractor import train as training
+    from core.synthetic import HELDOUT
+
+    p = sub.add_parser("train", help="train the fingerprint extractor on a synthetic bank",
+                       description=training.__doc__.split("\n")[0])
+    p.add_argument("--preset", choices=list(training.PRESETS), default="tiny")
+    add_out(p, required=True)
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in DIR from its checkpoint")
+    p.add_argument("--steps", type=int, help="override the preset's number of steps")
+    add_device(p)
+    p.set_defaults(run=run_train)
+
+    p = sub.add_parser("bank", help="build a synthetic bank and sample images from it")
+    p.add_argument("action", choices=["sample"])
+    p.add_argument("--preset", choices=list(training.PRESETS), default="tiny",
+                   help="the training preset whose bank to use")
+    p.add_argument("--heldout", choices=HELDOUT, default="none",
+                   help="seeds: the same architectures with unseen weights; architectures: "
+                        "architectures the preset's bank does not hold")
+    p.add_argument("--models", type=positive_int, help="keep the first N models")
+    p.add_argument("--images", type=positive_int, default=50, help="images per model")
+    add_out(p, "model folders (NAME/00000.png ..., spec.json) and bank.json go here",
+            required=True)
+    add_device(p)
+    p.set_defaults(run=run_bank_sample)
+
+    p = sub.add_parser("embed", help="embed images with the extractor")
+    p.add_argument("folders", nargs="+", metavar="FOLDER")
+    add_out(p, required=True, metavar="FILE.npz")
+    _add_common(p)
+    p.set_defaults(run=run_embed)
+
+    p = sub.add_parser("verify", help="do two images come from the same model?")
+    p.add_argument("folders", nargs="*", metavar="FOLDER")
+    p.add_argument("--embeddings", type=Path, metavar="FILE.npz",
+                   help="use embeddings from fpx embed instead of folders")
+    p.add_argument("--pairs", type=positive_int, default=10_000)
+    p.add_argument("--seed", type=seed, default=0)
+    _add_common(p)
+    p.set_defaults(run=run_verify)
+
+    p = sub.add_parser("identify", help="which known model made each query image?")
+    p.add_argument("--gallery", type=Path, required=True, metavar="DIR")
+    p.add_argument("--query", type=Path, required=True, metavar="DIR",
+                   help="query images (the gallery's folder: the images after the first "
+                        "--shots of each model)")
+    p.add_argument("--shots", type=positive_int, default=10)
+    p.add_argument("--seed", type=seed, default=0)
+    _add_common(p)
+    p.set_defaults(run=run_identify)
+
+    p = sub.add_parser("relate", help="which models are alike?")
+    p.add_argument("folders", nargs="+", metavar="FOLDER")
+    add_out(p, "write dendrogram.png here")
+    _add_common(p)
+    p.set_defaults(run=run_relate)
+
+
+def _add_common(p) -> None:
+    p.add_argument("--extractor", type=Path, metavar="DIR",
+                   help="an exported extractor (default: the one shipped with fpx)")
+    add_device(p)
+    add_json(p)
+
+
+def _extractor(path: Path | None, device: str):
+    from core.extractor import DEFAULT_EXTRACTOR, load_extractor
+    from core.runtime import resolve_device
+
+    folder = path or DEFAULT_EXTRACTOR
+    if path is None and not (folder / "extractor.json").exists():
+        raise FpxError("no default extractor is installed; pass --extractor DIR (made by "
+                       "fpx train)")
+    return load_extractor(folder, resolve_device(device))
+
+
+def _embedded(args) -> dict:
+    from core.extractor.evaluate import embed_folders, load_embeddings
+
+    if getattr(args, "embeddings", None):
+        return load_embeddings(args.embeddings)
+    if not args.folders:
+        raise InvalidInputError("give image folders or --embeddings FILE.npz")
+    model = _extractor(args.extractor, args.device)
+    return embed_folders(model, args.folders, notify=skipped)
+
+
+def run_train(args) -> int:
+    from core.extractor.train import train
+
+    record = train(args.preset, args.out, resume=args.resume, device=args.device,
+                   steps=args.steps)
+    if record:
+        print_json(record)
+    return 0
+
+
+def run_bank_sample(args) -> int:
+    from core.extractor.train import PRESETS
+    from core.runtime import resolve_device
+    from core.synthetic import fit_bank, heldout_config, write_bank_samples
+
+    config = heldout_config(PRESETS[args.preset].bank, args.heldout,
+                            name=f"preset {args.preset}'s bank")
+    device = resolve_device(args.device)
+    bank = fit_bank(config, device)
+    folders = write_bank_samples(bank, args.out, images=args.images, models=args.models,
+                                 device=device,
+                                 made_by={"preset": args.preset, "heldout": args.heldout,
+                                          "command": args.command_line})
+    say(f"fpx: wrote {len(folders)} models x {args.images} images to {args.out}")
+    return 0
+
+
+def run_embed(args) -> int:
+    from core.extractor.evaluate import save_embeddings
+
+    result = _embedded(args)
+    save_embeddings(result, args.out)
+    summary = {"images": len(result["paths"]), "dimensions": int(result["embeddings"].shape[1]),
+               "models": len(set(result["labels"])), "out": str(args.out),
+               "skipped": result["skipped"]}
+    if args.json:
+        print_json(summary)
+    else:
+        print_rows({k: v for k, v in summary.items() if k != "skipped"})
+    return 0
+
+
+def run_verify(args) -> int:
+    from core.extractor.evaluate import verify
+
+    data = _embedded(args)
+    result = verify(data["embeddings"], data["labels"], pairs=args.pairs, seed=args.seed)
+    result["images"] = len(data["labels"])
+    result["models"] = len(set(data["labels"]))
+    if args.json:
+        print_json(result)
+    else:
+        print_rows(result)
+    return 0
+
+
+def run_identify(args) -> int:
+    from core.extractor.evaluate import embed_folders, identify, split_gallery
+
+    model = _extractor(args.extractor, args.device)
+    gallery = embed_folders(model, [args.gallery], notify=skipped)
+    if args.query.resolve() == args.gallery.resolve():
+        g_e, g_l, q_e, q_l = split_gallery(gallery["embeddings"], gallery["labels"],
+                                           args.shots)
+    else:
+        query = embed_folders(model, [args.query], notify=skipped)
+        g_e, g_l, q_e, q_l = (gallery["embeddings"], gallery["labels"],
+                              query["embeddings"], query["labels"])
+    result = identify(g_e, g_l, q_e, q_l, shots=args.shots, seed=args.seed)
+    if args.json:
+        print_json(result)
+    else:
+        print_rows({k: v for k, v in result.items() if k != "unknown_models"})
+    return 0
+
+
+def run_relate(args) -> int:
+    from core.extractor.evaluate import dendrogram_png, read_specs, relate
+
+    data = _embedded(args)
+    result = relate(data["embeddings"], data["labels"], read_specs(args.folders))
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        result["dendrogram"] = str(dendrogram_png(result, args.out / "dendrogram.png"))
+    if args.json:
+        print_json(result)
+        return 0
+    names = result["models"]
+    width = max(len(n) for n in names)
+    print(" " * width + "  " + " ".join(f"{i:>5d}" for i in range(len(names))))
+    for i, (name, row) in enumerate(zip(names, result["similarity"])):
+        print(f"{name:<{width}}  " + " ".join(f"{v:5.2f}" for v in row) + f"  [{i}]")
+    if "spearman_embedding_vs_spec_distance" in result:
+        print(f"\nSpearman rho (embedding distance vs spec distance): "
+              f"{result['spearman_embedding_vs_spec_distance']:.3f}")
+    if "dendrogram" in result:
+        print(f"wrote {result['dendrogram']}")
+    return 0
