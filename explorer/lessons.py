@@ -1,10 +1,12 @@
 """State and figures of the teaching notebooks (``notebooks/*.ipynb``).
 
 Each lesson is a ``param.Parameterized`` over ``core`` (and, for the lab lessons, the
-dashboard's own :class:`~explorer.state.LabState`), with a ``figure()`` in matplotlib and
-a ``render(**values)`` that sets the values and returns the figure as PNG bytes, for an
-``ipywidgets.Image`` to show; :attr:`shown` keeps a digest of the data drawn.
-Notebooks hold only glue (widgets) and prose. No panel import here.
+dashboard's own :class:`~explorer.state.LabState`), with a ``figure()`` in matplotlib, a
+``render(**values)`` that sets the values and returns the figure as PNG bytes, for an
+``ipywidgets.Image`` to show, and ``controls()``: the lesson's ipywidgets, made from the
+parameters' own bounds, labels and docs (:func:`param_widgets`), so a notebook never
+repeats a bound. :attr:`shown` keeps a digest of the data drawn. Notebooks hold only
+glue and prose. No panel import here.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from core.spectrum import (
     find_grid_peaks,
     mean_spectrum,
     power_law_fit,
-    radial_profile,
 )
 from core.synthetic import build_generator, sample_spec
 from core.theory import (
@@ -39,6 +40,34 @@ from core.theory import (
 from explorer.state import LabState
 
 FILTERS = ("none", *INTERPOLATORS)
+
+
+def param_widgets(owner: param.Parameterized, names) -> dict:
+    """ipywidgets for the parameters ``names`` of ``owner``, keyed by name: a slider over
+    the soft bounds (else the bounds) for numbers, a dropdown (toggle buttons for up to
+    three choices) for selectors, a checkbox for booleans. Each starts at the current
+    value, is labelled with the parameter's label and explained by its doc; sliders
+    report on release only (``continuous_update=False``)."""
+    import ipywidgets as widgets
+
+    out = {}
+    for name in names:
+        p = owner.param[name]
+        common = dict(value=getattr(owner, name), description=p.label,
+                      tooltip=p.doc or None, style={"description_width": "initial"})
+        if isinstance(p, param.Selector):
+            options = list(p.names.items()) if p.names else list(p.objects)
+            kind = widgets.ToggleButtons if len(options) <= 3 else widgets.Dropdown
+            out[name] = kind(options=options, **common)
+        elif isinstance(p, param.Boolean):
+            out[name] = widgets.Checkbox(**common)
+        elif isinstance(p, param.Number):
+            lo, hi = (p.softbounds if p.softbounds is not None else None) or p.bounds
+            slider = widgets.IntSlider if isinstance(p, param.Integer) else widgets.FloatSlider
+            out[name] = slider(min=lo, max=hi, continuous_update=False, **common)
+        else:
+            raise TypeError(f"no widget for parameter {name!r} ({type(p).__name__})")
+    return out
 
 
 def _digest(*arrays) -> str:
@@ -118,6 +147,9 @@ class ReplicaLesson(param.Parameterized):
                                for k in range(1, self.factor // 2 + 1)]).mean()
         return float(10 * torch.log10(replica / base))
 
+    def controls(self) -> dict:
+        return param_widgets(self, ["factor", "filter"])
+
     def crop_2d(self) -> torch.Tensor:
         """A bundled 48-px crop upsampled the same way in 2-D, ``(1, 3, 48 s, 48 s)``."""
         x = bundled_crops(48, 1, seed=3)
@@ -181,6 +213,9 @@ class UpsamplingLesson(param.Parameterized):
         super().__init__(**params)
         self.lab = LabState(blocks=1, norm="none", activation="none")
 
+    def controls(self) -> dict:
+        return param_widgets(self.lab, ["upsampling", "factor", "kernel", "seed"])
+
     def checkerboard_text(self) -> str:
         lab = self.lab
         if not upsampler(lab.upsampling).checkerboard:
@@ -233,6 +268,10 @@ class NormActLesson(param.Parameterized):
     def __init__(self, **params):
         super().__init__(**params)
         self.lab = LabState(upsampling="bilinear", blocks=2, norm="none", activation="none")
+
+    def controls(self) -> dict:
+        return {**param_widgets(self, ["sweep"]),
+                **param_widgets(self.lab, ["norm", "activation", "order"])}
 
     def profiles(self) -> dict:
         """Generated radial profiles for every value of :attr:`sweep`, others fixed."""
@@ -288,8 +327,12 @@ class GeneratorsLesson(param.Parameterized):
     """
 
     models = param.Integer(default=6, bounds=(2, 12), doc="How many random generators")
-    seed = param.Integer(default=0, bounds=(0, 999), doc="Seed of the draw")
+    seed = param.Integer(default=0, bounds=(0, 999), softbounds=(0, 50),
+                         doc="Seed of the draw")
     shown = param.String(default="")
+
+    def controls(self) -> dict:
+        return param_widgets(self, ["models", "seed"])
 
     def run(self) -> list[dict]:
         """``[{spec, report}]`` for each drawn generator (64-px crops, 8 per model)."""
@@ -344,11 +387,5 @@ class GeneratorsLesson(param.Parameterized):
         return _png(self.figure())
 
 
-def real_profile_exponent() -> float:
-    """Power-law exponent of the bundled photos' radial profile (a reference number)."""
-    return float(power_law_fit(radial_profile(mean_spectrum([bundled_crops(64, 64)]).mean(0)))
-                 .exponent)
-
-
 __all__ = ["FILTERS", "GeneratorsLesson", "NormActLesson", "ReplicaLesson",
-           "UpsamplingLesson", "real_profile_exponent"]
+           "UpsamplingLesson", "param_widgets"]

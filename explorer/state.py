@@ -98,7 +98,7 @@ class LabState(param.Parameterized):
     activation = param.Selector(default="relu", objects=list(ACTIVATION), label="Activation")
     order = param.Selector(default="post", objects=["post", "pre"], label="Order",
                            doc="post: up, conv, norm, act; pre: norm, act, up, conv")
-    seed = param.Integer(default=0, bounds=(0, 9999), label="Seed",
+    seed = param.Integer(default=0, bounds=(0, 9999), softbounds=(0, 99), label="Seed",
                          doc="Seed of the random weights")
     convs = param.Integer(default=1, bounds=(1, 4), precedence=-1,
                           doc="Convolutions per block (kept for loaded specs)")

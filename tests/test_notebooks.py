@@ -66,3 +66,28 @@ def test_notebooks_hold_glue_not_logic(path):
     defs = [line for cell in nb.cells if cell.cell_type == "code"
             for line in cell.source.splitlines() if line.lstrip().startswith(("def ", "class "))]
     assert defs == ["def draw(**values):"], defs
+
+
+def test_lesson_controls_come_from_the_parameters():
+    """Widgets carry the parameters' bounds (soft bounds first), choices, labels and
+    current values; a notebook repeats none of them."""
+    import ipywidgets as widgets
+
+    from explorer.lessons import FILTERS, GeneratorsLesson, ReplicaLesson, param_widgets
+    from explorer.state import LabState
+
+    replica = ReplicaLesson().controls()
+    assert (replica["factor"].min, replica["factor"].max) == ReplicaLesson.param.factor.bounds
+    assert list(replica["filter"].options) == list(FILTERS)
+    assert replica["factor"].continuous_update is False
+    seed = GeneratorsLesson().controls()["seed"]
+    assert (seed.min, seed.max) == GeneratorsLesson.param.seed.softbounds
+    param_lab = LabState.param
+    made = param_widgets(LabState, ["upsampling", "order", "show_predicted"])
+    assert dict(made["upsampling"].options) == dict(param_lab.upsampling.names)
+    assert isinstance(made["order"], widgets.ToggleButtons)
+    assert isinstance(made["show_predicted"], widgets.Checkbox)
+    assert made["upsampling"].description == param_lab.upsampling.label
+    assert made["upsampling"].value == LabState.upsampling
+    with pytest.raises(TypeError, match="message"):
+        param_widgets(LabState, ["message"])

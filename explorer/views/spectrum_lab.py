@@ -73,7 +73,7 @@ class SpectrumLab(pn.viewable.Viewer):
             w.Select.from_param(s.param.norm),
             w.Select.from_param(s.param.activation),
             w.Select.from_param(s.param.order),
-            w.IntSlider.from_param(s.param.seed, throttled=True, end=99),
+            w.IntSlider.from_param(s.param.seed, throttled=True),
         ]
         self.upload = w.FileDropper(
             accepted_filetypes=IMAGE_TYPES, max_file_size=MAX_UPLOAD, multiple=False,
