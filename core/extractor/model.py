@@ -12,6 +12,7 @@ from torch import nn
 
 from core.errors import InvalidInputError
 from core.extractor.inputs import INPUT_KINDS, extractor_input
+from core.resnet import resnet_stages, resnet_stem
 
 
 @dataclass(frozen=True)
@@ -47,21 +48,6 @@ class ExtractorConfig:
         return dataclasses.asdict(self)
 
 
-class BasicBlock(nn.Module):
-    def __init__(self, in_ch: int, out_ch: int, stride: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_ch)
-        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_ch)
-        self.skip = nn.Identity() if stride == 1 and in_ch == out_ch else nn.Sequential(
-            nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(y)) + self.skip(x))
-
-
 class Extractor(nn.Module):
     """``(B, 3, S, S)`` images in ``[-1, 1]`` -> ``(B, embed_dim)`` unit embeddings (and,
     with ``with_logits``, logits over ``num_classes`` training models)."""
@@ -69,14 +55,8 @@ class Extractor(nn.Module):
     def __init__(self, config: ExtractorConfig, num_classes: int = 0):
         super().__init__()
         self.config, w = config, config.width
-        self.stem = nn.Sequential(nn.Conv2d(3, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w),
-                                  nn.ReLU())
-        stages, ch = [], w
-        for i, out in enumerate((w, 2 * w, 4 * w, 8 * w)):
-            for j in range(config.blocks):
-                stages.append(BasicBlock(ch, out, 2 if (j == 0 and i > 0) else 1))
-                ch = out
-        self.body = nn.Sequential(*stages)
+        self.stem = resnet_stem(3, w)
+        self.body, ch = resnet_stages(w, 4, config.blocks)
         self.embed = nn.Linear(ch, config.embed_dim)
         # Cosine classifier: weights only (a bias would get no gradient).
         self.classify = (nn.Linear(config.embed_dim, num_classes, bias=False)

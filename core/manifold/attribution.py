@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.errors import InvalidInputError
-from core.extractor.model import BasicBlock
+from core.resnet import resnet_stages, resnet_stem
 from core.runtime import cpu_seeded, resolve_device
 
 
@@ -129,11 +129,9 @@ class SmallResNet(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, width: int):
         super().__init__()
         w = width
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, w, 3, 1, 1, bias=False),
-                                  nn.BatchNorm2d(w), nn.ReLU())
-        self.body = nn.Sequential(BasicBlock(w, w, 1), BasicBlock(w, 2 * w, 2),
-                                  BasicBlock(2 * w, 4 * w, 2))
-        self.head = nn.Linear(4 * w, num_classes)
+        self.stem = resnet_stem(in_channels, w)
+        self.body, ch = resnet_stages(w, 3, 1)
+        self.head = nn.Linear(ch, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(self.stem(x)).mean((-2, -1)))
