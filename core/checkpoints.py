@@ -1,10 +1,11 @@
-"""Training checkpoints shared by every trainer (extractor, zoo): atomic, self-describing,
-never blindly unpickled.
+"""Training checkpoints shared by every trainer (extractor, zoo, self-supervised encoder):
+atomic, self-describing, never blindly unpickled.
 
 A checkpoint is a ``torch.save``\\ d dict of state dicts, numbers and strings, tagged with a
-format string (``fpx.extractor_checkpoint/1``, ``fpx.zoo_checkpoint/1``, ...) and the code
-version. It is read with ``torch.load(weights_only=True)``, which rebuilds tensors and
-plain containers only, and refused unless it carries the expected tag.
+format string (``fpx.extractor_checkpoint/1``, ``fpx.zoo_checkpoint/1``,
+``fpx.ssl_checkpoint/1``) and the code version. It is read with
+``torch.load(weights_only=True)``, which rebuilds tensors and plain containers only, and
+refused unless it carries the expected tag.
 """
 
 from __future__ import annotations
@@ -18,9 +19,14 @@ from core.errors import InvalidInputError
 from core.runtime import atomic_path, code_version
 
 
-def save_checkpoint(path: str | Path, payload: dict, *, format: str) -> Path:
-    """Write ``payload`` atomically, tagged with ``format`` and the code version."""
-    record = {"format": format, "code_version": code_version(), **payload}
+def save_checkpoint(path: str | Path, payload: dict, *, format: str,
+                    version: str | None = None) -> Path:
+    """Write ``payload`` atomically, tagged with ``format`` and the code version.
+
+    ``version`` is the code version to record (default: asked of git now); a training run
+    passes the one it took at its start.
+    """
+    record = {"format": format, "code_version": version or code_version(), **payload}
     with atomic_path(path) as tmp:
         torch.save(record, tmp)
     return Path(path)

@@ -8,9 +8,11 @@ Each step draws ``models_per_batch`` bank models and ``images_per_model`` real c
 each, runs the crops through their models, and trains on cross-entropy over the bank's
 models plus a batch-hard triplet loss. Rank 0 alone logs (a progress bar and
 ``metrics.jsonl``) and writes ``checkpoint.pt`` every ``checkpoint_every`` steps
-(atomically), so an interrupted run loses at most that many steps; ``--resume`` restores
-model, optimiser, scheduler, sampler state and step. At the end rank 0 exports
-``extractor/`` (weights + config) for ``fpx embed``.
+(atomically), so an interrupted run loses at most that many steps; Ctrl-C (or SIGTERM)
+finishes the step and writes a checkpoint first. ``--resume`` restores model, optimiser,
+scheduler, sampler state and step. At the end rank 0 exports ``extractor/`` (weights +
+config) for ``fpx embed``. The run folder, guard, metrics, progress and checkpoint cadence
+are :mod:`core.harness`'s.
 """
 
 from __future__ import annotations
@@ -19,22 +21,20 @@ import contextlib
 import dataclasses
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from core.data import bundled_crops
 from core.errors import InvalidInputError
-from core.extractor.checkpoint import export_extractor, load_checkpoint, save_checkpoint
+from core.extractor.checkpoint import CHECKPOINT_FORMAT, export_extractor
 from core.extractor.model import Extractor, ExtractorConfig, batch_hard_triplet
-from core.runtime import atomic_write, code_version, resolve_device
+from core.harness import Dist, Run
 from core.synthetic import BankConfig, SyntheticBank
 
 
@@ -100,35 +100,7 @@ def cosine_schedule(warmup: int, total: int):
     return factor
 
 
-class _Dist:
-    """Rank, world size and device, from torchrun's environment (or a single process)."""
-
-    def __init__(self, device: str):
-        self.enabled = "RANK" in os.environ and "WORLD_SIZE" in os.environ
-        self.rank = int(os.environ.get("RANK", 0)) if self.enabled else 0
-        self.world = int(os.environ.get("WORLD_SIZE", 1)) if self.enabled else 1
-        local = int(os.environ.get("LOCAL_RANK", 0)) if self.enabled else 0
-        self.device = resolve_device(device)
-        if self.device.type == "cuda":
-            self.device = torch.device("cuda", local % torch.cuda.device_count())
-            torch.cuda.set_device(self.device)
-        if self.enabled:
-            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        if self.enabled:
-            dist.barrier()
-
-    def close(self) -> None:
-        if self.enabled:
-            dist.destroy_process_group()
-
-
-def _bank(config: TrainConfig, out: Path, env: _Dist, log) -> SyntheticBank:
+def _bank(config: TrainConfig, out: Path, env: Dist, log) -> SyntheticBank:
     """Rank 0 builds the bank (or finds it from an earlier run); the others load it."""
     folder = out / "bank"
     if env.main and not (folder / "bank.json").exists():
@@ -144,14 +116,29 @@ def _bank(config: TrainConfig, out: Path, env: _Dist, log) -> SyntheticBank:
     return bank
 
 
+def _check_resumable(state: dict, config: TrainConfig, env: Dist, path: Path) -> None:
+    """Refuse a checkpoint of another config or world size (resuming it would not be exact)."""
+    if TrainConfig.from_dict(json.loads(state["config"])) != config:
+        raise InvalidInputError(f"{path} was trained with another config "
+                                f"(preset {state.get('preset')!r}); resume with the same "
+                                "--preset and --steps")
+    if state["world_size"] != env.world:
+        raise InvalidInputError(f"{path} was written by {state['world_size']} "
+                                f"process(es); resume with the same number")
+
+
 def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = False,
           device: str = "auto", steps: int | None = None, stop_after: int | None = None,
           quiet: bool = False) -> dict:
-    """Run (or resume) training; return the last metrics record.
+    """Run (or resume) training; return the last metrics record (rank 0; ``{}`` elsewhere).
+
+    A run that ends before its last step (a stop signal, or ``stop_after``) returns its
+    record with ``"interrupted": True``; ``resume=True`` continues it.
 
     Args:
         steps: override the preset's total steps (the cosine schedule follows it).
-        stop_after: stop once this step is reached, as if interrupted (for tests).
+        stop_after: stop once this step is reached, as if the process had been killed
+            there: no checkpoint beyond the regular ones (for tests).
     """
     if preset not in PRESETS:
         raise InvalidInputError(f"unknown preset '{preset}'; valid: {', '.join(PRESETS)}")
@@ -161,133 +148,101 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
             raise InvalidInputError(f"--steps must be >= 1, got {steps}")
         config = dataclasses.replace(config, steps=steps)
     out = Path(out)
-    version = code_version()  # the code that runs, even if the checkout moves meanwhile
-    env = _Dist(device)
-    log = (lambda msg: print(f"fpx train: {msg}", file=sys.stderr, flush=True)) \
-        if env.main and not quiet else (lambda msg: None)
-    try:
-        return _run(config, preset, out, env, resume, stop_after, log, quiet, version)
-    finally:
-        env.close()
+    with Dist(device) as env:
+        log = (lambda msg: print(f"fpx train: {msg}", file=sys.stderr, flush=True)) \
+            if env.main and not quiet else (lambda msg: None)
+        run = Run(out, steps=config.steps, checkpoint_every=config.checkpoint_every,
+                  format=CHECKPOINT_FORMAT, what="fpx extractor", stop_after=stop_after,
+                  quiet=quiet, desc="train", dist=env, log=log)
+        state = run.load(resume)
+        if state is not None:
+            _check_resumable(state, config, env, run.checkpoint_path)
+        run.write_json("config.json", {"preset": preset, **config.to_dict()})
 
+        # data: a bank of synthetic generators, and the real crops they are fed
+        bank = _bank(config, out, env, log)
+        real = bundled_crops(config.extractor.crop_size, config.real_crops,
+                             seed=config.seed + 1, split="train").to(env.device)
 
-def _run(config: TrainConfig, preset: str, out: Path, env: _Dist, resume: bool,
-         stop_after: int | None, log, quiet: bool, version: str) -> dict:
-    ckpt_path = out / "checkpoint.pt"
-    state = None
-    if resume:
-        state = load_checkpoint(ckpt_path)
-        saved = TrainConfig.from_dict(json.loads(state["config"]))
-        if saved != config:
-            raise InvalidInputError(f"{ckpt_path} was trained with another config "
-                                    f"(preset {state.get('preset')!r}); resume with the same "
-                                    "--preset and --steps")
-        if state["world_size"] != env.world:
-            raise InvalidInputError(f"{ckpt_path} was written by {state['world_size']} "
-                                    f"process(es); resume with the same number")
-    elif ckpt_path.exists():
-        raise InvalidInputError(f"{ckpt_path} exists: pass --resume to continue it, or "
-                                "choose another --out")
-    if env.main:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write(out / "config.json", json.dumps({"preset": preset, **config.to_dict()},
-                                                     indent=2))
-    bank = _bank(config, out, env, log)
-    real = bundled_crops(config.extractor.crop_size, config.real_crops, seed=config.seed + 1,
-                         split="train").to(env.device)
-    torch.manual_seed(config.seed)  # the same initial weights on every rank
-    model = Extractor(config.extractor, num_classes=len(bank)).to(env.device)
-    cuda = env.device.type == "cuda"
-    if cuda:
-        model = model.to(memory_format=torch.channels_last)
-    net = DistributedDataParallel(model, device_ids=[env.device] if cuda else None) \
-        if env.enabled else model
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr,
-                            weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_schedule(config.warmup,
-                                                                   config.steps))
-    sampler = torch.Generator().manual_seed(config.seed * 1000 + env.rank)
-    step = 0
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        sampler.set_state(state["sampler"][env.rank])
-        step = int(state["step"])
-        log(f"resumed {ckpt_path} at step {step}")
-    p, k = min(config.models_per_batch, len(bank)), config.images_per_model
-    metrics_path = out / "metrics.jsonl"
-    bar = None
-    if env.main and not quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=config.steps, initial=step, desc="train", unit="step",
-                   file=sys.stderr, dynamic_ncols=True)
-    record: dict = {}
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cuda
-                else contextlib.nullcontext())
-    while step < config.steps and (stop_after is None or step < stop_after):
-        t0 = time.perf_counter()
-        ids = torch.randperm(len(bank), generator=sampler)[:p]
-        crops = real[torch.randint(len(real), (p, k), generator=sampler).to(env.device)]
-        x = bank.generate(ids.tolist(), crops).reshape(p * k, *crops.shape[2:])
-        labels = ids.repeat_interleave(k).to(env.device)
+        # model and optimiser
+        torch.manual_seed(config.seed)  # the same initial weights on every rank
+        model = Extractor(config.extractor, num_classes=len(bank)).to(env.device)
+        cuda = env.device.type == "cuda"
         if cuda:
-            x = x.contiguous(memory_format=torch.channels_last)
-        model.train()
-        with autocast:
-            emb, logits = net(x, with_logits=True)
-            ce = F.cross_entropy(logits.float(), labels)
-            triplet = batch_hard_triplet(emb.float(), labels, config.triplet_margin)
-            loss = ce + config.triplet_weight * triplet
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        sched.step()
-        step += 1
-        seconds = time.perf_counter() - t0
-        if env.main:
-            record = {"step": step, "loss": round(loss.item(), 5), "ce": round(ce.item(), 5),
-                      "triplet": round(triplet.item(), 5), "lr": sched.get_last_lr()[0],
-                      "images_per_s": round(p * k * env.world / seconds, 1)}
-            with open(metrics_path, "a") as fh:
-                fh.write(json.dumps(record) + "\n")
-            if bar is not None:
-                bar.set_postfix(loss=f"{record['loss']:.3f}", img_s=record["images_per_s"])
-                bar.update(1)
-        if step % config.checkpoint_every == 0 or step == config.steps:
-            _checkpoint(ckpt_path, config, preset, model, opt, sched, sampler, step, env)
-    if bar is not None:
-        bar.close()
-    if env.main and step == config.steps:
-        command = f"fpx train --preset {preset} --out DIR"
-        if config.steps != PRESETS[preset].steps:
-            command += f" --steps {config.steps}"
-        export_extractor(model, out / "extractor", {
-            "command": command, "preset": preset, "steps": step, "seed": config.seed,
-            "world_size": env.world, "data": "bundled photos (train split), synthetic bank "
-            f"of {len(bank)} models ({config.bank.architectures or 'all'} architectures x "
-            f"{config.bank.seeds} seeds)", "code_version": version,
-        })
-        log(f"exported {out / 'extractor'}")
+            model = model.to(memory_format=torch.channels_last)
+        net = DistributedDataParallel(model, device_ids=[env.device] if cuda else None) \
+            if env.enabled else model
+        opt = torch.optim.AdamW(model.parameters(), lr=config.lr,
+                                weight_decay=config.weight_decay)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_schedule(config.warmup,
+                                                                       config.steps))
+        sampler = torch.Generator().manual_seed(config.seed * 1000 + env.rank)
+        step = 0
+        if state is not None:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            sampler.set_state(state["sampler"][env.rank])
+            step = int(state["step"])
+
+        # the loop
+        p, k = min(config.models_per_batch, len(bank)), config.images_per_model
+        record: dict = {}
+        autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cuda
+                    else contextlib.nullcontext())
+        with run.loop(step):
+            while run.more(step):
+                t0 = time.perf_counter()
+                ids = torch.randperm(len(bank), generator=sampler)[:p]
+                crops = real[torch.randint(len(real), (p, k), generator=sampler)
+                             .to(env.device)]
+                x = bank.generate(ids.tolist(), crops).reshape(p * k, *crops.shape[2:])
+                labels = ids.repeat_interleave(k).to(env.device)
+                if cuda:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                model.train()
+                with autocast:
+                    emb, logits = net(x, with_logits=True)
+                    ce = F.cross_entropy(logits.float(), labels)
+                    triplet = batch_hard_triplet(emb.float(), labels, config.triplet_margin)
+                    loss = ce + config.triplet_weight * triplet
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+                opt.step()
+                sched.step()
+                step += 1
+                seconds = time.perf_counter() - t0
+                if env.main:
+                    record = {"step": step, "loss": round(loss.item(), 5),
+                              "ce": round(ce.item(), 5), "triplet": round(triplet.item(), 5),
+                              "lr": sched.get_last_lr()[0],
+                              "images_per_s": round(p * k * env.world / seconds, 1)}
+                    run.log(record)
+
+                # checkpoint: every rank's sampler state, so that --resume is exact
+                if run.checkpoint_due(step):
+                    samplers = env.gather(sampler.get_state())
+                    run.save({"preset": preset, "config": json.dumps(config.to_dict()),
+                              "step": step, "world_size": env.world,
+                              "model": model.state_dict(), "optimizer": opt.state_dict(),
+                              "scheduler": sched.state_dict(), "sampler": samplers})
+
+        # export (rank 0, a finished run): the embedding network for fpx embed
+        if env.main and step == config.steps:
+            command = f"fpx train --preset {preset} --out DIR"
+            if config.steps != PRESETS[preset].steps:
+                command += f" --steps {config.steps}"
+            export_extractor(model, out / "extractor", {
+                "command": command, "preset": preset, "steps": step, "seed": config.seed,
+                "world_size": env.world, "data": "bundled photos (train split), synthetic "
+                f"bank of {len(bank)} models ({config.bank.architectures or 'all'} "
+                f"architectures x {config.bank.seeds} seeds)", "code_version": run.version,
+            })
+            log(f"exported {out / 'extractor'}")
+        elif env.main:
+            record = {**record, "interrupted": True}
     return record
-
-
-def _checkpoint(path: Path, config: TrainConfig, preset: str, model, opt, sched, sampler,
-                step: int, env: _Dist) -> None:
-    """Gather every rank's sampler state; rank 0 writes the checkpoint."""
-    states = [sampler.get_state()]
-    if env.enabled:
-        states = [None] * env.world
-        dist.all_gather_object(states, sampler.get_state())
-    if env.main:
-        save_checkpoint(path, {
-            "preset": preset, "config": json.dumps(config.to_dict()), "step": step,
-            "world_size": env.world, "model": model.state_dict(),
-            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "sampler": states,
-        })
-    env.barrier()
 
 
 if __name__ == "__main__":

@@ -9,21 +9,26 @@ and the NT-Xent loss::
 
 over the ``2B`` views of a batch (the positive of view ``i`` is the other view of its
 crop). Features for artifacts are the encoder's unit-normalised output before the head.
-No downloaded weights, deterministic given the seed (on the CPU).
+No downloaded weights, deterministic given the seed (on the CPU). The loop runs on
+:mod:`core.harness` (in memory, or in a run folder that can be resumed).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from core.errors import InvalidInputError
+from core.harness import Run
 from core.runtime import cpu_seeded
 from core.spectrum.transforms import check_images
+
+CHECKPOINT_FORMAT = "fpx.ssl_checkpoint/1"
 
 
 @dataclass(frozen=True)
@@ -109,28 +114,63 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Ten
 
 
 def train_encoder(real: torch.Tensor, config: SSLConfig = SSLConfig(), *,
-                  device: torch.device | str = "cpu", log=None) -> Encoder:
-    """Train an :class:`Encoder` on ``real`` ``(N, 3, S, S)`` in [-1, 1] (N >= 2)."""
+                  device: torch.device | str = "cpu", log=None,
+                  out: str | Path | None = None, resume: bool = False,
+                  checkpoint_every: int = 100, stop_after: int | None = None,
+                  quiet: bool = True) -> Encoder:
+    """Train an :class:`Encoder` on ``real`` ``(N, 3, S, S)`` in [-1, 1] (N >= 2).
+
+    In memory by default. With ``out`` the run gets a folder like the other trainers'
+    (``config.json``, ``metrics.jsonl``, ``checkpoint.pt`` every ``checkpoint_every``
+    steps and on Ctrl-C / SIGTERM) and ``resume=True`` continues it exactly; the weights
+    are the same either way. ``stop_after`` stops once that step is done, as if the
+    process had been killed there (for tests). ``log`` takes a line every 50 steps.
+    """
     real = check_images(real, "real images")
     if len(real) < 2:
         raise InvalidInputError("the self-supervised encoder needs at least 2 real images")
+    run = Run(out, steps=config.steps, checkpoint_every=checkpoint_every,
+              format=CHECKPOINT_FORMAT, what="fpx self-supervised encoder",
+              stop_after=stop_after, quiet=quiet, desc="ssl", log=log)
+    state = run.load(resume)
+    images = list(real.shape)
+    if state is not None and (state.get("config"), state.get("images")) != (config.to_dict(),
+                                                                             images):
+        raise InvalidInputError(f"{run.checkpoint_path} was trained with another config or "
+                                "other images; resume with the same ones")
+    run.write_json("config.json", {"config": config.to_dict(), "images": images,
+                                   "code_version": run.version})
     with cpu_seeded(config.seed):
         model = Encoder(config.width, config.dim).to(device)
     g = torch.Generator().manual_seed(config.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.steps)
+    step = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        g.set_state(state["generator"])
+        step = int(state["step"])
     real = real.to(device)
     batch = min(config.batch, len(real))
     model.train()
-    for step in range(config.steps):
-        x = real[torch.randperm(len(real), generator=g)[:batch].to(device)]
-        loss = nt_xent(model.project(augment(x, g)), model.project(augment(x, g)),
-                       config.temperature)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        if log is not None and (step + 1) % 50 == 0:
-            log(f"self-supervised encoder: step {step + 1}/{config.steps}, loss "
-                f"{loss.item():.3f}")
+    with run.loop(step):
+        while run.more(step):
+            x = real[torch.randperm(len(real), generator=g)[:batch].to(device)]
+            loss = nt_xent(model.project(augment(x, g)), model.project(augment(x, g)),
+                           config.temperature)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            run.log({"step": step, "loss": round(loss.item(), 5)})
+            if log is not None and step % 50 == 0:
+                log(f"self-supervised encoder: step {step}/{config.steps}, loss "
+                    f"{loss.item():.3f}")
+            if run.checkpoint_due(step):
+                run.save({"config": config.to_dict(), "images": images, "step": step,
+                          "model": model.state_dict(), "optimizer": opt.state_dict(),
+                          "scheduler": sched.state_dict(), "generator": g.get_state()})
     return model.eval()

@@ -8,14 +8,15 @@ Each step draws a minibatch of real images (random horizontal flips) and calls t
 family's ``train_step``. ``OUT/NAME/checkpoint.pt`` is written atomically every
 ``checkpoint_every`` steps and at the end; it holds the entry, the settings, the data
 string, model and optimiser states, the step and every random state, so ``--resume``
-continues exactly and an interrupted run loses at most ``checkpoint_every`` steps.
-``metrics.jsonl`` gets one line per step.
+continues exactly and an interrupted run loses at most ``checkpoint_every`` steps (none
+on Ctrl-C or SIGTERM: the step finishes and is checkpointed). ``metrics.jsonl`` gets one
+line per step. The run folder, guard, metrics, progress and checkpoint cadence are
+:mod:`core.harness`'s.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import sys
 import time
@@ -24,9 +25,10 @@ from pathlib import Path
 
 import torch
 
-from core.checkpoints import load_checkpoint, save_checkpoint
+from core.checkpoints import load_checkpoint
 from core.errors import FpxError, InvalidInputError
-from core.runtime import atomic_write, code_version, resolve_device, seed_everything
+from core.harness import Run
+from core.runtime import resolve_device, seed_everything
 from core.zoo.base import ZooModel, build_model
 from core.zoo.data import training_images
 from core.zoo.entries import RESOLUTIONS, ZooEntry
@@ -122,31 +124,32 @@ def train_entry(entry: ZooEntry, out: str | Path = "runs/zoo", *, preset: str = 
                 stop_after: int | None = None, quiet: bool = False) -> dict:
     """Train (or resume) ``entry``; write ``OUT/NAME/checkpoint.pt``; return a summary.
 
+    A run that ends before its last step (a stop signal, or ``stop_after``) says
+    ``"interrupted": True`` in its summary; ``resume=True`` continues it.
+
     Args:
         data: training data (default: the entry's own, usually ``bundled``).
-        stop_after: stop once this step is reached, as if interrupted (for tests).
+        stop_after: stop once this step is reached, as if the process had been killed
+            there: no checkpoint beyond the regular ones (for tests).
     """
     settings = settings_for(preset, entry.family, steps=steps,
                             size=entry.resolution if size is None else size, batch=batch,
                             checkpoint_every=checkpoint_every)
     data = entry.data if data is None else data
-    run = Path(out) / entry.name
-    ckpt_path = run / "checkpoint.pt"
     dev = resolve_device(device)
-    version = code_version()
     log = (lambda msg: None) if quiet else (
         lambda msg: print(f"fpx zoo train: {msg}", file=sys.stderr, flush=True))
-    state = None
-    if resume:
-        state = load_checkpoint(ckpt_path, format=CHECKPOINT_FORMAT, what="fpx zoo")
+    run = Run(Path(out) / entry.name, steps=settings.steps,
+              checkpoint_every=settings.checkpoint_every, format=CHECKPOINT_FORMAT,
+              what="fpx zoo", stop_after=stop_after, quiet=quiet, desc=entry.name, log=log)
+    ckpt_path = run.checkpoint_path
+    state = run.load(resume)
+    if state is not None:
         saved = (state.get("entry"), state.get("settings"), state.get("data"))
         if saved != (entry.to_dict(), settings.to_dict(), data):
             raise InvalidInputError(f"{ckpt_path} was trained with other settings; resume "
                                     "with the same entry, --preset, --size, --steps, "
                                     "--batch and --data")
-    elif ckpt_path.exists():
-        raise InvalidInputError(f"{ckpt_path} exists: pass --resume to continue it, or "
-                                "choose another --out")
     seed_everything(entry.seed)
     images = training_images(data, settings.size, settings.images, entry.seed).to(dev)
     model = build_model(entry, settings.size).to(dev)
@@ -162,31 +165,12 @@ def train_entry(entry: ZooEntry, out: str | Path = "runs/zoo", *, preset: str = 
         if dev.type == "cuda" and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(state["cuda_rng"], dev)
         step, seconds = int(state["step"]), float(state.get("seconds", 0.0))
-        log(f"resumed {ckpt_path} at step {step}")
-    run.mkdir(parents=True, exist_ok=True)
-    _truncate_metrics(run / "metrics.jsonl", step)
-    atomic_write(run / "entry.json", json.dumps(
-        {"entry": entry.to_dict(), "settings": settings.to_dict(), "data": data,
-         "preset": preset, "code_version": version}, indent=2))
-
-    def checkpoint() -> None:
-        save_checkpoint(ckpt_path, {
-            "entry": entry.to_dict(), "settings": settings.to_dict(), "data": data,
-            "preset": preset, "step": step, "seconds": seconds, "model": model.state_dict(),
-            "optimizers": {k: o.state_dict() for k, o in opts.items()},
-            "sampler": sampler.get_state(), "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
-        }, format=CHECKPOINT_FORMAT)
-
-    bar = None
-    if not quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=settings.steps, initial=step, desc=entry.name, unit="step",
-                   file=sys.stderr, dynamic_ncols=True)
+    run.write_json("entry.json", {"entry": entry.to_dict(), "settings": settings.to_dict(),
+                                  "data": data, "preset": preset,
+                                  "code_version": run.version})
     record: dict = {}
-    with open(run / "metrics.jsonl", "a") as metrics:
-        while step < settings.steps and (stop_after is None or step < stop_after):
+    with run.loop(step):
+        while run.more(step):
             t0 = time.perf_counter()
             idx = torch.randint(len(images), (settings.batch,), generator=sampler)
             mirror = torch.rand(settings.batch, generator=sampler) < 0.5
@@ -202,30 +186,21 @@ def train_entry(entry: ZooEntry, out: str | Path = "runs/zoo", *, preset: str = 
             seconds += dt
             record = {"step": step, **{k: round(v, 5) for k, v in losses.items()},
                       "images_per_s": round(settings.batch / dt, 1)}
-            metrics.write(json.dumps(record) + "\n")
-            if bar is not None:
-                bar.set_postfix(loss=f"{losses['loss']:.3f}", img_s=record["images_per_s"])
-                bar.update(1)
-            if step % settings.checkpoint_every == 0 or step == settings.steps:
-                metrics.flush()
-                checkpoint()
-    if bar is not None:
-        bar.close()
+            run.log(record)
+            if run.checkpoint_due(step):
+                # every random state too: --resume continues the same stream of batches
+                run.save({
+                    "entry": entry.to_dict(), "settings": settings.to_dict(), "data": data,
+                    "preset": preset, "step": step, "seconds": seconds,
+                    "model": model.state_dict(),
+                    "optimizers": {k: o.state_dict() for k, o in opts.items()},
+                    "sampler": sampler.get_state(), "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
+                })
     if step == settings.steps:
         log(f"{entry.name}: {step} steps in {seconds:.0f} s of training -> {ckpt_path}")
-    return {"entry": entry.name, "step": step, "seconds": round(seconds, 1),
-            "checkpoint": str(ckpt_path), **record}
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop metric lines past ``step`` (written after the checkpoint a resume starts from)."""
-    if not path.exists():
-        return
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            if int(json.loads(line)["step"]) <= step:
-                kept.append(line)
-        except (ValueError, KeyError, TypeError):
-            continue  # a line cut short by the interruption
-    atomic_write(path, "".join(line + "\n" for line in kept))
+    summary = {"entry": entry.name, "step": step, "seconds": round(seconds, 1),
+               "checkpoint": str(ckpt_path), **record}
+    if step < settings.steps:
+        summary["interrupted"] = True
+    return summary
