@@ -6,6 +6,8 @@ name, a NaN in a tensor handed to a public function) raises a subclass of
 anything else is a bug and keeps its traceback.
 """
 
+import numbers
+
 
 class FpxError(Exception):
     """Base class: the message is complete, one line, and names the bad value."""
@@ -32,3 +34,23 @@ class UnknownNameError(FpxError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+def check_int(name: str, value, lo: int = 1, hi: int | None = None, *,
+              error: type[FpxError] = InvalidInputError) -> int:
+    """``value`` as an ``int`` if it is an integer (not a bool) in ``[lo, hi]``; otherwise
+    raise ``error`` with one line naming ``name``, the range and the value:
+    ``"steps must be a positive integer, got 0"``, ``"seed must be an integer >= 0, got
+    -1"``, ``"kernel must be an integer in [1, 11], got 12"``.
+
+    The one integer check of fpx: configs, specs, CLI values and function arguments all
+    use it, so every such message reads alike.
+    """
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if ok and lo <= value and (hi is None or value <= hi):
+        return int(value)
+    if hi is not None:
+        want = f"an integer in [{lo}, {hi}]"
+    else:
+        want = "a positive integer" if lo == 1 else f"an integer >= {lo}"
+    raise error(f"{name} must be {want}, got {value!r}")

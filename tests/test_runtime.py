@@ -227,3 +227,29 @@ def test_cpu_seeded_repeats_draws_and_restores_the_global_state():
         b = torch.rand(3)
     assert torch.equal(a, b)
     assert torch.equal(torch.get_rng_state(), before)
+
+
+@pytest.mark.parametrize("args,message", [
+    (("steps", 0), "steps must be a positive integer, got 0"),
+    (("steps", 2.0), "steps must be a positive integer, got 2.0"),
+    (("steps", True), "steps must be a positive integer, got True"),
+    (("steps", "3"), "steps must be a positive integer, got '3'"),
+    (("seed", -1, 0), "seed must be an integer >= 0, got -1"),
+    (("kernel", 12, 1, 11), "kernel must be an integer in [1, 11], got 12"),
+    (("kernel", None, 1, 11), "kernel must be an integer in [1, 11], got None"),
+])
+def test_check_int_names_the_value_and_the_range(args, message):
+    from core.errors import check_int
+
+    with pytest.raises(InvalidInputError) as info:
+        check_int(*args)
+    assert str(info.value) == message
+
+
+def test_check_int_returns_plain_ints_and_raises_the_given_error():
+    from core.errors import SpecError, check_int
+
+    assert check_int("n", 3) == 3 and type(check_int("n", np.int64(5))) is int
+    assert check_int("n", 0, 0) == 0 and check_int("n", 11, 1, 11) == 11
+    with pytest.raises(SpecError):
+        check_int("spec.down", 9, 0, 6, error=SpecError)
