@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.errors import InvalidInputError, UnknownNameError
+from core.errors import InvalidInputError, UnknownNameError, check_int
 
 KERNELS = ("odd", "any")
 
@@ -162,8 +162,7 @@ def get_activation(name: str, **options) -> nn.Module:
 
 
 def _check_positive_int(field: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidInputError(f"{field} must be a positive integer, got {value!r}")
+    check_int(field, value)
 
 
 def _check_conv_kernel(kernel) -> int:

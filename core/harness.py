@@ -49,7 +49,7 @@ import torch
 import torch.distributed as dist
 
 from core.checkpoints import load_checkpoint, save_checkpoint
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, check_int
 from core.runtime import atomic_write, code_version, resolve_device
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -154,9 +154,8 @@ class Run:
                  log: Callable[[str], None] | None = None):
         for name, value, low in (("steps", steps, 1), ("checkpoint_every", checkpoint_every, 1),
                                  ("stop_after", stop_after, 0)):
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
-                                      or value < low):
-                raise InvalidInputError(f"{name} must be an integer >= {low}, got {value!r}")
+            if value is not None:
+                check_int(name, value, low)
         if folder is not None and (checkpoint_every is None or not format):
             raise InvalidInputError("a run with a folder needs checkpoint_every and a format")
         self.folder = None if folder is None else Path(folder)

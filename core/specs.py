@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.blocks import ACTIVATION, NORMALIZATION, UPSAMPLING, upsampler
-from core.errors import SpecError
+from core.errors import SpecError, check_int
 
 ORDERS = ("post", "pre")
 SPEC_FORMAT = "fpx.generator_spec/1"
@@ -40,8 +40,7 @@ def _choice(owner: str, name: str, value: Any, allowed) -> None:
 
 
 def _int_in(owner: str, name: str, value: Any, lo: int, hi: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise SpecError(f"{owner}.{name} = {value!r} must be an integer in [{lo}, {hi}]")
+    check_int(f"{owner}.{name}", value, lo, hi, error=SpecError)
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from fractions import Fraction
 import torch
 
 from core.blocks import upsampler
-from core.errors import InvalidInputError, UnknownNameError
+from core.errors import UnknownNameError, check_int
 from core.specs import BlockSpec, GeneratorSpec
 
 BICUBIC_A = -0.75  # the Keys parameter torch uses for mode="bicubic"
@@ -86,9 +86,7 @@ def interpolator(mode: str) -> Interpolator:
 
 
 def _check_factor(factor) -> int:
-    if not isinstance(factor, int) or isinstance(factor, bool) or factor < 1:
-        raise InvalidInputError(f"factor must be a positive integer, got {factor!r}")
-    return factor
+    return check_int("factor", factor)
 
 
 def _keys_cubic(t: torch.Tensor) -> torch.Tensor:

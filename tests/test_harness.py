@@ -187,7 +187,7 @@ def test_progress_bar_on_stderr_unless_quiet(tmp_path, capsys):
 
 
 def test_bad_settings_are_refused(tmp_path):
-    with pytest.raises(InvalidInputError, match="steps must be an integer >= 1"):
+    with pytest.raises(InvalidInputError, match="steps must be a positive integer"):
         Run(tmp_path, steps=0, checkpoint_every=1, format=TAG)
     with pytest.raises(InvalidInputError, match="checkpoint_every"):
         Run(tmp_path, steps=3, checkpoint_every=0, format=TAG)

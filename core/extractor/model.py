@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, check_int
 from core.extractor.inputs import INPUT_KINDS, extractor_input
 from core.resnet import resnet_stages, resnet_stem
 
@@ -37,9 +37,7 @@ class ExtractorConfig:
 
     def __post_init__(self):
         for name in ("width", "blocks", "embed_dim", "crop_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise InvalidInputError(f"extractor {name} = {value!r} must be a positive int")
+            check_int(f"extractor {name}", getattr(self, name))
         if self.input_kind not in INPUT_KINDS:
             raise InvalidInputError(f"extractor input_kind = {self.input_kind!r}; valid: "
                                     f"{', '.join(INPUT_KINDS)}")

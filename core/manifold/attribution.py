@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, check_int
 from core.resnet import resnet_stages, resnet_stem
 from core.runtime import cpu_seeded, resolve_device
 
@@ -55,9 +55,7 @@ class AttributionConfig:
 
     def __post_init__(self):
         for name in ("epochs", "batch", "width"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise InvalidInputError(f"attribution {name} = {value!r} must be a positive int")
+            check_int(f"attribution {name}", getattr(self, name))
         for name, low in (("lr", 0.0), ("weight_decay", None)):
             value = getattr(self, name)
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) \

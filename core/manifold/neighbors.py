@@ -58,7 +58,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, check_int
 from core.runtime import resolve_device
 
 BACKENDS = ("auto", "torch", "faiss")
@@ -125,19 +125,14 @@ def _as_matrix(x, name: str) -> torch.Tensor:
 
 
 def _check_k(k, m: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+    k = check_int("k", k)
     if k > m:
         raise InvalidInputError(f"the reference set holds {m} samples, fewer than k={k}")
     return int(k)
 
 
 def _check_positive_int(value, name: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return None if value is None else check_int(name, value)
 
 
 def _resolve(device, fallback: torch.device) -> torch.device:

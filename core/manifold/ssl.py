@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, check_int
 from core.harness import Run
 from core.runtime import cpu_seeded
 from core.spectrum.transforms import check_images
@@ -43,9 +43,7 @@ class SSLConfig:
 
     def __post_init__(self):
         for name in ("steps", "batch", "width", "dim"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise InvalidInputError(f"SSL {name} must be a positive integer, got {value!r}")
+            check_int(f"SSL {name}", getattr(self, name))
         if not self.lr > 0 or not self.temperature > 0:
             raise InvalidInputError("SSL lr and temperature must be positive")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, check_int
 from core.spectrum.transforms import frequencies
 
 DEFAULT_CANDIDATES = (2, 3, 4, 5, 6, 8)
@@ -126,8 +126,7 @@ def grid_points(factor: int) -> list[tuple[float, float]]:
     by exactly ``s`` puts peaks that upsampling by a divisor of ``s`` cannot: ``(a, b)``
     with ``gcd(a, b, s) == 1``. For ``s = 2``: ``(0, -.5), (-.5, 0), (-.5, -.5)``.
     """
-    if not isinstance(factor, int) or factor < 2:
-        raise InvalidInputError(f"factor must be an integer >= 2, got {factor!r}")
+    check_int("factor", factor, 2)
 
     def wrap(k: int) -> float:
         f = k / factor

@@ -16,7 +16,7 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from core.errors import InvalidInputError, UnknownNameError
+from core.errors import InvalidInputError, UnknownNameError, check_int
 
 EPS = 1e-10  # power floor before the log: -100 dB, far below float32 image noise
 RESIDUALS = ("none", "blur", "median")
@@ -53,8 +53,7 @@ def frequencies(n: int, *, center: bool = True, device=None) -> torch.Tensor:
     ``center=True`` gives the ``fftshift`` order (ascending, DC at index ``n // 2``);
     ``center=False`` the raw FFT order (DC at 0).
     """
-    if not isinstance(n, int) or n < 1:
-        raise InvalidInputError(f"n must be a positive integer, got {n!r}")
+    check_int("n", n)
     f = torch.fft.fftfreq(n, device=device)
     return torch.fft.fftshift(f) if center else f
 

@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.func import functional_call
 
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, check_int
 from core.runtime import atomic_path, atomic_write, code_version
 from core.specs import GeneratorSpec
 from core.synthetic.model import (
@@ -77,13 +77,9 @@ class BankConfig:
                      "seed", "skip_architectures"):
             value = getattr(self, name)
             low = 1 if name in ("seeds", "crop_size", "batch", "channels") else 0
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise InvalidInputError(f"bank config {name} = {value!r} must be an integer "
-                                        f">= {low}")
-        if self.weight_seed is not None and (not isinstance(self.weight_seed, int)
-                                             or self.weight_seed < 0):
-            raise InvalidInputError(f"bank config weight_seed = {self.weight_seed!r} must be "
-                                    "a non-negative integer")
+            check_int(f"bank config {name}", value, low)
+        if self.weight_seed is not None:
+            check_int("bank config weight_seed", self.weight_seed, 0)
         if not self.lr > 0:
             raise InvalidInputError(f"bank config lr = {self.lr!r} must be > 0")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from core.data import bundled_crops
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, check_int
 from core.runtime import atomic_write, code_version
 from core.specs import GeneratorSpec
 from core.synthetic.bank import BankConfig, SyntheticBank
@@ -82,9 +82,8 @@ def write_bank_samples(bank: SyntheticBank, out: str | Path, *, images: int = 50
         InvalidInputError: ``images`` or ``models`` is not a positive integer.
     """
     for label, value in (("images", images), ("models", models)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
-                                  or value < 1):
-            raise InvalidInputError(f"{label} must be a positive integer, got {value!r}")
+        if value is not None:
+            check_int(label, value)
     from core.zoo.sample import write_pngs  # the zoo's lossless PNG writer (5-digit names)
 
     out = Path(out)

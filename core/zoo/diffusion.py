@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.blocks import conv2d, get_activation, get_norm, get_upsampling
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, check_int
 from core.zoo.base import ZooModel, ZooSettings, register_family, up_options
 from core.zoo.entries import ZooEntry
 
@@ -161,8 +161,7 @@ def ddim_timesteps(T: int, steps: int) -> torch.Tensor:
 
 
 def _check_steps(name: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
+    check_int(name, value)
 
 
 # --- the U-Net ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass, field
 
 from core.blocks import ACTIVATION, NORMALIZATION, UPSAMPLING
-from core.errors import SpecError
+from core.errors import SpecError, check_int
 from core.zoo.base import FAMILIES, RESOLUTIONS
 
 
@@ -110,9 +110,8 @@ def _validate(e: ZooEntry) -> None:
         raise SpecError(f"{e.name}: resolution must be one of {RESOLUTIONS}, "
                         f"got {e.resolution!r}")
     for fld in ("seed", "width", "latent"):
-        value, low = getattr(e, fld), 0 if fld == "seed" else 1
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise SpecError(f"{e.name}: {fld} must be an integer >= {low}, got {value!r}")
+        check_int(f"{e.name}: {fld}", getattr(e, fld), 0 if fld == "seed" else 1,
+                  error=SpecError)
     if not isinstance(e.data, str) or not e.data:
         raise SpecError(f"{e.name}: data must be 'bundled', a folder or 'cifar10:PATH'")
     if not isinstance(e.options, dict) or not all(

@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.blocks import conv2d, get_activation
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, check_int
 from core.zoo.base import ZooModel, ZooSettings, register_family
 from core.zoo.entries import ZooEntry
 
@@ -271,11 +271,7 @@ class SplitPrior(nn.Module):
 
 
 def _positive_int_option(entry: ZooEntry, key: str, default: int) -> int:
-    value = entry.option(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidInputError(f"{entry.name}: option {key} must be a positive integer, "
-                                f"got {value!r}")
-    return value
+    return check_int(f"{entry.name}: option {key}", entry.option(key, default))
 
 
 def _temperature(value, name: str) -> float:
@@ -405,8 +401,7 @@ class Flow(ZooModel):
                temperature: float | None = None) -> torch.Tensor:
         """``(n, 3, S, S)`` in ``[-1, 1]``: decoded ``N(0, T^2)`` latents, all drawn with
         ``generator``; ``T`` defaults to the entry's ``temperature`` option (0.7)."""
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise InvalidInputError(f"n must be a positive integer, got {n!r}")
+        check_int("n", n)
         t = self.temperature if temperature is None else _temperature(temperature, "sample")
         param = next(self.parameters())
         zs = [torch.randn((n, *shape), generator=generator, device=param.device,

@@ -20,18 +20,25 @@ import dataclasses
 import math
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from core.checkpoints import load_checkpoint
-from core.errors import FpxError, InvalidInputError
+from core.errors import FpxError, InvalidInputError, check_int
 from core.harness import Run
 from core.runtime import resolve_device, seed_everything
-from core.zoo.base import ZooModel, build_model
+from core.zoo.base import (
+    FAMILIES,
+    PRESET_NAMES,
+    RESOLUTIONS,
+    ZooModel,
+    ZooSettings,
+    build_model,
+    get_family,
+)
 from core.zoo.data import training_images
-from core.zoo.entries import RESOLUTIONS, ZooEntry
+from core.zoo.entries import ZooEntry
 
 CHECKPOINT_FORMAT = "fpx.zoo_checkpoint/1"
 
@@ -40,40 +47,10 @@ class TrainingDivergedError(FpxError):
     """The loss became NaN or infinite; the last checkpoint is kept."""
 
 
-@dataclass(frozen=True)
-class ZooSettings:
-    """How an entry is trained (stored in its checkpoint)."""
-
-    steps: int
-    batch: int
-    lr: float
-    size: int = 32  # the entry's resolution unless --size says otherwise
-    images: int = 4096
-    checkpoint_every: int = 250
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-# Per family. "quick": each entry in a few minutes on 2 CPU cores at 32 px on the bundled
-# photos; "full": a GPU, longer and on more images (add --size 64 for 64 px).
+# Per preset and family, from the family registry (each family defines its presets).
 PRESETS: dict[str, dict[str, ZooSettings]] = {
-    "quick": {
-        "gan": ZooSettings(steps=1200, batch=32, lr=2e-4),
-        "vae": ZooSettings(steps=1000, batch=64, lr=1e-3),
-        "flow": ZooSettings(steps=500, batch=64, lr=1e-3),
-        "diffusion": ZooSettings(steps=1000, batch=32, lr=1e-3),
-    },
-    "full": {
-        "gan": ZooSettings(steps=30000, batch=128, lr=2e-4, images=20000,
-                           checkpoint_every=1000),
-        "vae": ZooSettings(steps=30000, batch=128, lr=5e-4, images=20000,
-                           checkpoint_every=1000),
-        "flow": ZooSettings(steps=30000, batch=64, lr=5e-4, images=20000,
-                            checkpoint_every=1000),
-        "diffusion": ZooSettings(steps=60000, batch=128, lr=2e-4, images=20000,
-                                 checkpoint_every=1000),
-    },
+    preset: {name: family.presets[preset] for name, family in FAMILIES.items()}
+    for preset in PRESET_NAMES
 }
 
 
@@ -81,13 +58,13 @@ def settings_for(preset: str, family: str, *, steps: int | None = None,
                  size: int | None = None, batch: int | None = None,
                  checkpoint_every: int | None = None) -> ZooSettings:
     """The preset's settings for ``family``, with command-line overrides checked."""
-    if preset not in PRESETS:
-        raise InvalidInputError(f"unknown preset '{preset}'; valid: {', '.join(PRESETS)}")
-    s = PRESETS[preset][family]
+    if preset not in PRESET_NAMES:
+        raise InvalidInputError(f"unknown preset '{preset}'; valid: {', '.join(PRESET_NAMES)}")
+    s = get_family(family).presets[preset]
     for name, value in (("steps", steps), ("batch", batch),
                         ("checkpoint-every", checkpoint_every)):
-        if value is not None and (not isinstance(value, int) or value < 1):
-            raise InvalidInputError(f"--{name} must be a positive integer, got {value!r}")
+        if value is not None:
+            check_int(f"--{name}", value)
     if size is not None and size not in RESOLUTIONS:
         raise InvalidInputError(f"--size must be one of {RESOLUTIONS}, got {size!r}")
     return dataclasses.replace(s, steps=steps or s.steps, size=size or s.size,
