@@ -12,10 +12,8 @@ glue and prose. No panel import here.
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 
-import matplotlib.pyplot as plt
 import numpy as np
 import param
 import torch
@@ -24,6 +22,7 @@ import torch.nn.functional as F
 from core.analysis import analyse_batches
 from core.blocks import ACTIVATION, NORMALIZATION, upsampler, zero_insert
 from core.data import bundled_crops
+from core.figures import draw_images, draw_profiles, draw_spectrum, figure_bytes, new_figure
 from core.spectrum import (
     find_grid_peaks,
     mean_spectrum,
@@ -78,29 +77,8 @@ def _digest(*arrays) -> str:
 
 
 def _png(fig) -> bytes:
-    """A figure as PNG bytes (whatever matplotlib backend the kernel runs)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def _spectrum_axes(ax, spec: np.ndarray, title: str, points=(), peaks=None) -> None:
-    h, w = spec.shape
-    extent = (-(w // 2) / w, (w - 1 - w // 2) / w, -(h // 2) / h, (h - 1 - h // 2) / h)
-    lo, hi = np.quantile(spec, [0.01, 0.999])
-    ax.imshow(np.flipud(spec), extent=extent, cmap="magma", vmin=lo, vmax=hi)
-    if peaks is not None and len(peaks):
-        ax.scatter(peaks.fx, peaks.fy, s=80, facecolors="none", edgecolors="cyan",
-                   label="detected")
-    if points:
-        ax.scatter([p[1] for p in points], [p[0] for p in points], marker="x", s=40,
-                   color="#39ff14", label="predicted")
-    if points or (peaks is not None and len(peaks)):
-        ax.legend(loc="lower left", fontsize=7)
-    ax.set_title(title, fontsize=10)
-    ax.set_xlabel("fx (cycles/pixel)")
-    ax.set_ylabel("fy (cycles/pixel)")
+    """A lesson's figure as the PNG bytes an ``ipywidgets.Image`` shows."""
+    return figure_bytes(fig, dpi=80)
 
 
 class ReplicaLesson(param.Parameterized):
@@ -163,7 +141,8 @@ class ReplicaLesson(param.Parameterized):
         s = self.factor
         x = self.signal()
         y = self.upsample_1d(x)
-        fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+        fig = new_figure((15, 4))
+        axes = fig.subplots(1, 3)
         ax = axes[0]
         t = torch.arange(y.numel()) / s
         ax.plot(t[:24 * s], y[:24 * s], ".-", ms=3, label=f"upsampled x{s} ({self.filter})")
@@ -189,8 +168,9 @@ class ReplicaLesson(param.Parameterized):
         ax.legend(fontsize=8, loc="lower left")
         spec = mean_spectrum([self.crop_2d()]).mean(0).numpy()
         grid = [(a / s - (a / s >= 0.5), b / s - (b / s >= 0.5)) for a in range(s)
-                for b in range(s) if (a, b) != (0, 0)]
-        _spectrum_axes(axes[2], spec, "2-D: a photo crop, same upsampling", points=grid)
+                for b in range(s) if (a, b) != (0, 0)]  # (fx, fy) of the replicas
+        draw_spectrum(axes[2], spec, predicted=grid, colorbar=False,
+                      title="2-D: a photo crop, same upsampling")
         fig.tight_layout()
         self.shown = _digest(y, spec)
         return fig
@@ -227,23 +207,16 @@ class UpsamplingLesson(param.Parameterized):
 
     def figure(self):
         r = self.lab.result
-        fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
-        crops = [((c.float() + 1) / 2).clamp(0, 1).permute(1, 2, 0).numpy()
-                 for c in (r.input_crop, r.output_crop)]
-        axes[0].imshow(np.concatenate(crops, axis=1))
-        axes[0].set_title("input crop | output of the random block", fontsize=10)
-        axes[0].axis("off")
-        pts = [(p.fy, p.fx) for p in r.predicted]
-        _spectrum_axes(axes[1], r.generated.spectrum.numpy(),
-                       f"observed: factor {r.generated.upsampling_factor or 'none'} "
-                       f"(design {r.spec.total_factor})", points=pts, peaks=r.generated.peaks)
-        for label, prof in (("real", r.real.profile), ("generated", r.generated.profile)):
-            axes[2].plot(prof.frequency[1:], prof.power[1:], label=label)
-        axes[2].set_xlabel("frequency (cycles/pixel)")
-        axes[2].set_ylabel("mean power (dB)")
-        axes[2].legend()
-        axes[2].grid(alpha=0.3)
-        axes[2].set_title("radial profiles", fontsize=10)
+        fig = new_figure((15, 4.6))
+        axes = fig.subplots(1, 3)
+        draw_images(axes[0], [r.input_crop, r.output_crop],
+                    "input crop | output of the random block")
+        draw_spectrum(axes[1], r.generated.spectrum, peaks=r.generated.peaks,
+                      predicted=[(p.fx, p.fy) for p in r.predicted], colorbar=False,
+                      title=f"observed: factor {r.generated.upsampling_factor or 'none'} "
+                            f"(design {r.spec.total_factor})")
+        draw_profiles(axes[2], {"real": r.real.profile, "generated": r.generated.profile},
+                      title="radial profiles")
         fig.suptitle(self.checkerboard_text(), fontsize=10)
         fig.tight_layout()
         self.shown = _digest(r.generated.spectrum)
@@ -287,27 +260,19 @@ class NormActLesson(param.Parameterized):
     def figure(self):
         r = self.lab.result
         profiles = self.profiles()
-        fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
-        ax = axes[0]
-        ax.plot(r.real.profile.frequency[1:], r.real.profile.power[1:], "k", lw=2, label="real")
-        for label, prof in profiles.items():
-            fit = power_law_fit(prof)
-            ax.plot(prof.frequency[1:], prof.power[1:],
-                    label=f"{label} (exponent {float(fit.exponent):.2f})")
-        ax.set_title(f"radial profiles for every {self.sweep}", fontsize=10)
-        ax.set_xlabel("frequency (cycles/pixel)")
-        ax.set_ylabel("mean power (dB)")
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
+        fig = new_figure((13, 4.4))
+        axes = fig.subplots(1, 2)
+        fitted = {f"{label} (exponent {float(power_law_fit(prof).exponent):.2f})": prof
+                  for label, prof in profiles.items()}
+        draw_profiles(axes[0], {"real": r.real.profile, **fitted},
+                      styles={"real": {"color": "k", "lw": 2}}, legend_size=7,
+                      title=f"radial profiles for every {self.sweep}")
         base = profiles[getattr(self.lab, self.sweep)]
-        for label, prof in profiles.items():
-            axes[1].plot(prof.frequency[1:], (prof.power - base.power)[1:], label=label)
-        axes[1].set_title(f"difference from the current {self.sweep} "
-                          f"({getattr(self.lab, self.sweep)})", fontsize=10)
-        axes[1].set_xlabel("frequency (cycles/pixel)")
-        axes[1].set_ylabel("dB")
-        axes[1].grid(alpha=0.3)
-        axes[1].legend(fontsize=7)
+        draw_profiles(axes[1], {label: prof._replace(power=prof.power - base.power)
+                                for label, prof in profiles.items()},
+                      ylabel="dB", legend_size=7,
+                      title=f"difference from the current {self.sweep} "
+                            f"({getattr(self.lab, self.sweep)})")
         fig.tight_layout()
         self.shown = _digest(*(p.power for p in profiles.values()), r.generated.spectrum)
         return fig
@@ -361,17 +326,18 @@ class GeneratorsLesson(param.Parameterized):
         real = analyse_batches([bundled_crops(64, 64, seed=2)])
         cols = min(4, len(runs))
         rows = math.ceil(len(runs) / cols)
-        fig = plt.figure(figsize=(4 * cols, 3.6 * rows + 4))
-        for i, (r, row) in enumerate(zip(runs, self.detection_table(runs))):
+        fig = new_figure((4 * cols, 3.6 * rows + 4))
+        table = self.detection_table(runs)
+        for i, (r, row) in enumerate(zip(runs, table)):
             ax = fig.add_subplot(rows + 1, cols, i + 1)
-            spec = r["report"].spectrum.numpy()
-            _spectrum_axes(ax, spec, f"{row[0]}\nfactor {row[1]}, detected {row[2]}",
-                           peaks=find_grid_peaks(r["report"].spectrum))
+            draw_spectrum(ax, r["report"].spectrum, peaks=find_grid_peaks(r["report"].spectrum),
+                          colorbar=False, title=f"{row[0]}\nfactor {row[1]}, detected {row[2]}")
             ax.set_xlabel("")
             ax.set_ylabel("")
         ax = fig.add_subplot(rows + 1, 1, rows + 1)
+        # Two draws can share a design (the label), so no label -> profile mapping here.
         ax.plot(real.profile.frequency[1:], real.profile.power[1:], "k", lw=2.5, label="real")
-        for r, row in zip(runs, self.detection_table(runs)):
+        for r, row in zip(runs, table):
             prof = r["report"].profile
             ax.plot(prof.frequency[1:], prof.power[1:], lw=1, label=row[0])
         ax.set_xlabel("frequency (cycles/pixel)")

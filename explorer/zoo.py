@@ -19,9 +19,10 @@ import param
 import torch
 
 from core.analysis import SpectrumReport, analyse_batches
+from core.data import read_folder
 from core.errors import FpxError
 from core.spectrum import RESIDUALS, spectral_distance
-from core.zoo.shipped import SHIPPED_ZOO, load_folder, read_manifest
+from core.zoo.shipped import SHIPPED_ZOO, read_manifest
 
 REAL = "Real crops"
 GRID = 4  # samples shown: GRID x GRID
@@ -54,7 +55,7 @@ class ZooResult:
 
 @functools.lru_cache(maxsize=32)
 def _images(folder: str, size: int) -> torch.Tensor:
-    return load_folder(folder, size)
+    return read_folder(folder, size)[0]
 
 
 @functools.lru_cache(maxsize=64)

@@ -132,13 +132,13 @@ def test_size_too_large_for_the_test_split_only():
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"count": 0}, "count must be an integer >= 1, got 0"),
-    ({"count": -3}, "count must be an integer >= 1, got -3"),
+    ({"count": 0}, "count must be a positive integer, got 0"),
+    ({"count": -3}, "count must be a positive integer, got -3"),
     ({"seed": -1}, "seed must be an integer >= 0, got -1"),
     ({"size": 7}, "size must be an integer >= 8, got 7"),
     ({"size": 16.0}, "size must be an integer >= 8, got 16.0"),
     ({"size": True}, "size must be an integer >= 8, got True"),
-    ({"count": "4"}, "count must be an integer >= 1, got '4'"),
+    ({"count": "4"}, "count must be a positive integer, got '4'"),
 ])
 def test_bad_arguments_raise_naming_the_value(kwargs, message):
     args = {"size": 16, "count": 2, "seed": 0} | kwargs

@@ -18,6 +18,7 @@ from core.data.folder import (
     iter_image_batches,
     model_folders,
     native_size,
+    read_folder,
     scan_images,
 )
 from core.errors import InvalidInputError
@@ -213,6 +214,39 @@ def test_size_below_8_or_not_int_raises_at_call(size):
 def test_bad_batch_size_raises_at_call(batch_size):
     with pytest.raises(InvalidInputError, match="batch size must be a positive integer"):
         iter_image_batches([], 8, batch_size)
+
+
+# --- read_folder ---------------------------------------------------------------------------
+
+def test_read_folder_returns_crops_and_paths_in_sorted_order(tmp_path):
+    pixels = [np.random.default_rng(i).integers(0, 256, (12, 14, 3)) for i in range(3)]
+    for name, px in zip(["b.png", "a.png", "sub/c.png"], pixels):
+        write_png(tmp_path / name, px)
+    x, paths = read_folder(tmp_path, 8)
+    assert paths == [str(tmp_path / n) for n in ["a.png", "b.png", "sub/c.png"]]
+    assert x.shape == (3, 3, 8, 8)
+    assert torch.equal(x[0], signed(pixels[1].astype(np.uint8))[:, 2:10, 3:11])
+
+
+def test_read_folder_names_skips_through_notify_or_a_warning(tmp_path):
+    write_png(tmp_path / "good.png", flat(90, 16, 16))
+    write_png(tmp_path / "small.png", flat(90, 4, 4))
+    calls = []
+    x, paths = read_folder(tmp_path, 8, notify=lambda path, reason: calls.append((path, reason)))
+    assert paths == [str(tmp_path / "good.png")] and len(x) == 1
+    assert calls == [(str(tmp_path / "small.png"), "too small: 4x4 < 8x8")]
+    with pytest.warns(UserWarning, match="small.png: too small"):
+        read_folder(tmp_path, 8)
+
+
+def test_read_folder_errors(tmp_path):
+    write_png(tmp_path / "small.png", flat(90, 4, 4))
+    with pytest.raises(InvalidInputError, match="no usable image of at least 8x8"):
+        read_folder(tmp_path, 8, notify=lambda path, reason: None)
+    with pytest.raises(InvalidInputError, match="small.png: not a folder"):
+        read_folder(tmp_path / "small.png", 8)
+    with pytest.raises(InvalidInputError, match="size must be an integer >= 8"):
+        read_folder(tmp_path, 4)
 
 
 # --- FolderDataset -------------------------------------------------------------------------

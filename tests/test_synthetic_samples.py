@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from core.data import bundled_crops
+from core.data import bundled_crops, to_uint8
 from core.errors import InvalidInputError
 from core.extractor.evaluate import labelled_files, read_specs
 from core.synthetic import BankConfig, fit_bank, heldout_config, write_bank_samples
@@ -19,7 +19,6 @@ from core.synthetic.samples import (
     WEIGHT_SEED_OFFSET,
     model_folder_name,
 )
-from core.zoo.sample import to_uint8
 
 # Two architectures x one seed, random weights: a bank in well under a second.
 TINY = BankConfig(architectures=2, seeds=1, fit_steps=0, crop_size=16, batch=4, channels=4)

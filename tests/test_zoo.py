@@ -20,7 +20,7 @@ from core.cli import main
 from core.errors import InvalidInputError, SpecError, UnknownNameError
 from core.zoo import DEFAULT_ZOO, FAMILY_NAMES, ZooEntry, build_model, get_entry
 from core.zoo.gan import d_loss, g_loss, gradient_penalty
-from core.zoo.quality import assess, contact_sheet, kernel_mmd
+from core.zoo.quality import assess, kernel_mmd
 from core.zoo.train import TrainingDivergedError, load_trained, train_entry
 from core.zoo.vae import kl_divergence
 
@@ -286,14 +286,6 @@ def test_assess_passes_real_crops_and_fails_noise():
     assert not bad["passed"] and bad["kernel_mmd"] > 10 * good["kernel_mmd"]
     with pytest.raises(InvalidInputError, match="differ in shape"):
         assess(torch.zeros(4, 3, 16, 16), real)
-
-
-def test_contact_sheet_layout():
-    png = contact_sheet(torch.zeros(20, 3, 32, 32), columns=8, scale=2, border=1)
-    from io import BytesIO
-
-    sheet = Image.open(BytesIO(png))
-    assert sheet.size == (8 * 65 + 1, 3 * 65 + 1)
 
 
 # --- CLI --------------------------------------------------------------------------------

@@ -188,7 +188,8 @@ def run_identify(args) -> int:
 
 
 def run_relate(args) -> int:
-    from core.extractor.evaluate import dendrogram_png, read_specs, relate
+    from core.extractor.evaluate import read_specs, relate
+    from core.figures import dendrogram_png
 
     data = _embedded(args)
     result = relate(data["embeddings"], data["labels"], read_specs(args.folders))

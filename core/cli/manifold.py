@@ -76,9 +76,10 @@ def register(sub) -> None:
 def run_artifacts(args) -> int:
     import json
 
-    from core.data.folder import common_crop_size, model_folders
+    from core.data.folder import common_crop_size, model_folders, read_folder
     from core.extractor import load_extractor
-    from core.manifold.artifacts import artifact_grid, compute_artifacts, read_images
+    from core.figures import artifact_grid
+    from core.manifold.artifacts import compute_artifacts
     from core.manifold.ssl import SSLConfig
     from core.runtime import atomic_write, code_version, resolve_device
     from core.zoo.sample import read_design
@@ -88,10 +89,10 @@ def run_artifacts(args) -> int:
         raise InvalidInputError(f"{args.real}: not a folder")
     folders = model_folders(args.generated)
     size = common_crop_size(folders, args.real, args.size)
-    real, real_paths = read_images(args.real, size, notify=skipped)
+    real, real_paths = read_folder(args.real, size, notify=skipped)
     generated, paths, designs = {}, {}, {}
     for folder in folders:
-        generated[folder.name], paths[folder.name] = read_images(folder, size, notify=skipped)
+        generated[folder.name], paths[folder.name] = read_folder(folder, size, notify=skipped)
         design = read_design(folder)
         if design is not None:
             designs[folder.name] = design

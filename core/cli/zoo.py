@@ -131,15 +131,16 @@ def run_sample(args) -> int:
 
 
 def run_quality(args) -> int:
-    from core.data import bundled_crops
-    from core.zoo.quality import assess, write_contact_sheet
-    from core.zoo.shipped import REAL_SEED, load_folder
+    from core.data import bundled_crops, read_folder
+    from core.figures import write_contact_sheet
+    from core.zoo.quality import assess
+    from core.zoo.shipped import REAL_SEED
 
     real = (bundled_crops(args.size, 1000, seed=REAL_SEED, split="train")
-            if args.real == "bundled" else load_folder(args.real, args.size))
+            if args.real == "bundled" else read_folder(args.real, args.size)[0])
     report = {}
     for folder in args.folders:
-        samples = load_folder(folder, args.size)
+        samples, _ = read_folder(folder, args.size)
         report[folder.name or str(folder)] = assess(samples, real)
         if args.sheets is not None:
             write_contact_sheet(samples[:64], args.sheets / f"{folder.name}.png")

@@ -1,18 +1,27 @@
 """Image sources and transforms.
 
 * :func:`bundled_crops`: the embedded default real images (no network);
-* :func:`scan_images`, :func:`iter_image_batches`, :class:`FolderDataset`: any folder;
+* :func:`scan_images`, :func:`iter_image_batches`, :func:`read_folder`,
+  :class:`FolderDataset`: any folder;
 * :func:`load_cifar10`: CIFAR-10, binary or python release (restricted unpickler);
 * :class:`CelebA`: an ``img_align_celeba`` folder.
 
-Images come out as float tensors in ``[-1, 1]``.
+Images come out as float tensors in ``[-1, 1]``, and go back to files through
+:func:`write_pngs` (:func:`to_uint8`, :func:`png_bytes`).
 """
 
 from core.data.bundled import PHOTOS, bundled_crops, bundled_photos, photo_names
 from core.data.celeba import CelebA
 from core.data.cifar import CIFAR10_CLASSES, load_cifar10
-from core.data.folder import FolderDataset, Skipped, iter_image_batches, scan_images
+from core.data.folder import (
+    FolderDataset,
+    Skipped,
+    iter_image_batches,
+    read_folder,
+    scan_images,
+)
 from core.data.images import IMAGE_SUFFIXES, ImageReadError, decode_rgb, load_rgb
+from core.data.pngs import png_bytes, to_uint8, write_pngs
 from core.data.transforms import (
     center_crop,
     from_signed,
@@ -25,6 +34,6 @@ from core.data.transforms import (
 __all__ = [
     "CIFAR10_CLASSES", "IMAGE_SUFFIXES", "PHOTOS", "CelebA", "FolderDataset", "ImageReadError",
     "Skipped", "bundled_crops", "bundled_photos", "center_crop", "decode_rgb", "from_signed",
-    "iter_image_batches", "load_cifar10", "load_rgb", "photo_names", "random_crop", "resize",
-    "scan_images", "to_signed", "to_tensor",
+    "iter_image_batches", "load_cifar10", "load_rgb", "photo_names", "png_bytes", "random_crop",
+    "read_folder", "resize", "scan_images", "to_signed", "to_tensor", "to_uint8", "write_pngs",
 ]

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from core.data.transforms import to_signed
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, check_int
 
 # name -> (loader module, attribute). All are camera photographs in RGB; synthetic images
 # (colorwheel, logo) and the grey ones are left out, and so is "chelsea" (the cat): at its
@@ -92,8 +92,7 @@ def bundled_crops(size: int = 128, count: int = 64, seed: int = 0,
         InvalidInputError: bad arguments, or ``size`` larger than every photo in ``split``.
     """
     for field_name, value, lo in (("size", size, 8), ("count", count, 1), ("seed", seed, 0)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < lo:
-            raise InvalidInputError(f"{field_name} must be an integer >= {lo}, got {value!r}")
+        check_int(field_name, value, lo)
     photos = bundled_photos()
     names = [n for n in photo_names(split) if min(photos[n].shape[-2:]) >= size]
     if not names:

@@ -10,7 +10,7 @@ from torch.utils.data import Dataset
 
 from core.data.images import ImageReadError, load_rgb
 from core.data.transforms import center_crop, resize, to_signed, to_tensor
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, check_int
 
 SPLITS = {"all": None, "train": 0, "valid": 1, "test": 2}
 
@@ -40,8 +40,7 @@ class CelebA(Dataset):
         if not folder.is_dir():
             raise InvalidInputError(f"{root}: no img_align_celeba folder")
         for name, value in (("size", size), ("crop", crop)):
-            if not isinstance(value, int) or value < 8:
-                raise InvalidInputError(f"{name} must be an integer >= 8, got {value!r}")
+            check_int(name, value, 8)
         self.folder, self.size, self.crop = folder, size, crop
         names = self._names(split)
         if not names:

@@ -1,4 +1,5 @@
-"""Images from files and folders: recursive scan, named skips, batched loading.
+"""Images from files and folders: recursive scan, named skips, batched loading, a whole
+folder at once (:func:`read_folder`).
 
 Every file that cannot be used is skipped with a reason (``{path, reason}``) and a
 warning; nothing is dropped silently, and the caller gets the list to report. If no file
@@ -24,7 +25,7 @@ from torch.utils.data import Dataset
 
 from core.data.images import IMAGE_SUFFIXES, ImageReadError, load_rgb
 from core.data.transforms import center_crop, to_signed, to_tensor
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, check_int
 
 
 @dataclass
@@ -106,16 +107,14 @@ def iter_image_batches(files: list[Path], size: int, batch_size: int = 64, *,
             ``next``).
     """
     _check_crop_size(size)
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidInputError(f"batch size must be a positive integer, got {batch_size!r}")
+    check_int("batch size", batch_size)
     skipped = skipped if skipped is not None else Skipped()
     batches = _batches(files, size, batch_size, skipped, workers, progress)
     return batches if with_paths else (b for b, _ in batches)
 
 
 def _check_crop_size(size) -> None:
-    if not isinstance(size, int) or size < 8:
-        raise InvalidInputError(f"size must be an integer >= 8, got {size!r}")
+    check_int("size", size, 8)
 
 
 def _batches(files: list[Path], size: int, batch_size: int, skipped: Skipped, workers: int,
@@ -134,6 +133,33 @@ def _batches(files: list[Path], size: int, batch_size: int, skipped: Skipped, wo
                 progress(len(chunk))
             if good:
                 yield torch.stack(good), kept
+
+
+def read_folder(folder: str | os.PathLike, size: int, *,
+                notify: Callable[[str, str], None] | None = None
+                ) -> tuple[torch.Tensor, list[str]]:
+    """Every usable image under ``folder`` (searched recursively, sorted by path): their
+    centre crops ``(N, 3, size, size)`` in ``[-1, 1]`` and their paths (``N`` strings).
+
+    Unusable files (unreadable, smaller than ``size``) are skipped by name: through
+    ``notify(path, reason)`` when given, else with a warning (:class:`Skipped`).
+
+    Raises:
+        InvalidInputError: ``folder`` is not a folder, ``size`` is not an integer >= 8,
+            or no file is usable.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InvalidInputError(f"{folder}: not a folder")
+    skipped = Skipped(notify=notify)
+    batches, paths = [], []
+    for x, kept in iter_image_batches(scan_images([folder], skipped), size, 256,
+                                      skipped=skipped, with_paths=True):
+        batches.append(x)
+        paths.extend(map(str, kept))
+    if not batches:
+        raise InvalidInputError(f"{folder}: no usable image of at least {size}x{size}")
+    return torch.cat(batches), paths
 
 
 class FolderDataset(Dataset):

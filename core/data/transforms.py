@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, check_int
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -34,8 +34,7 @@ def from_signed(x: torch.Tensor) -> torch.Tensor:
 
 
 def _check_size(x: torch.Tensor, size: int) -> tuple[int, int]:
-    if not isinstance(size, int) or size < 1:
-        raise InvalidInputError(f"crop size must be a positive integer, got {size!r}")
+    check_int("crop size", size)
     h, w = x.shape[-2:]
     if h < size or w < size:
         raise InvalidInputError(f"image of {w}x{h} is smaller than the crop size {size}")

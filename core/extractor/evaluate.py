@@ -7,9 +7,10 @@ The three tasks of Yang et al., measured as they measure them:
     query assigned to the nearest by cosine; accuracy and macro-F1 over known models,
     and, when the query holds models the gallery lacks, the open-set AUROC of the best
     similarity (known against unknown);
-  * relationships: the model-by-model cosine similarity of mean embeddings, a dendrogram,
-    and, when the models' specs are known, Spearman's correlation between embedding
-    distance and :func:`core.specs.spec_distance`.
+  * relationships: the model-by-model cosine similarity of mean embeddings (drawn as a
+    dendrogram by :func:`core.figures.dendrogram_png`) and, when the models' specs are
+    known, Spearman's correlation between embedding distance and
+    :func:`core.specs.spec_distance`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from core.data import Skipped, iter_image_batches, scan_images
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, check_int
 from core.extractor.model import Extractor
 from core.specs import GeneratorSpec, spec_distance
 
@@ -123,8 +124,7 @@ def split_gallery(embeddings: np.ndarray, labels: list[str], shots: int
     Returns:
         ``(gallery (G, D), gallery labels, query (N - G, D), query labels)``.
     """
-    if not isinstance(shots, int) or shots < 1:
-        raise InvalidInputError(f"shots must be a positive integer, got {shots!r}")
+    check_int("shots", shots)
     if len(labels) != len(embeddings):
         raise InvalidInputError(f"{len(labels)} labels for {len(embeddings)} embeddings")
     seen: dict[str, int] = {}
@@ -189,31 +189,6 @@ def relate(embeddings: np.ndarray, labels: list[str],
             rho = spearmanr(1 - sim[iu], design[iu]).statistic
             out["spearman_embedding_vs_spec_distance"] = float(rho)
     return out
-
-
-def dendrogram_png(relation: dict, path: str | Path) -> Path:
-    """Average-linkage dendrogram of the models by embedding distance (1 - cosine)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from scipy.cluster.hierarchy import dendrogram, linkage
-    from scipy.spatial.distance import squareform
-
-    from core.runtime import atomic_path
-
-    dist = np.clip(1 - np.asarray(relation["similarity"]), 0, 2)
-    np.fill_diagonal(dist, 0)
-    z = linkage(squareform((dist + dist.T) / 2, checks=False), "average")
-    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(relation["models"])), 4.5))
-    dendrogram(z, labels=relation["models"], ax=ax, leaf_rotation=90)
-    ax.set_ylabel("embedding distance (1 - cosine)")
-    ax.set_title("Generators by fingerprint similarity")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return Path(path)
 
 
 def read_specs(folders: list[str | Path]) -> dict[str, GeneratorSpec]:

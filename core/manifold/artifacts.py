@@ -21,9 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.data import iter_image_batches, scan_images
-from core.data.folder import Skipped
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, check_int
 from core.manifold.embeddings import (
     check_space,
     default_extractor,
@@ -152,24 +150,6 @@ def load_artifact_sets(paths: list[str | Path]) -> list[tuple[str, ArtifactSet]]
             for path, s in zip(paths, sets)]
 
 
-def read_images(folder: str | Path, size: int, *, notify=None
-                ) -> tuple[torch.Tensor, list[str]]:
-    """Centre crops ``(N, 3, size, size)`` in ``[-1, 1]`` of every usable image under
-    ``folder`` and their paths; unusable files are skipped by name."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InvalidInputError(f"{folder}: not a folder")
-    skipped = Skipped(notify=notify)
-    files = scan_images([folder], skipped)
-    batches, paths = [], []
-    for x, kept in iter_image_batches(files, size, 256, skipped=skipped, with_paths=True):
-        batches.append(x)
-        paths.extend(map(str, kept))
-    if not batches:
-        raise InvalidInputError(f"{folder}: no usable image of at least {size}x{size}")
-    return torch.cat(batches), paths
-
-
 def compute_artifacts(generated: dict[str, torch.Tensor], real: torch.Tensor, space: str, *,
                       k: int = 1, holdout_real: int = 0, seed: int = 0,
                       backend: str = "auto", extractor=None, learned: str = "extractor",
@@ -207,9 +187,7 @@ def compute_artifacts(generated: dict[str, torch.Tensor], real: torch.Tensor, sp
         if tuple(x.shape[1:]) != shape:
             raise InvalidInputError(f"{name}: samples are {tuple(x.shape[1:])} but real images "
                                     f"are {shape}; use one size for both")
-    if not isinstance(holdout_real, int) or holdout_real < 0:
-        raise InvalidInputError(f"holdout_real must be a non-negative integer, got "
-                                f"{holdout_real!r}")
+    check_int("holdout_real", holdout_real, 0)
     real_paths = list(real_paths) if real_paths is not None else [
         f"real[{i}]" for i in range(len(real))]
     queries, labels, paths = [], [], []
@@ -258,41 +236,3 @@ def compute_artifacts(generated: dict[str, torch.Tensor], real: torch.Tensor, sp
         meta={"k": k, "holdout_real": holdout_real, "seed": seed, "backend": backend,
               "size": shape[-1], "network": network})
 
-
-def artifact_grid(artifacts: ArtifactSet, *, per_model: int = 4, scale: int = 3) -> bytes:
-    """PNG: one row per model (named on the left), ``per_model`` triples (sample |
-    nearest real | image artifact, amplified to the grid's 99th percentile, mid-grey =
-    0)."""
-    import io
-
-    from PIL import Image, ImageDraw
-
-    from core.zoo.sample import to_uint8
-
-    rows = []
-    refs = artifacts.images.astype(np.float32) - artifacts.image_artifacts * 127.5
-    gain = float(np.percentile(np.abs(artifacts.image_artifacts), 99)) or 1.0
-    for name in artifacts.models:
-        pick = np.flatnonzero(artifacts.of(name))[:per_model]
-        tiles = []
-        for i in pick:
-            sample = artifacts.images[i].transpose(1, 2, 0)
-            neighbour = np.clip(refs[i].round(), 0, 255).astype(np.uint8).transpose(1, 2, 0)
-            art = torch.from_numpy(artifacts.image_artifacts[i][None] / gain).clamp(-1, 1)
-            tiles += [sample, neighbour, to_uint8(art)[0]]
-        rows.append(tiles)
-    size = artifacts.images.shape[-1] * scale
-    cols = max(len(r) for r in rows)
-    gap, label = 2, 8 + 7 * max(len(name) for name in artifacts.models)
-    sheet = Image.new("RGB", (label + cols * (size + gap) + gap,
-                              len(rows) * (size + gap) + gap), "white")
-    draw = ImageDraw.Draw(sheet)
-    for r, (name, tiles) in enumerate(zip(artifacts.models, rows)):
-        top = gap + r * (size + gap)
-        draw.text((4, top + size // 2 - 5), name, fill="black")
-        for c, tile in enumerate(tiles):
-            im = Image.fromarray(tile).resize((size, size), Image.NEAREST)
-            sheet.paste(im, (label + gap + c * (size + gap), top))
-    buf = io.BytesIO()
-    sheet.save(buf, format="PNG", optimize=True)
-    return buf.getvalue()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, check_int
 
 DESIGN_FACTORS = ("family", "upsampling", "normalization", "activation", "loss")
 CLUSTER_METHODS = ("kmeans", "agglomerative")
@@ -93,10 +93,7 @@ def cluster(vectors, n_clusters: int, method: str = "kmeans", seed: int = 0) -> 
     from sklearn.cluster import AgglomerativeClustering, KMeans
 
     v = _vectors(vectors)
-    if not isinstance(n_clusters, int) or isinstance(n_clusters, bool) \
-            or not 1 <= n_clusters <= len(v):
-        raise InvalidInputError(f"n_clusters = {n_clusters!r} must be an int in [1, {len(v)}] "
-                                "(the number of models)")
+    check_int("n_clusters", n_clusters, 1, len(v))  # at most one cluster per model
     z = standardise(v)
     if method == "kmeans":
         model = KMeans(n_clusters=n_clusters, n_init=10, random_state=seed)
@@ -245,14 +242,10 @@ def tsne_png(vectors_per_sample, labels: Sequence[str], path: str | Path, *,
     t-SNE preprocessing: it denoises and makes the neighbour search cheap). Perplexity is
     ``min(30, (n - 1) / 3)`` for ``n`` plotted points.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 
-    from core.runtime import atomic_path
+    from core.figures import scatter_png
 
     x = _finite_array(vectors_per_sample, "artifacts")
     if x.ndim < 2:
@@ -264,8 +257,7 @@ def tsne_png(vectors_per_sample, labels: Sequence[str], path: str | Path, *,
     models = list(dict.fromkeys(lab.tolist()))
     if len(models) < 2:
         raise InvalidInputError(f"t-SNE needs artifacts of at least 2 models, got {len(models)}")
-    if not isinstance(per_model, int) or per_model < 1:
-        raise InvalidInputError(f"per_model = {per_model!r} must be a positive int")
+    check_int("per_model", per_model)
     rng = np.random.default_rng(seed)
     keep = np.sort(np.concatenate([
         rng.choice(idx, min(per_model, len(idx)), replace=False)
@@ -277,19 +269,4 @@ def tsne_png(vectors_per_sample, labels: Sequence[str], path: str | Path, *,
         x = PCA(n_components=50, random_state=seed).fit_transform(x)
     xy = TSNE(n_components=2, perplexity=min(30.0, (len(x) - 1) / 3), init="pca",
               random_state=seed).fit_transform(x)
-    fig, ax = plt.subplots(figsize=(6.4, 5.2))
-    cmap = plt.get_cmap("tab10" if len(models) <= 10 else "tab20")
-    for i, m in enumerate(models):
-        sel = lab == m
-        ax.scatter(xy[sel, 0], xy[sel, 1], s=10, color=cmap(i % cmap.N), label=m, alpha=0.8)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_title(title)
-    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, markerscale=1.5,
-              frameon=False)
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return Path(path)
+    return scatter_png(xy, lab, path, title=title)

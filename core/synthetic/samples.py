@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from core.data import bundled_crops
+from core.data import bundled_crops, write_pngs
 from core.errors import InvalidInputError, check_int
 from core.runtime import atomic_write, code_version
 from core.specs import GeneratorSpec
@@ -84,7 +84,6 @@ def write_bank_samples(bank: SyntheticBank, out: str | Path, *, images: int = 50
     for label, value in (("images", images), ("models", models)):
         if value is not None:
             check_int(label, value)
-    from core.zoo.sample import write_pngs  # the zoo's lossless PNG writer (5-digit names)
 
     out = Path(out)
     config = bank.config

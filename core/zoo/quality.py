@@ -1,5 +1,5 @@
-"""Quality of a zoo entry's samples against real crops: spectral distance, kernel MMD,
-and a contact sheet.
+"""Quality of a zoo entry's samples against real crops: spectral distance and kernel MMD
+(their contact sheets: :func:`core.figures.write_contact_sheet`).
 
 * **Spectral distance** (dB): RMS difference between the radial profiles of the mean
   log power spectra of samples and real crops (``core.spectrum.spectral_distance``);
@@ -20,19 +20,13 @@ crops in spectrum but still much closer to them than to noise, and pass.
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from core.errors import InvalidInputError
-from core.runtime import atomic_write
 from core.spectrum import power_spectrum, radial_profile, spectral_distance
 from core.spectrum.profiles import RadialProfile
 from core.spectrum.transforms import check_images
-from core.zoo.sample import to_uint8
 
 
 def quality_features(x: torch.Tensor) -> torch.Tensor:
@@ -98,24 +92,3 @@ def assess(samples: torch.Tensor, real: torch.Tensor, *, seed: int = 0) -> dict:
         "samples": len(samples), "real": len(real),
     }
 
-
-def contact_sheet(images: torch.Tensor, *, columns: int = 16, scale: int = 2,
-                  border: int = 1) -> bytes:
-    """A PNG grid of ``images`` (``(B, 3, S, S)`` in [-1, 1]), each enlarged ``scale``
-    times by pixel repetition (no resampling blur), on a white background."""
-    tiles = to_uint8(images)
-    b, s = len(tiles), tiles.shape[1] * scale
-    columns = max(1, min(columns, b))
-    rows = -(-b // columns)
-    step = s + border
-    sheet = Image.new("RGB", (columns * step + border, rows * step + border), "white")
-    for i, tile in enumerate(tiles):
-        big = Image.fromarray(tile).resize((s, s), Image.NEAREST)
-        sheet.paste(big, (border + (i % columns) * step, border + (i // columns) * step))
-    buf = io.BytesIO()
-    sheet.save(buf, format="PNG", optimize=True)
-    return buf.getvalue()
-
-
-def write_contact_sheet(images: torch.Tensor, path: str | Path, **options) -> Path:
-    return atomic_write(path, contact_sheet(images, **options))

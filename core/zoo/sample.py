@@ -1,41 +1,18 @@
-"""Draw samples from a trained zoo entry into a folder of lossless PNGs."""
+"""Draw samples from a trained zoo entry into a folder of lossless PNGs
+(:func:`core.data.write_pngs`)."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
-from core.errors import FpxError, InvalidInputError
+from core.data.pngs import write_pngs
+from core.errors import FpxError, InvalidInputError, check_int
 from core.runtime import atomic_write, code_version
 from core.zoo.base import ZooModel
 from core.zoo.entries import ZooEntry
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """``(B, 3, H, W)`` in ``[-1, 1]`` -> ``(B, H, W, 3)`` uint8, rounding to nearest."""
-    x = ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round()
-    return x.to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG", optimize=True)
-    return buf.getvalue()
-
-
-def write_pngs(images: torch.Tensor, folder: str | Path, start: int = 0) -> list[Path]:
-    """Write ``images`` as ``folder/{start + i:05d}.png`` (atomically, lossless)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, image in enumerate(to_uint8(images)):
-        paths.append(atomic_write(folder / f"{start + i:05d}.png", png_bytes(image)))
-    return paths
 
 
 def sample_to_folder(model: ZooModel, n: int, folder: str | Path, *, seed: int,
@@ -48,8 +25,7 @@ def sample_to_folder(model: ZooModel, n: int, folder: str | Path, *, seed: int,
     Raises:
         InvalidInputError: ``n < 1``, or ``folder`` already holds PNGs and not ``overwrite``.
     """
-    if not isinstance(n, int) or n < 1:
-        raise InvalidInputError(f"-n must be a positive integer, got {n!r}")
+    check_int("-n", n)
     folder = Path(folder)
     old = sorted(folder.glob("*.png")) if folder.is_dir() else []
     if old and not overwrite:

@@ -19,13 +19,14 @@ from pathlib import Path
 
 import torch
 
-from core.data import bundled_crops, iter_image_batches, scan_images
+from core.data import bundled_crops, read_folder, write_pngs
 from core.errors import InvalidInputError
+from core.figures import write_contact_sheet
 from core.runtime import atomic_write, code_version
 from core.zoo.default import DEFAULT_ZOO
 from core.zoo.entries import ZooEntry
-from core.zoo.quality import assess, write_contact_sheet
-from core.zoo.sample import sample_to_folder, write_pngs
+from core.zoo.quality import assess
+from core.zoo.sample import sample_to_folder
 from core.zoo.train import load_trained
 
 SHIPPED_ZOO = Path(__file__).resolve().parent.parent / "assets" / "zoo"
@@ -52,16 +53,6 @@ def shipped_entries(folder: str | Path = SHIPPED_ZOO) -> dict[str, ZooEntry]:
     """The entries whose samples the folder holds, by name."""
     return {name: ZooEntry.from_dict(info["entry"])
             for name, info in read_manifest(folder)["entries"].items()}
-
-
-def load_folder(folder: str | Path, size: int) -> torch.Tensor:
-    """All images of a sample folder as ``(N, 3, size, size)`` in [-1, 1]."""
-    if not Path(folder).is_dir():
-        raise InvalidInputError(f"{folder}: not a folder")
-    batches = list(iter_image_batches(scan_images([Path(folder)]), size, 256))
-    if not batches:
-        raise InvalidInputError(f"{folder}: no usable image of at least {size}x{size}")
-    return torch.cat(batches)
 
 
 def ship(runs: str | Path, out: str | Path = SHIPPED_ZOO, *, count: int = 200,
@@ -111,7 +102,7 @@ def ship(runs: str | Path, out: str | Path = SHIPPED_ZOO, *, count: int = 200,
         folder = sample_to_folder(model, count, out / "samples" / name, seed=seed,
                                   overwrite=True, made_by={"command": command,
                                                            "checkpoint_step": record["step"]})
-        samples = load_folder(folder, size)
+        samples, _ = read_folder(folder, size)
         figures = assess(samples, real)
         if sheets is not None:
             write_contact_sheet(samples[:64], Path(sheets) / f"{name}.png")

@@ -11,12 +11,18 @@ from bokeh.models import ColorBar, ColumnDataSource, HoverTool, LinearColorMappe
 from bokeh.palettes import Magma256, RdBu11
 from bokeh.plotting import figure
 
+from core.figures.axes import (
+    DETECTED_COLOR,
+    DETECTED_LABEL,
+    PREDICTED_COLOR,
+    PREDICTED_LABEL,
+    color_limits,
+    spectrum_extent,
+)
 from core.spectrum import GridPeaks, RadialProfile
 
 SPECTRUM_SIZE = 270
 CROP_SIZE = 170
-DETECTED_COLOR = "cyan"
-PREDICTED_COLOR = "#39ff14"
 LINE_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
 
 
@@ -25,8 +31,14 @@ def _array(t: torch.Tensor) -> np.ndarray:
 
 
 class SpectrumFigure:
-    """A centred dB spectrum on cycles/pixel axes (fy upwards), with detected peaks
-    (circles) and, optionally, predicted peaks (crosses)."""
+    """A centred dB spectrum on cycles/pixel axes, with detected peaks (circles) and,
+    optionally, predicted peaks (crosses).
+
+    The axis convention is the one of every fpx spectrum figure
+    (:mod:`core.figures.axes`): fy upwards (Bokeh draws an image's row 0 at the bottom,
+    and row 0 is the most negative fy), each bin centred on its frequency, the image and
+    the axes spanning :func:`~core.figures.axes.spectrum_extent`.
+    """
 
     def __init__(self, title: str, *, diverging: bool = False):
         self.diverging = diverging
@@ -48,10 +60,10 @@ class SpectrumFigure:
         if not diverging:
             det = fig.scatter("fx", "fy", source=self.detected, marker="circle", size=14,
                               fill_alpha=0, line_color=DETECTED_COLOR, line_width=2,
-                              legend_label="detected peaks")
+                              legend_label=DETECTED_LABEL)
             fig.scatter("fx", "fy", source=self.predicted, marker="x", size=12,
                         line_color=PREDICTED_COLOR, line_width=2,
-                        legend_label="predicted (theory)")
+                        legend_label=PREDICTED_LABEL)
             fig.add_tools(HoverTool(renderers=[det], tooltips=[("peak", "(@fx, @fy)"),
                                                                ("prominence", "@db{0.0} dB")]))
             fig.legend.location = "bottom_left"
@@ -59,22 +71,19 @@ class SpectrumFigure:
             fig.legend.background_fill_alpha = 0.6
         fig.add_layout(ColorBar(color_mapper=self.mapper, width=12, title="dB"), "right")
         self.figure = fig
+        self.extent: tuple[float, float, float, float] | None = None
 
     def update(self, spectrum: torch.Tensor, peaks: GridPeaks | None = None,
                predicted: list[tuple[float, float]] | None = None,
                clim: tuple[float, float] | None = None) -> None:
         spec = _array(spectrum)
-        h, w = spec.shape
         if clim is None:
-            if self.diverging:
-                top = float(np.quantile(np.abs(spec), 0.995)) or 1.0
-                clim = (-top, top)
-            else:
-                clim = tuple(float(v) for v in np.quantile(spec, [0.01, 0.999]))
+            clim = color_limits(spec, self.diverging)
         self.mapper.update(low=clim[0], high=clim[1])
-        # Bin centres run from -(n//2)/n upwards; the image spans +- half a bin around them.
-        x0, y0 = -(w // 2) / w - 0.5 / w, -(h // 2) / h - 0.5 / h
-        self.image.data = dict(image=[spec], x=[x0], y=[y0], dw=[1.0], dh=[1.0])
+        left, right, bottom, top = spectrum_extent(*spec.shape)
+        self.image.data = dict(image=[spec], x=[left], y=[bottom], dw=[right - left],
+                               dh=[top - bottom])
+        self._fit_ranges((left, right, bottom, top))
         if peaks is not None:
             self.detected.data = dict(fx=peaks.fx.tolist(), fy=peaks.fy.tolist(),
                                       db=peaks.prominence_db.tolist())
@@ -82,6 +91,18 @@ class SpectrumFigure:
         self.predicted.data = dict(fx=[p[0] for p in pts], fy=[p[1] for p in pts])
         if not self.diverging:  # a legend only when there is something to name
             self.figure.legend.visible = bool(pts) or bool(len(self.detected.data["fx"]))
+
+
+    def _fit_ranges(self, extent: tuple[float, float, float, float]) -> None:
+        """Axes exactly over the image, as matplotlib's ``imshow`` sets them; only when the
+        size changes, so a zoom survives updates of the same size (and reset returns to
+        the image)."""
+        if extent == self.extent:
+            return
+        self.extent = extent
+        for rng, (lo, hi) in ((self.figure.x_range, extent[:2]),
+                              (self.figure.y_range, extent[2:])):
+            rng.update(start=lo, end=hi, reset_start=lo, reset_end=hi)
 
 
 class ProfileFigure:

@@ -1,0 +1,149 @@
+"""The one axis convention of every spectrum fpx draws, and the helpers that draw on it.
+
+A centred spectrum ``(H, W)`` (``fftshift`` order, as :func:`core.spectrum.power_spectrum`
+returns it: row ``i`` holds ``fy = frequencies(H)[i]``, column ``j`` holds
+``fx = frequencies(W)[j]``) is drawn
+
+* on axes in cycles/pixel (Nyquist = 0.5), fx to the right and fy **upwards**: row 0,
+  the most negative fy, at the bottom, as in a plot of any function of (fx, fy);
+* with each bin a cell *centred* on its frequency, so the image reaches half a bin
+  beyond the first and last centres (:func:`spectrum_extent`). For even ``n`` an axis
+  runs from ``-0.5 - 0.5/n`` to ``0.5 - 0.5/n``; for odd ``n`` from ``-0.5`` to ``0.5``.
+
+Peaks (``GridPeaks``) and predicted lines are then plotted at their ``(fx, fy)`` and land
+on their bins. The dashboard's Bokeh spectrum (``explorer.views.figures``) takes its
+extent and colour limits from here, so both renderers agree.
+
+The helpers draw on a matplotlib ``Axes`` someone else made; they never create, show or
+save a figure (:mod:`core.figures.canvas` does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from core.errors import InvalidInputError, check_int
+
+SPECTRUM_CMAP = "magma"
+DIVERGING_CMAP = "RdBu_r"  # blue below zero, red above
+DETECTED_COLOR = "cyan"
+PREDICTED_COLOR = "#39ff14"
+DETECTED_LABEL = "detected peaks"
+PREDICTED_LABEL = "predicted (theory)"
+
+
+def as_array(x) -> np.ndarray:
+    """A tensor (any device, with or without grad) or array-like as a NumPy array."""
+    if hasattr(x, "detach"):
+        return x.detach().float().cpu().numpy()
+    return np.asarray(x)
+
+
+def spectrum_extent(h: int, w: int) -> tuple[float, float, float, float]:
+    """``(left, right, bottom, top)`` in cycles/pixel of a centred ``(h, w)`` spectrum
+    drawn with fy upwards and bins centred on their frequencies: the first and last bin
+    centres ``-(n // 2) / n`` and ``(n - 1 - n // 2) / n``, each widened by half a bin
+    ``0.5 / n``. (matplotlib: ``imshow(..., origin="lower", extent=...)``; Bokeh:
+    ``x=left, y=bottom, dw=right - left, dh=top - bottom``.)"""
+    h, w = check_int("spectrum height", h), check_int("spectrum width", w)
+
+    def edges(n: int) -> tuple[float, float]:
+        return -(n // 2) / n - 0.5 / n, (n - 1 - n // 2) / n + 0.5 / n
+
+    left, right = edges(w)
+    bottom, top = edges(h)
+    return left, right, bottom, top
+
+
+def color_limits(spectrum_db, diverging: bool = False) -> tuple[float, float]:
+    """Colour range of a dB spectrum: its 1st to 99.9th percentile (a few bright peaks and
+    the DC bin do not wash out the rest); ``diverging``: symmetric about 0, out to the
+    99.5th percentile of ``|x|`` (1 dB when that is 0)."""
+    spec = as_array(spectrum_db)
+    if diverging:
+        top = float(np.quantile(np.abs(spec), 0.995)) or 1.0
+        return -top, top
+    lo, hi = np.quantile(spec, [0.01, 0.999])
+    return float(lo), float(hi)
+
+
+def draw_spectrum(ax, spectrum_db, *, peaks=None,
+                  predicted: Sequence[tuple[float, float]] = (), diverging: bool = False,
+                  vmin: float | None = None, vmax: float | None = None,
+                  title: str | None = None, colorbar: bool = True):
+    """Draw a centred dB spectrum ``(H, W)`` on ``ax`` in the convention of this module.
+
+    Args:
+        spectrum_db: ``(H, W)`` tensor or array, dB.
+        peaks: detected peaks (anything with ``fx``, ``fy`` of shape ``(P,)`` in
+            cycles/pixel, such as ``GridPeaks``), drawn as circles.
+        predicted: ``(fx, fy)`` pairs in cycles/pixel, drawn as crosses.
+        diverging: a signed difference (blue-white-red around 0) instead of magma.
+        vmin, vmax: colour range in dB; default :func:`color_limits`.
+        colorbar: add a colour bar labelled dB beside ``ax``.
+
+    Returns:
+        The ``AxesImage``.
+    """
+    spec = as_array(spectrum_db)
+    if spec.ndim != 2:
+        raise InvalidInputError(f"a spectrum to draw must be (H, W), got shape {spec.shape}")
+    lo, hi = color_limits(spec, diverging)
+    extent = spectrum_extent(*spec.shape)
+    im = ax.imshow(spec, origin="lower", extent=extent,
+                   cmap=DIVERGING_CMAP if diverging else SPECTRUM_CMAP,
+                   vmin=lo if vmin is None else vmin, vmax=hi if vmax is None else vmax)
+    shown = False
+    if peaks is not None and len(peaks):
+        ax.scatter(as_array(peaks.fx), as_array(peaks.fy), s=80, facecolors="none",
+                   edgecolors=DETECTED_COLOR, linewidths=1.2, label=DETECTED_LABEL)
+        shown = True
+    if len(predicted):
+        ax.scatter([p[0] for p in predicted], [p[1] for p in predicted], marker="x", s=40,
+                   color=PREDICTED_COLOR, linewidths=1.2, label=PREDICTED_LABEL)
+        shown = True
+    if shown:
+        ax.legend(loc="lower left", fontsize=7)
+    # Markers on the edge bins must not widen the axes past the image.
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    ax.set_xlabel("fx (cycles/pixel)")
+    ax.set_ylabel("fy (cycles/pixel)")
+    if title is not None:
+        ax.set_title(title, fontsize=10)
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, fraction=0.046, label="dB")
+    return im
+
+
+def draw_profiles(ax, profiles: Mapping, *, styles: Mapping[str, dict] | None = None,
+                  title: str | None = None, ylabel: str = "mean power (dB)",
+                  legend: bool = True, legend_size: float | None = None) -> None:
+    """Radial profiles (label -> ``RadialProfile``: ``frequency (R,)`` in cycles/pixel,
+    ``power (R,)`` in dB) as lines on one 0-0.5 cycles/pixel axis, DC left out (its
+    power is the image mean, off any useful scale). ``styles`` give matplotlib line
+    options per label (say ``{"real": {"color": "k", "lw": 2}}``)."""
+    styles = styles or {}
+    for label, prof in profiles.items():
+        ax.plot(as_array(prof.frequency)[1:], as_array(prof.power)[1:], label=label,
+                **styles.get(label, {}))
+    ax.set_xlim(0, 0.5)
+    ax.set_xlabel("frequency (cycles/pixel)")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if title is not None:
+        ax.set_title(title, fontsize=10)
+    if legend and profiles:
+        ax.legend(fontsize=legend_size)
+
+
+def draw_images(ax, images: Sequence, title: str | None = None) -> None:
+    """RGB images ``(3, H, W)`` in ``[-1, 1]`` (one ``H`` for all) side by side, no axes."""
+    tiles = [((as_array(x).astype(np.float32) + 1) / 2).clip(0, 1).transpose(1, 2, 0)
+             for x in images]
+    ax.imshow(np.concatenate(tiles, axis=1))
+    ax.axis("off")
+    if title is not None:
+        ax.set_title(title, fontsize=10)
