@@ -299,6 +299,24 @@ def test_cli_list_and_unknown_names(capsys):
     assert "valid: gan_tconv" in capsys.readouterr().err
 
 
+def test_cli_train_stops_at_an_interrupted_entry(tmp_path, capsys, monkeypatch):
+    """A run stopped by a signal is checkpointed by the harness and returns; the CLI then
+    reports it, starts no further entry and exits 130."""
+    import core.zoo.train as zoo_train
+    from core.cli import EXIT_INTERRUPTED
+
+    started = []
+
+    def fake(entry, out, **kwargs):
+        started.append(entry.name)
+        return {"entry": entry.name, "step": 3, "interrupted": True}
+
+    monkeypatch.setattr(zoo_train, "train_entry", fake)
+    assert main(["zoo", "train", "all", "--out", tmp_path]) == EXIT_INTERRUPTED
+    assert started == [DEFAULT_ZOO[0].name]
+    assert json.loads(capsys.readouterr().out)["interrupted"] is True
+
+
 def test_cli_sample_needs_a_trained_entry(tmp_path, capsys):
     assert main(["zoo", "sample", "vae_tconv", "--runs", str(tmp_path),
                  "--out", str(tmp_path / "s")]) == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.cli.options import (
+    EXIT_INTERRUPTED,
     add_device,
     add_json,
     add_out,
@@ -118,7 +119,7 @@ def run_train(args) -> int:
                    steps=args.steps)
     if record:
         print_json(record)
-    return 0
+    return EXIT_INTERRUPTED if record.get("interrupted") else 0
 
 
 def run_bank_sample(args) -> int:

@@ -6,7 +6,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from core.cli.options import add_device, add_json, add_out, positive_int, print_json, say, seed
+from core.cli.options import (
+    EXIT_INTERRUPTED,
+    add_device,
+    add_json,
+    add_out,
+    positive_int,
+    print_json,
+    say,
+    seed,
+)
 from core.errors import InvalidInputError
 
 RUNS = Path("runs/zoo")
@@ -95,13 +104,16 @@ def run_list(args) -> int:
 def run_train(args) -> int:
     from core.zoo.train import train_entry
 
-    results = [train_entry(entry, args.out, preset=args.preset, data=args.data,
-                           size=args.size, steps=args.steps, batch=args.batch,
-                           checkpoint_every=args.checkpoint_every, resume=args.resume,
-                           device=args.device)
-               for entry in _entries(args.name)]
-    for r in results:
-        print_json(r)
+    # A run stopped by Ctrl-C / SIGTERM is checkpointed and reported as interrupted; the
+    # entries after it are not started.
+    for entry in _entries(args.name):
+        summary = train_entry(entry, args.out, preset=args.preset, data=args.data,
+                              size=args.size, steps=args.steps, batch=args.batch,
+                              checkpoint_every=args.checkpoint_every, resume=args.resume,
+                              device=args.device)
+        print_json(summary)
+        if summary.get("interrupted"):
+            return EXIT_INTERRUPTED
     return 0
 
 
