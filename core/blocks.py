@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.errors import InvalidInputError, UnknownNameError, check_int
+from core.errors import InvalidInputError, check_int
+from core.registry import file_under, lookup
 
 KERNELS = ("odd", "any")
 
@@ -102,9 +103,7 @@ def register(registry: dict[str, Callable[..., nn.Module]], name: str):
     """Decorator: file a block factory under ``name`` in ``registry``."""
 
     def add(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        if name in registry:
-            raise ValueError(f"block '{name}' is registered twice")
-        registry[name] = factory
+        file_under(registry, name, factory, kind="block")
         return factory
 
     return add
@@ -125,11 +124,7 @@ def register_upsampler(name: str, *, label: str, kernels: str = "odd",
 
 
 def _lookup(registry: dict, kind: str, name: str) -> Callable[..., nn.Module]:
-    try:
-        return registry[name]
-    except (KeyError, TypeError):
-        valid = ", ".join(sorted(registry))
-        raise UnknownNameError(f"unknown {kind} '{name}'; valid: {valid}") from None
+    return lookup(registry, name, kind=kind, sort=True)
 
 
 def upsampler(name: str) -> Upsampler:

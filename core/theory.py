@@ -36,7 +36,8 @@ from fractions import Fraction
 import torch
 
 from core.blocks import upsampler
-from core.errors import UnknownNameError, check_int
+from core.errors import check_int
+from core.registry import file_under, lookup
 from core.specs import BlockSpec, GeneratorSpec
 
 BICUBIC_A = -0.75  # the Keys parameter torch uses for mode="bicubic"
@@ -70,19 +71,12 @@ INTERPOLATORS: dict[str, Interpolator] = {}
 
 def register_interpolator(interpolator: Interpolator) -> Interpolator:
     """File ``interpolator`` under its name (refusing a second one of the same name)."""
-    if interpolator.name in INTERPOLATORS:
-        raise ValueError(f"interpolator '{interpolator.name}' is registered twice")
-    INTERPOLATORS[interpolator.name] = interpolator
-    return interpolator
+    return file_under(INTERPOLATORS, interpolator.name, interpolator, kind="interpolator")
 
 
 def interpolator(mode: str) -> Interpolator:
     """The interpolator called ``mode``; a miss lists the valid names."""
-    try:
-        return INTERPOLATORS[mode]
-    except (KeyError, TypeError):
-        raise UnknownNameError(f"unknown interpolation '{mode}'; valid: "
-                               f"{', '.join(INTERPOLATORS)}") from None
+    return lookup(INTERPOLATORS, mode, kind="interpolation")
 
 
 def _check_factor(factor) -> int:

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from core.data import bundled_crops
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, check_int
 from core.extractor.checkpoint import CHECKPOINT_FORMAT, export_extractor
 from core.extractor.model import Extractor, ExtractorConfig, batch_hard_triplet
 from core.harness import Dist, Run
@@ -144,9 +144,7 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
         raise InvalidInputError(f"unknown preset '{preset}'; valid: {', '.join(PRESETS)}")
     config = PRESETS[preset]
     if steps is not None:
-        if steps < 1:
-            raise InvalidInputError(f"--steps must be >= 1, got {steps}")
-        config = dataclasses.replace(config, steps=steps)
+        config = dataclasses.replace(config, steps=check_int("--steps", steps))
     out = Path(out)
     with Dist(device) as env:
         log = (lambda msg: print(f"fpx train: {msg}", file=sys.stderr, flush=True)) \

@@ -26,7 +26,8 @@ import torch
 from torch import nn
 
 from core.blocks import get_activation, get_norm, get_upsampling, upsampler
-from core.errors import InvalidInputError, UnknownNameError
+from core.errors import InvalidInputError
+from core.registry import file_under, lookup
 from core.runtime import cpu_seeded
 
 if TYPE_CHECKING:
@@ -52,6 +53,14 @@ class ZooSettings:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def presets(quick: tuple[int, int, float], full: tuple[int, int, float]
+            ) -> dict[str, ZooSettings]:
+    """A family's presets from ``(steps, batch, lr)`` each: ``quick`` on 4096 images with a
+    checkpoint every 250 steps, ``full`` on 20000 images with one every 1000."""
+    return {"quick": ZooSettings(*quick),
+            "full": ZooSettings(*full, images=20000, checkpoint_every=1000)}
 
 
 @dataclass(frozen=True)
@@ -95,10 +104,10 @@ def register_family(name: str, *, losses: tuple[str, ...], presets: Mapping[str,
     :class:`Family` for the other arguments)."""
 
     def add(cls: type) -> type:
-        if name in FAMILIES:
-            raise ValueError(f"family '{name}' is registered twice")
-        FAMILIES[name] = Family(name, cls, tuple(losses), presets, upsampling, normalization,
-                                doc or (cls.__doc__ or "").strip().split("\n")[0])
+        file_under(FAMILIES, name, Family(name, cls, tuple(losses), presets, upsampling,
+                                          normalization,
+                                          doc or (cls.__doc__ or "").strip().split("\n")[0]),
+                   kind="family")
         cls.family = name
         return cls
 
@@ -107,11 +116,7 @@ def register_family(name: str, *, losses: tuple[str, ...], presets: Mapping[str,
 
 def get_family(name: str) -> Family:
     """The family called ``name``; a miss lists the valid names."""
-    try:
-        return FAMILIES[name]
-    except (KeyError, TypeError):
-        raise UnknownNameError(f"unknown family '{name}'; valid: "
-                               f"{', '.join(FAMILIES)}") from None
+    return lookup(FAMILIES, name, kind="family")
 
 
 def build_model(entry: ZooEntry, size: int | None = None) -> ZooModel:

@@ -7,7 +7,7 @@ ddpm_tconv differ only in upsampling.
 
 from __future__ import annotations
 
-from core.errors import UnknownNameError
+from core.registry import lookup
 from core.zoo.entries import ZooEntry
 
 
@@ -39,8 +39,4 @@ ZOO: dict[str, ZooEntry] = {e.name: e for e in DEFAULT_ZOO}
 
 def get_entry(name: str) -> ZooEntry:
     """The default entry called ``name``; a miss lists the valid names."""
-    try:
-        return ZOO[name]
-    except (KeyError, TypeError):
-        raise UnknownNameError(f"unknown zoo entry '{name}'; valid: "
-                               f"{', '.join(ZOO)}") from None
+    return lookup(ZOO, name, kind="zoo entry")

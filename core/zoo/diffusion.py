@@ -40,7 +40,7 @@ from torch import nn
 
 from core.blocks import conv2d, get_activation, get_norm, get_upsampling
 from core.errors import InvalidInputError, check_int
-from core.zoo.base import ZooModel, ZooSettings, register_family, up_options
+from core.zoo.base import ZooModel, presets, register_family, up_options
 from core.zoo.entries import ZooEntry
 
 SCHEDULES = ("linear", "cosine")
@@ -286,12 +286,8 @@ class UNet(nn.Module):
 # --- the family --------------------------------------------------------------------------
 
 
-@register_family(
-    "diffusion", losses=("eps-mse",),
-    presets={"quick": ZooSettings(steps=1000, batch=32, lr=1e-3),
-             "full": ZooSettings(steps=60000, batch=128, lr=2e-4, images=20000,
-                                 checkpoint_every=1000)},
-    doc="DDPM (small U-Net, noise-prediction loss, EMA), sampled by DDIM.")
+@register_family("diffusion", losses=("eps-mse",),
+                 presets=presets(quick=(1000, 32, 1e-3), full=(60000, 128, 2e-4)))
 class Diffusion(ZooModel):
     """DDPM trained on the noise-prediction loss, sampled by DDIM with the EMA U-Net.
 

@@ -47,7 +47,7 @@ from torch import nn
 
 from core.blocks import conv2d, get_activation
 from core.errors import InvalidInputError, check_int
-from core.zoo.base import ZooModel, ZooSettings, register_family
+from core.zoo.base import ZooModel, presets, register_family
 from core.zoo.entries import ZooEntry
 
 PIXEL_SCALE = 127.5  # x in [-1, 1] is k / 127.5 - 1 for 8-bit k
@@ -284,12 +284,8 @@ def _temperature(value, name: str) -> float:
 
 # Flows do not upsample features: their only resolution change is the (un)squeeze, a
 # lossless space-to-depth reshuffle; they normalise with actnorm.
-@register_family(
-    "flow", losses=("nll",), upsampling=("squeeze",), normalization=("actnorm",),
-    presets={"quick": ZooSettings(steps=500, batch=64, lr=1e-3),
-             "full": ZooSettings(steps=30000, batch=64, lr=5e-4, images=20000,
-                                 checkpoint_every=1000)},
-    doc="Multi-scale Glow: squeeze, actnorm, 1x1 conv, affine coupling; exact likelihood.")
+@register_family("flow", losses=("nll",), upsampling=("squeeze",), normalization=("actnorm",),
+                 presets=presets(quick=(500, 64, 1e-3), full=(30000, 64, 5e-4)))
 class Flow(ZooModel):
     """Multi-scale Glow for ``(B, 3, size, size)`` images in ``[-1, 1]``.
 

@@ -34,7 +34,7 @@ from torch import nn
 
 from core.blocks import get_activation, get_norm
 from core.errors import InvalidInputError
-from core.zoo.base import LatentDecoder, ZooModel, ZooSettings, register_family, ups_for
+from core.zoo.base import LatentDecoder, ZooModel, presets, register_family, ups_for
 
 GP_WEIGHT = 10.0
 
@@ -93,13 +93,11 @@ class Discriminator(nn.Module):
         return self.net(x).flatten()
 
 
-@register_family(
-    "gan", losses=("ns", "hinge", "lsgan", "wgan-gp"),
-    presets={"quick": ZooSettings(steps=1200, batch=32, lr=2e-4),
-             "full": ZooSettings(steps=30000, batch=128, lr=2e-4, images=20000,
-                                 checkpoint_every=1000)},
-    doc="DCGAN generator and discriminator; ns, hinge, lsgan or wgan-gp objective.")
+@register_family("gan", losses=("ns", "hinge", "lsgan", "wgan-gp"),
+                 presets=presets(quick=(1200, 32, 2e-4), full=(30000, 128, 2e-4)))
 class GAN(ZooModel):
+    """DCGAN generator and discriminator; ns, hinge, lsgan or wgan-gp objective."""
+
     def __init__(self, entry, size: int):
         super().__init__(entry, size)
         spectral = bool(entry.option("spectral_norm", False))

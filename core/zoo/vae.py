@@ -23,7 +23,7 @@ from torch import nn
 
 from core.blocks import get_activation, get_norm
 from core.errors import InvalidInputError
-from core.zoo.base import LatentDecoder, ZooModel, ZooSettings, register_family, ups_for
+from core.zoo.base import LatentDecoder, ZooModel, presets, register_family, ups_for
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -51,13 +51,11 @@ class Encoder(nn.Module):
         return mu, logvar.clamp(-12.0, 8.0)
 
 
-@register_family(
-    "vae", losses=("elbo",),
-    presets={"quick": ZooSettings(steps=1000, batch=64, lr=1e-3),
-             "full": ZooSettings(steps=30000, batch=128, lr=5e-4, images=20000,
-                                 checkpoint_every=1000)},
-    doc="Convolutional VAE with a Gaussian decoder (beta-weighted ELBO).")
+@register_family("vae", losses=("elbo",),
+                 presets=presets(quick=(1000, 64, 1e-3), full=(30000, 128, 5e-4)))
 class VAE(ZooModel):
+    """Convolutional VAE with a Gaussian decoder (beta-weighted ELBO)."""
+
     def __init__(self, entry, size: int):
         super().__init__(entry, size)
         self.beta = float(entry.option("beta", 1.0))
