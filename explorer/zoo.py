@@ -22,7 +22,7 @@ from core.analysis import SpectrumReport, analyse_batches
 from core.data import read_folder
 from core.errors import FpxError
 from core.spectrum import RESIDUALS, spectral_distance
-from core.zoo.shipped import SHIPPED_ZOO, read_manifest
+from core.zoo.shipped import SHIPPED_ZOO, ShippedEntry, ZooManifest, read_manifest
 
 REAL = "Real crops"
 GRID = 4  # samples shown: GRID x GRID
@@ -33,7 +33,7 @@ class ZooResult:
     """One computation of the zoo tab.
 
     Attributes:
-        entry: the entry's name; info: its manifest record (entry, settings, quality ...).
+        entry: the entry's name; info: its manifest record (design, training, quality).
         reference: ``Real crops`` or another entry's name.
         samples: ``(3, GRID*S, GRID*S)`` tiled first samples in ``[-1, 1]``.
         report, ref_report: analyses of the entry's samples and of the reference.
@@ -43,7 +43,7 @@ class ZooResult:
     """
 
     entry: str
-    info: dict
+    info: ShippedEntry
     reference: str
     samples: torch.Tensor
     report: SpectrumReport
@@ -86,13 +86,13 @@ class ZooState(param.Parameterized):
     def __init__(self, folder: str | Path = SHIPPED_ZOO, **params):
         super().__init__(**params)
         self.folder = Path(folder)
+        self.manifest: ZooManifest | None = None
         try:
             self.manifest = read_manifest(self.folder)
         except FpxError as err:
-            self.manifest = {"entries": {}, "size": 32}
             self.message = f"no zoo samples to show: {err}"
             return
-        names = list(self.manifest["entries"])
+        names = list(self.manifest.entries)
         self.param.entry.objects = names
         self.param.reference.objects = [REAL, *names]
         with param.discard_events(self):
@@ -101,16 +101,15 @@ class ZooState(param.Parameterized):
 
     @param.depends("entry", "reference", "residual", watch=True)
     def recompute(self) -> None:
-        if self.entry is None:
+        if self.entry is None or self.manifest is None:
             return
         t0 = time.perf_counter()
-        size = int(self.manifest["size"])
-        info = self.manifest["entries"][self.entry]
+        size = self.manifest.size
+        info = self.manifest.entries[self.entry]
         try:
-            folder = str(self.folder / info["folder"])
-            ref_folder = str(self.folder / (self.manifest["real"]["folder"]
-                                            if self.reference == REAL else
-                                            self.manifest["entries"][self.reference]["folder"]))
+            folder = str(self.folder / info.folder)
+            ref_folder = str(self.folder / (self.manifest.real.folder if self.reference == REAL
+                                            else self.manifest.entries[self.reference].folder))
             report = _analysis(folder, size, self.residual)
             ref = _analysis(ref_folder, size, self.residual)
             samples = tile(_images(folder, size))

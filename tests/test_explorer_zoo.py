@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 import torch
 
+from core.zoo.shipped import read_manifest
 from explorer.zoo import REAL, ZooState, tile
 
 
@@ -27,7 +29,7 @@ def test_entries_are_the_shipped_ones_and_the_first_is_shown(state):
     assert torch.allclose(r.difference, r.report.spectrum - r.ref_report.spectrum)
     # the tab's distance is the one the manifest recorded (same samples, same real crops,
     # channel-averaged here, so close rather than equal)
-    assert abs(r.distance_db - r.info["quality"]["spectral_distance_db"]) < 0.5
+    assert abs(r.distance_db - r.info.quality.spectral_distance_db) < 0.5
 
 
 def test_choices_recompute_and_the_flow_shows_its_squeeze_grid(state):
@@ -47,11 +49,23 @@ def test_a_missing_or_corrupt_sample_set_gives_a_message(tmp_path):
     assert empty.result is None and "no zoo samples" in empty.message
     (tmp_path / "manifest.json").write_text("{not json")
     assert "corrupt" in ZooState(folder=tmp_path).message
-    manifest = {"format": "fpx.zoo_samples/1", "size": 32, "real": {"folder": "real"},
-                "entries": {"ghost": {"folder": "samples/ghost"}}}
-    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    # a complete manifest (the shipped one's first entry, renamed) whose samples are absent
+    shipped = read_manifest()
+    first = next(iter(shipped.entries.values()))
+    ghost_entry = dataclasses.replace(first, entry=dataclasses.replace(first.entry,
+                                                                       name="ghost"),
+                                      folder="samples/ghost")
+    manifest = dataclasses.replace(shipped, entries={"ghost": ghost_entry})
+    (tmp_path / "manifest.json").write_text(manifest.to_json())
     ghost = ZooState(folder=tmp_path)
     assert ghost.result is None and "cannot show ghost" in ghost.message
+    # an incomplete one is refused as a whole, naming what is missing
+    (tmp_path / "manifest.json").write_text(json.dumps(
+        {"format": "fpx.zoo_samples/1", "size": 32, "real": {"folder": "real"},
+         "entries": {"ghost": {"folder": "samples/ghost"}}}))
+    partial = ZooState(folder=tmp_path)
+    assert partial.result is None and "no zoo samples" in partial.message
+    assert "missing ['code_version', 'commands', 'count', 'quality']" in partial.message
 
 
 def test_tile_lays_out_row_by_row_and_pads():

@@ -66,34 +66,34 @@ def test_planted_upsampling_is_found_and_the_independent_loss_is_not():
         assert len(set(zip(ups, labels.tolist()))) == 3
 
     report = structure_report(artifacts, designs, seed=0)
-    json.dumps(report)
-    assert report["models"] == names and report["dim"] == 2 * 3 * 8 * 8
-    table = report["nmi"]
-    assert table["family"] == {"n_values": 1}
+    json.dumps(report.to_dict())
+    assert list(report.models) == names and report.dim == 2 * 3 * 8 * 8
+    table = report.nmi
+    assert table["family"].to_dict() == {"n_values": 1}
     for method in ("kmeans", "agglomerative"):
-        assert table["upsampling"]["nmi"][method] > 0.95
-        assert table["upsampling"]["ami"][method] > 0.9
+        assert table["upsampling"].nmi[method] > 0.95
+        assert table["upsampling"].ami[method] > 0.9
         # Two loss clusters from three upsampling groups: NMI 0 up to noise.
-        assert table["loss"]["nmi"][method] < 0.1
-        assert table["loss"]["ami"][method] < 0.1
-    loo = report["leave_one_out"]
-    assert loo["factor"] == "upsampling" and loo["n_predicted"] == 12 and not loo["skipped"]
-    assert loo["accuracy"] == 1.0
-    assert loo["chance"] == pytest.approx(4 / 11)  # 4 of the 11 others share the majority
+        assert table["loss"].nmi[method] < 0.1
+        assert table["loss"].ami[method] < 0.1
+    loo = report.leave_one_out
+    assert loo.factor == "upsampling" and loo.n_predicted == 12 and not loo.skipped
+    assert loo.accuracy == 1.0
+    assert loo.chance == pytest.approx(4 / 11)  # 4 of the 11 others share the majority
 
 
 def test_leave_one_out_skips_singletons_and_sees_no_independent_factor():
     artifacts, designs = planted_zoo(extra_upsampling=("pixelshuffle",))
     names, vectors = fingerprint_vectors(artifacts)
     loo = leave_one_model_out(names, vectors, designs, "upsampling")
-    assert loo["skipped"] == ["gan-pixelshuffle-ns-s0"]
-    assert loo["n_predicted"] == 12 and loo["accuracy"] == 1.0
-    assert "gan-pixelshuffle-ns-s0" not in loo["predictions"]
+    assert list(loo.skipped) == ["gan-pixelshuffle-ns-s0"]
+    assert loo.n_predicted == 12 and loo.accuracy == 1.0
+    assert "gan-pixelshuffle-ns-s0" not in loo.predictions
     loss = leave_one_model_out(names, vectors, designs, "loss")
-    assert loss["n_predicted"] == 13 and loss["accuracy"] <= 0.7
+    assert loss.n_predicted == 13 and loss.accuracy <= 0.7
     lonely = leave_one_model_out(names[:2], vectors[:2],
                                  {n: {"upsampling": u} for n, u in zip(names[:2], "ab")})
-    assert lonely["accuracy"] is None and lonely["skipped"] == names[:2]
+    assert lonely.accuracy is None and list(lonely.skipped) == names[:2]
 
 
 def test_tsne_png_writes_a_readable_image(tmp_path):

@@ -281,9 +281,9 @@ def test_assess_passes_real_crops_and_fails_noise():
     real = bundled_crops(32, 300, seed=1, split="train")
     other = bundled_crops(32, 200, seed=2, split="train")
     good = assess(other, real)
-    assert good["passed"] and good["spectral_distance_db"] < 1.0
+    assert good.passed and good.spectral_distance_db < 1.0
     bad = assess(torch.rand(200, 3, 32, 32) * 2 - 1, real)
-    assert not bad["passed"] and bad["kernel_mmd"] > 10 * good["kernel_mmd"]
+    assert not bad.passed and bad.kernel_mmd > 10 * good.kernel_mmd
     with pytest.raises(InvalidInputError, match="differ in shape"):
         assess(torch.zeros(4, 3, 16, 16), real)
 
@@ -374,10 +374,10 @@ def test_ship_writes_samples_real_crops_sheets_and_manifest(tmp_path, capsys):
     assert set(shipped_entries(tmp_path / "zoo")) == {"t_gan", "t_vae"}
     assert len(list((tmp_path / "zoo" / "real").glob("*.png"))) == 20
     for e in entries:
-        info = manifest["entries"][e.name]
-        assert len(list((tmp_path / "zoo" / info["folder"]).glob("*.png"))) == 5
-        assert info["train_steps"] == 2 and info["train_seconds"] > 0
-        assert set(info["quality"]) >= {"spectral_distance_db", "kernel_mmd", "passed"}
+        info = manifest.entries[e.name]
+        assert len(list((tmp_path / "zoo" / info.folder).glob("*.png"))) == 5
+        assert info.train_steps == 2 and info.train_seconds > 0
+        assert set(info.quality.to_dict()) >= {"spectral_distance_db", "kernel_mmd", "passed"}
         assert (tmp_path / "sheets" / f"{e.name}.png").exists()
     assert main(["zoo", "quality", str(tmp_path / "zoo" / "samples" / "t_gan"), "--real",
                  str(tmp_path / "zoo" / "real"), "--json"]) == 0
@@ -401,22 +401,22 @@ def test_shipped_zoo_samples_match_their_manifest():
     manifest = read_manifest()
     assert set(shipped_entries()) == {e.name for e in DEFAULT_ZOO}
     assert shipped_entries() == {e.name: e for e in DEFAULT_ZOO}  # the code's entries
-    assert manifest["count"] >= 200
+    assert manifest.count >= 200
     total = sum(p.stat().st_size for p in SHIPPED_ZOO.rglob("*") if p.is_file())
     assert total < 25 * 2 ** 20
     real = sorted((SHIPPED_ZOO / "real").glob("*.png"))
-    assert len(real) == manifest["real"]["count"]
-    size = manifest["size"]
-    for name, info in manifest["entries"].items():
-        files = sorted((SHIPPED_ZOO / info["folder"]).glob("*.png"))
-        assert len(files) == manifest["count"], name
+    assert len(real) == manifest.real.count
+    size = manifest.size
+    for name, info in manifest.entries.items():
+        files = sorted((SHIPPED_ZOO / info.folder).glob("*.png"))
+        assert len(files) == manifest.count, name
         with Image.open(files[0]) as im:
             assert im.size == (size, size) and im.mode == "RGB"
-        q = info["quality"]
-        assert q["samples"] == manifest["count"] and q["real"] == len(real)
-        assert q["passed"], f"{name} samples are closer to noise than to the real crops"
-        assert info["train_steps"] == info["settings"]["steps"]
-    assert any("fpx zoo ship" in c for c in manifest["commands"])
+        q = info.quality
+        assert q.samples == manifest.count and q.real == len(real)
+        assert q.passed, f"{name} samples are closer to noise than to the real crops"
+        assert info.train_steps == info.settings.steps
+    assert any("fpx zoo ship" in c for c in manifest.commands)
 
 
 def test_training_data_from_cifar10_binary_release(tmp_path):

@@ -7,6 +7,7 @@ printing over :mod:`core.extractor` and :mod:`core.synthetic`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.cli.options import (
     EXIT_INTERRUPTED,
@@ -21,6 +22,9 @@ from core.cli.options import (
     skipped,
 )
 from core.errors import FpxError, InvalidInputError
+
+if TYPE_CHECKING:
+    from core.extractor.embeddings import EmbeddingSet
 
 
 def register(sub) -> None:
@@ -101,11 +105,11 @@ def _extractor(path: Path | None, device: str):
     return load_extractor(folder, resolve_device(device))
 
 
-def _embedded(args) -> dict:
-    from core.extractor.evaluate import embed_folders, load_embeddings
+def _embedded(args) -> EmbeddingSet:
+    from core.extractor.embeddings import EmbeddingSet, embed_folders
 
     if getattr(args, "embeddings", None):
-        return load_embeddings(args.embeddings)
+        return EmbeddingSet.load(args.embeddings)
     if not args.folders:
         raise InvalidInputError("give image folders or --embeddings FILE.npz")
     model = _extractor(args.extractor, args.device)
@@ -140,13 +144,11 @@ def run_bank_sample(args) -> int:
 
 
 def run_embed(args) -> int:
-    from core.extractor.evaluate import save_embeddings
-
     result = _embedded(args)
-    save_embeddings(result, args.out)
-    summary = {"images": len(result["paths"]), "dimensions": int(result["embeddings"].shape[1]),
-               "models": len(set(result["labels"])), "out": str(args.out),
-               "skipped": result["skipped"]}
+    result.save(args.out)
+    summary = {"images": len(result.paths), "dimensions": result.dim,
+               "models": len(result.models), "out": str(args.out),
+               "skipped": result.skipped_records()}
     if args.json:
         print_json(summary)
     else:
@@ -158,9 +160,9 @@ def run_verify(args) -> int:
     from core.extractor.evaluate import verify
 
     data = _embedded(args)
-    result = verify(data["embeddings"], data["labels"], pairs=args.pairs, seed=args.seed)
-    result["images"] = len(data["labels"])
-    result["models"] = len(set(data["labels"]))
+    result = verify(data.embeddings, data.labels, pairs=args.pairs, seed=args.seed)
+    result["images"] = len(data.labels)
+    result["models"] = len(data.models)
     if args.json:
         print_json(result)
     else:
@@ -169,17 +171,16 @@ def run_verify(args) -> int:
 
 
 def run_identify(args) -> int:
-    from core.extractor.evaluate import embed_folders, identify, split_gallery
+    from core.extractor.embeddings import embed_folders
+    from core.extractor.evaluate import identify, split_gallery
 
     model = _extractor(args.extractor, args.device)
     gallery = embed_folders(model, [args.gallery], notify=skipped)
     if args.query.resolve() == args.gallery.resolve():
-        g_e, g_l, q_e, q_l = split_gallery(gallery["embeddings"], gallery["labels"],
-                                           args.shots)
+        g_e, g_l, q_e, q_l = split_gallery(gallery.embeddings, gallery.labels, args.shots)
     else:
         query = embed_folders(model, [args.query], notify=skipped)
-        g_e, g_l, q_e, q_l = (gallery["embeddings"], gallery["labels"],
-                              query["embeddings"], query["labels"])
+        g_e, g_l, q_e, q_l = gallery.embeddings, gallery.labels, query.embeddings, query.labels
     result = identify(g_e, g_l, q_e, q_l, shots=args.shots, seed=args.seed)
     if args.json:
         print_json(result)
@@ -193,7 +194,7 @@ def run_relate(args) -> int:
     from core.figures import dendrogram_png
 
     data = _embedded(args)
-    result = relate(data["embeddings"], data["labels"], read_specs(args.folders))
+    result = relate(data.embeddings, data.labels, read_specs(args.folders))
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         result["dendrogram"] = str(dendrogram_png(result, args.out / "dendrogram.png"))

@@ -185,23 +185,23 @@ def run_structure(args) -> int:
                      args.out / f"tsne_{label.replace(':', '_')}.png",
                      title=f"Artifacts in the {label} space (t-SNE)")
     if args.json:
-        print_json(report)
+        print_json({space: r.to_dict() for space, r in report.items()})
         return 0
     for space, r in report.items():
-        print(f"space {space}: {len(r['models'])} models, fingerprint = {r['fingerprint']}")
+        print(f"space {space}: {len(r.models)} models, fingerprint = {r.fingerprint}")
         print(f"  {'factor':<14} {'values':>6} {'NMI k-means':>12} {'NMI agglo':>10} "
               f"{'AMI k-means':>12} {'AMI agglo':>10}")
-        for factor, t in r["nmi"].items():
-            if t["n_values"] < 2:
-                print(f"  {factor:<14} {t['n_values']:>6}   (one value: nothing to cluster)")
+        for factor, t in r.nmi.items():
+            if t.n_values < 2:
+                print(f"  {factor:<14} {t.n_values:>6}   (one value: nothing to cluster)")
                 continue
-            print(f"  {factor:<14} {t['n_values']:>6} {t['nmi']['kmeans']:>12.3f} "
-                  f"{t['nmi']['agglomerative']:>10.3f} {t['ami']['kmeans']:>12.3f} "
-                  f"{t['ami']['agglomerative']:>10.3f}")
-        loo = r["leave_one_out"]
-        acc = "n/a" if loo["accuracy"] is None else f"{loo['accuracy']:.3f}"
-        chance = "n/a" if loo["chance"] is None else f"{loo['chance']:.3f}"
-        print(f"  leave-one-model-out {loo['factor']}: accuracy {acc} over "
-              f"{loo['n_predicted']} models (chance {chance}; skipped: "
-              f"{', '.join(loo['skipped']) or 'none'})")
+            print(f"  {factor:<14} {t.n_values:>6} {t.nmi['kmeans']:>12.3f} "
+                  f"{t.nmi['agglomerative']:>10.3f} {t.ami['kmeans']:>12.3f} "
+                  f"{t.ami['agglomerative']:>10.3f}")
+        loo = r.leave_one_out
+        acc = "n/a" if loo.accuracy is None else f"{loo.accuracy:.3f}"
+        chance = "n/a" if loo.chance is None else f"{loo.chance:.3f}"
+        print(f"  leave-one-model-out {loo.factor}: accuracy {acc} over "
+              f"{loo.n_predicted} models (chance {chance}; skipped: "
+              f"{', '.join(loo.skipped) or 'none'})")
     return 0

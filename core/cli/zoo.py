@@ -157,12 +157,13 @@ def run_quality(args) -> int:
         if args.sheets is not None:
             write_contact_sheet(samples[:64], args.sheets / f"{folder.name}.png")
     if args.json:
-        print_json({"real": str(args.real), "folders": report})
+        print_json({"real": str(args.real),
+                    "folders": {name: r.to_dict() for name, r in report.items()}})
         return 0
     print(f"{'folder':<28} {'spectral dB':>11} {'MMD':>8} {'noise MMD':>10}  verdict")
     for name, r in report.items():
-        print(f"{name:<28} {r['spectral_distance_db']:>11.2f} {r['kernel_mmd']:>8.3f} "
-              f"{r['kernel_mmd_noise']:>10.3f}  {'ok' if r['passed'] else 'FAILED (noise)'}")
+        print(f"{name:<28} {r.spectral_distance_db:>11.2f} {r.kernel_mmd:>8.3f} "
+              f"{r.kernel_mmd_noise:>10.3f}  {'ok' if r.passed else 'FAILED (noise)'}")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Using an extractor: embed images, verify, identify and relate generators.
+"""Using an extractor: verify, identify and relate generators from embeddings (made by
+:mod:`core.extractor.embeddings`; arrays ``(N, D)`` with ``N`` labels in, figures out).
 
 The three tasks of Yang et al., measured as they measure them:
   * verification: pairs of images (half from the same model), cosine similarity, ROC AUC
@@ -15,67 +16,22 @@ The three tasks of Yang et al., measured as they measure them:
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.data import Skipped, iter_image_batches, scan_images
 from core.errors import InvalidInputError, check_int
-from core.extractor.model import Extractor
+from core.extractor.embeddings import labelled_files  # noqa: F401  (re-exported, see below)
 from core.specs import GeneratorSpec, spec_distance
 
-
-def labelled_files(folders: list[str | Path], skipped: Skipped) -> tuple[list[Path], list[str]]:
-    """Image files under each folder, labelled by their top folder below it (or by the
-    folder's own name for files at its top)."""
-    files, labels = [], []
-    for folder in folders:
-        root = Path(folder)
-        if not root.is_dir():
-            raise InvalidInputError(f"{root}: not a folder")
-        for path in scan_images([root], skipped):
-            rel = path.relative_to(root)
-            files.append(path)
-            labels.append(rel.parts[0] if len(rel.parts) > 1 else root.name)
-    return files, labels
+# labelled_files moved to core.extractor.embeddings with embed_folders; it stays importable
+# here for callers that still look for it here (tests/test_synthetic_samples.py).
 
 
-@torch.no_grad()
-def embed_images(model: Extractor, x: torch.Tensor, batch: int = 128) -> torch.Tensor:
-    """``(N, 3, S, S)`` images in [-1, 1] -> ``(N, D)`` unit embeddings (float32)."""
-    model.eval()
-    device = next(model.parameters()).device
-    out = [model(x[i:i + batch].to(device)).float().cpu() for i in range(0, len(x), batch)]
-    return torch.cat(out) if out else torch.zeros(0, model.config.embed_dim)
-
-
-@torch.no_grad()
-def embed_folders(model: Extractor, folders: list[str | Path], *, batch: int = 64,
-                  notify: Callable[[str, str], None] | None = None) -> dict:
-    """Embed every usable image under ``folders`` (centre crops of the extractor's size).
-
-    Returns ``{"embeddings": (N, D) float32, "paths": [...], "labels": [...],
-    "skipped": [...]}``; raises if no image is usable.
-    """
-    skipped = Skipped(notify=notify)
-    files, labels = labelled_files(folders, skipped)
-    size = model.config.crop_size
-    label_of = dict(zip(map(str, files), labels))
-    embs, kept = [], []
-    for x, paths in iter_image_batches(files, size, batch, skipped=skipped, with_paths=True):
-        embs.append(embed_images(model, x))
-        kept.extend(map(str, paths))
-    if not embs:
-        raise InvalidInputError(f"no usable image of at least {size}x{size} in the given folders")
-    return {"embeddings": torch.cat(embs).numpy().astype(np.float32), "paths": kept,
-            "labels": [label_of[p] for p in kept], "skipped": skipped.items}
-
-
-def _classes(labels: list[str], minimum: int, task: str) -> np.ndarray:
+def _classes(labels: Sequence[str], minimum: int, task: str) -> np.ndarray:
     arr = np.asarray(labels)
     if len(set(labels)) < minimum:
         raise InvalidInputError(f"{task} needs images of at least {minimum} models (top "
@@ -83,7 +39,7 @@ def _classes(labels: list[str], minimum: int, task: str) -> np.ndarray:
     return arr
 
 
-def verify(embeddings: np.ndarray, labels: list[str], *, pairs: int = 10_000,
+def verify(embeddings: np.ndarray, labels: Sequence[str], *, pairs: int = 10_000,
            seed: int = 0) -> dict:
     """Verification on ``pairs`` image pairs, half from the same model."""
     from sklearn.metrics import roc_auc_score
@@ -112,7 +68,7 @@ def verify(embeddings: np.ndarray, labels: list[str], *, pairs: int = 10_000,
             "best_threshold_accuracy": acc}
 
 
-def split_gallery(embeddings: np.ndarray, labels: list[str], shots: int
+def split_gallery(embeddings: np.ndarray, labels: Sequence[str], shots: int
                   ) -> tuple[np.ndarray, list[str], np.ndarray, list[str]]:
     """One folder as both gallery and query: per model, its first ``shots`` images (in
     the order given) form the gallery and the rest are the queries.
@@ -137,8 +93,8 @@ def split_gallery(embeddings: np.ndarray, labels: list[str], shots: int
             embeddings[~mask], [lab for lab, m in zip(labels, mask) if not m])
 
 
-def identify(gallery: np.ndarray, gallery_labels: list[str], query: np.ndarray,
-             query_labels: list[str], *, shots: int = 10, seed: int = 0) -> dict:
+def identify(gallery: np.ndarray, gallery_labels: Sequence[str], query: np.ndarray,
+             query_labels: Sequence[str], *, shots: int = 10, seed: int = 0) -> dict:
     """Few-shot identification; open-set AUROC when the query holds unknown models."""
     from sklearn.metrics import f1_score, roc_auc_score
 
@@ -170,7 +126,7 @@ def identify(gallery: np.ndarray, gallery_labels: list[str], query: np.ndarray,
     return result
 
 
-def relate(embeddings: np.ndarray, labels: list[str],
+def relate(embeddings: np.ndarray, labels: Sequence[str],
            specs: dict[str, GeneratorSpec] | None = None) -> dict:
     """Model-by-model cosine similarity of mean embeddings (and, with specs, Spearman's
     rho between embedding distance and design distance over model pairs)."""
@@ -201,28 +157,3 @@ def read_specs(folders: list[str | Path]) -> dict[str, GeneratorSpec]:
                 label = root.name if spec_file.parent == root else spec_file.parent.name
                 specs[label] = GeneratorSpec.from_json(spec_file.read_text())
     return specs
-
-
-def save_embeddings(result: dict, path: str | Path) -> Path:
-    from core.runtime import atomic_path
-
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, embeddings=result["embeddings"], paths=np.asarray(result["paths"]),
-                     labels=np.asarray(result["labels"]))
-    return path
-
-
-def load_embeddings(path: str | Path) -> dict:
-    """Read an ``fpx embed`` file (no pickles: plain arrays only)."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {"embeddings": data["embeddings"].astype(np.float32),
-                    "paths": data["paths"].tolist(), "labels": data["labels"].tolist()}
-    except (OSError, ValueError, KeyError) as err:
-        raise InvalidInputError(f"{path}: not an fpx embeddings file ({err})") from None
-
-
-def summary_json(obj: dict) -> str:
-    return json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))

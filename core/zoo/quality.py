@@ -20,13 +20,73 @@ crops in spectrum but still much closer to them than to noise, and pass.
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import numbers
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, check_int
 from core.spectrum import power_spectrum, radial_profile, spectral_distance
 from core.spectrum.profiles import RadialProfile
 from core.spectrum.transforms import check_images
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """The quality figures of one set of samples against real crops (see the module).
+
+    Attributes:
+        spectral_distance_db: samples vs real crops, dB (3 decimals); 0 = same spectrum.
+        spectral_distance_noise_db: uniform noise vs the same crops, dB: failure's scale.
+        kernel_mmd: samples vs real crops, unbiased MMD^2 (4 decimals; may dip below 0).
+        kernel_mmd_noise: uniform noise vs the real crops.
+        kernel_mmd_to_noise: samples vs that noise.
+        passed: ``kernel_mmd < kernel_mmd_to_noise``: closer to real crops than to noise.
+        samples, real: how many images of each were compared (at least 2).
+
+    :meth:`to_dict` keeps this field order, which the zoo manifest stores.
+    """
+
+    spectral_distance_db: float
+    spectral_distance_noise_db: float
+    kernel_mmd: float
+    kernel_mmd_noise: float
+    kernel_mmd_to_noise: float
+    passed: bool
+    samples: int
+    real: int
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self)[:5]:
+            value = getattr(self, f.name)
+            if not isinstance(value, numbers.Real) or isinstance(value, bool) or \
+                    not math.isfinite(value):
+                raise InvalidInputError(f"quality report: {f.name} must be a finite number, "
+                                        f"got {value!r}")
+            object.__setattr__(self, f.name, float(value))
+        if not isinstance(self.passed, bool):
+            raise InvalidInputError(f"quality report: passed must be true or false, got "
+                                    f"{self.passed!r}")
+        for name in ("samples", "real"):
+            check_int(f"quality report: {name}", getattr(self, name), 2)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> QualityReport:
+        if not isinstance(d, dict):
+            raise InvalidInputError(f"a quality report must be a JSON object, got "
+                                    f"{type(d).__name__}")
+        names = [f.name for f in dataclasses.fields(cls)]
+        if set(d) != set(names):
+            raise InvalidInputError(f"a quality report has the fields {', '.join(names)}; "
+                                    f"missing {sorted(set(names) - set(d))}, unknown "
+                                    f"{sorted(set(d) - set(names))}")
+        return cls(**d)
 
 
 def quality_features(x: torch.Tensor) -> torch.Tensor:
@@ -63,8 +123,9 @@ def _profile(x: torch.Tensor) -> RadialProfile:
     return radial_profile(power_spectrum(x, log=True).mean(dim=(0, 1)))
 
 
-def assess(samples: torch.Tensor, real: torch.Tensor, *, seed: int = 0) -> dict:
-    """Quality figures of ``samples`` against ``real`` (both ``(N, 3, S, S)`` in [-1, 1])."""
+def assess(samples: torch.Tensor, real: torch.Tensor, *, seed: int = 0) -> QualityReport:
+    """Quality figures of ``samples`` against ``real`` (both ``(N, 3, S, S)`` in [-1, 1]);
+    ``seed`` draws the uniform noise images that set the scale of failure."""
     samples, real = check_images(samples, "samples"), check_images(real, "real")
     if samples.shape[1:] != real.shape[1:]:
         raise InvalidInputError(f"samples {tuple(samples.shape[1:])} and real crops "
@@ -80,15 +141,15 @@ def assess(samples: torch.Tensor, real: torch.Tensor, *, seed: int = 0) -> dict:
     zs, zn = z(samples), z(noise)
     mmd, mmd_noise = kernel_mmd(zs, zr), kernel_mmd(zn, zr)
     to_noise = kernel_mmd(zs, zn)
-    return {
-        "spectral_distance_db": round(float(spectral_distance(_profile(samples),
-                                                              _profile(real))), 3),
-        "spectral_distance_noise_db": round(float(spectral_distance(_profile(noise),
-                                                                    _profile(real))), 3),
-        "kernel_mmd": round(mmd, 4),
-        "kernel_mmd_noise": round(mmd_noise, 4),
-        "kernel_mmd_to_noise": round(to_noise, 4),
-        "passed": bool(mmd < to_noise),
-        "samples": len(samples), "real": len(real),
-    }
+    return QualityReport(
+        spectral_distance_db=round(float(spectral_distance(_profile(samples),
+                                                           _profile(real))), 3),
+        spectral_distance_noise_db=round(float(spectral_distance(_profile(noise),
+                                                                 _profile(real))), 3),
+        kernel_mmd=round(mmd, 4),
+        kernel_mmd_noise=round(mmd_noise, 4),
+        kernel_mmd_to_noise=round(to_noise, 4),
+        passed=bool(mmd < to_noise),
+        samples=len(samples), real=len(real),
+    )
 

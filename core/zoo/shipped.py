@@ -13,19 +13,25 @@ at positions drawn with another seed, so they are the matching real distribution
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
+import numbers
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from core.data import bundled_crops, read_folder, write_pngs
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, check_int
 from core.figures import write_contact_sheet
 from core.runtime import atomic_write, code_version
+from core.zoo.base import ZooSettings
 from core.zoo.default import DEFAULT_ZOO
 from core.zoo.entries import ZooEntry
-from core.zoo.quality import assess
+from core.zoo.quality import QualityReport, assess
 from core.zoo.sample import sample_to_folder
 from core.zoo.train import load_trained
 
@@ -33,12 +39,214 @@ SHIPPED_ZOO = Path(__file__).resolve().parent.parent / "assets" / "zoo"
 MANIFEST_FORMAT = "fpx.zoo_samples/1"
 REAL_SEED = 7919  # positions of the held-out real crops (training used the entry seeds)
 SAMPLE_SEED = 1000  # added to each entry's seed for the shipped samples
+REAL_DATA = ("bundled photos, train split (the zoo's training photos), crops at positions "
+             "drawn with this seed")
+QUALITY_NOTE = ("spectral distance (dB) of mean radial spectra and KID-style kernel MMD in "
+                "fixed features, against the real crops; noise figures are uniform noise "
+                "against the same crops; kernel_mmd_to_noise is the samples' MMD to that "
+                "noise; passed = the samples are closer to the real crops than to noise")
 
 
-def read_manifest(folder: str | Path = SHIPPED_ZOO) -> dict:
+@dataclass(frozen=True)
+class RealCrops:
+    """The held-out real crops beside the samples: ``count`` PNGs in ``folder`` (relative
+    to the manifest), cut at positions drawn with ``seed`` from what ``data`` says."""
+
+    folder: str
+    count: int
+    seed: int
+    data: str
+
+    def __post_init__(self) -> None:
+        _text(self, "folder", "data")
+        check_int("real crops: count", self.count)
+        check_int("real crops: seed", self.seed, 0)
+
+    def to_dict(self) -> dict:
+        return _plain(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RealCrops:
+        return cls(**_fields(cls, d, "the real crops' record"))
+
+
+@dataclass(frozen=True)
+class ShippedEntry:
+    """One entry of the shipped sample set: what it is, where its samples lie, how it
+    was trained, and how good its samples are.
+
+    Attributes:
+        entry: the zoo entry (design choices and seed).
+        folder: its samples, relative to the manifest (``samples/NAME``).
+        sample_seed: the seed that drew them (the entry's seed + ``SAMPLE_SEED``).
+        preset: the training preset, ``None`` if the checkpoint did not record one.
+        settings: the training settings its checkpoint recorded.
+        data: the training data (``bundled`` ...).
+        train_steps: steps trained (equal to ``settings.steps`` for a finished run).
+        train_seconds: training wall time in seconds (3 decimals).
+        trained_by: the code version that trained it, ``None`` if unrecorded.
+        quality: its samples against the real crops.
+    """
+
+    entry: ZooEntry
+    folder: str
+    sample_seed: int
+    preset: str | None
+    settings: ZooSettings
+    data: str
+    train_steps: int
+    train_seconds: float
+    trained_by: str | None
+    quality: QualityReport
+
+    def __post_init__(self) -> None:
+        for name, kind in (("entry", ZooEntry), ("settings", ZooSettings),
+                           ("quality", QualityReport)):
+            if not isinstance(getattr(self, name), kind):
+                raise InvalidInputError(f"{name} must be a {kind.__name__}, got "
+                                        f"{type(getattr(self, name)).__name__}")
+        _text(self, "folder", "data")
+        for name in ("preset", "trained_by"):
+            if getattr(self, name) is not None:
+                _text(self, name)
+        check_int("sample_seed", self.sample_seed, 0)
+        check_int("train_steps", self.train_steps, 0)
+        t = self.train_seconds
+        if not isinstance(t, numbers.Real) or isinstance(t, bool) or not math.isfinite(t) \
+                or t < 0:
+            raise InvalidInputError(f"train_seconds must be a number >= 0, got {t!r}")
+        object.__setattr__(self, "train_seconds", float(t))
+
+    def to_dict(self) -> dict:
+        return _plain(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ShippedEntry:
+        d = dict(_fields(cls, d, "a shipped entry"))
+        settings = _fields(ZooSettings, d["settings"], "settings")
+        d.update(entry=ZooEntry.from_dict(d["entry"]), settings=ZooSettings(**settings),
+                 quality=QualityReport.from_dict(d["quality"]))
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class ZooManifest:
+    """``manifest.json`` of a zoo sample set: what made it and what it holds.
+
+    Attributes:
+        format: :data:`MANIFEST_FORMAT`.
+        code_version: the code that wrote it.
+        commands: the commands that made it, in order (runs named ``RUNS``).
+        size: image side in pixels, of samples and real crops alike.
+        count: samples per entry.
+        real: the held-out real crops.
+        quality: what the quality figures mean (for a reader of the JSON).
+        entries: entry name -> :class:`ShippedEntry`, in the order shipped.
+
+    :meth:`to_json` writes the file ``fpx zoo ship`` writes (this field order,
+    ``indent=2``), so ``ZooManifest.from_json(text).to_json() == text``.
+    """
+
+    format: str
+    code_version: str
+    commands: tuple[str, ...]
+    size: int
+    count: int
+    real: RealCrops
+    quality: str
+    entries: Mapping[str, ShippedEntry]
+
+    def __post_init__(self) -> None:
+        if self.format != MANIFEST_FORMAT:
+            raise InvalidInputError(f"format must be {MANIFEST_FORMAT!r}, got {self.format!r}")
+        _text(self, "code_version", "quality")
+        if isinstance(self.commands, str) or not all(isinstance(c, str)
+                                                     for c in self.commands):
+            raise InvalidInputError("commands must be a list of strings")
+        object.__setattr__(self, "commands", tuple(self.commands))
+        check_int("size", self.size)
+        check_int("count", self.count)
+        if not isinstance(self.real, RealCrops):
+            raise InvalidInputError(f"real must be a RealCrops, got {type(self.real).__name__}")
+        if not isinstance(self.entries, Mapping):
+            raise InvalidInputError(f"entries must map names to shipped entries, got "
+                                    f"{type(self.entries).__name__}")
+        for name, info in self.entries.items():
+            if not isinstance(info, ShippedEntry) or info.entry.name != name:
+                got = info.entry.name if isinstance(info, ShippedEntry) else type(info).__name__
+                raise InvalidInputError(f"entries['{name}'] must be the ShippedEntry of "
+                                        f"'{name}', got {got}")
+        object.__setattr__(self, "entries", dict(self.entries))
+
+    def to_dict(self) -> dict:
+        return _plain(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ZooManifest:
+        d = dict(_fields(cls, d, "a zoo sample manifest"))
+        if not isinstance(d["entries"], dict):
+            raise InvalidInputError("entries must be a JSON object of shipped entries")
+        entries = {}
+        for name, info in d["entries"].items():
+            try:
+                entries[name] = ShippedEntry.from_dict(info)
+            except InvalidInputError as err:
+                raise InvalidInputError(f"entry '{name}': {err}") from None
+        d.update(real=RealCrops.from_dict(d["real"]), entries=entries)
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, text: str) -> ZooManifest:
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise InvalidInputError(f"corrupt JSON: {err}") from None
+        return cls.from_dict(record)
+
+
+def _fields(cls, d, what: str) -> dict:
+    """``d`` if it is a dict with exactly the fields of the dataclass ``cls``."""
+    if not isinstance(d, dict):
+        raise InvalidInputError(f"{what} must be a JSON object, got {type(d).__name__}")
+    names = [f.name for f in dataclasses.fields(cls)]
+    missing, extra = [n for n in names if n not in d], sorted(set(d) - set(names))
+    if missing or extra:
+        raise InvalidInputError(f"{what} has the fields {', '.join(names)}; missing "
+                                f"{missing}, unknown {extra}")
+    return d
+
+
+def _text(record, *names: str) -> None:
+    for name in names:
+        value = getattr(record, name)
+        if not isinstance(value, str) or not value:
+            raise InvalidInputError(f"{name} must be a non-empty string, got {value!r}")
+
+
+def _plain(record) -> dict:
+    """A record as JSON-able data in field order, nested records by their ``to_dict``."""
+    def plain(value):
+        if hasattr(value, "to_dict"):
+            return value.to_dict()
+        if isinstance(value, tuple):
+            return list(value)
+        if isinstance(value, Mapping):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return {f.name: plain(getattr(record, f.name)) for f in dataclasses.fields(record)}
+
+
+def read_manifest(folder: str | Path = SHIPPED_ZOO) -> ZooManifest:
+    """The manifest of the sample set in ``folder``; a missing, corrupt, foreign or
+    incomplete file is refused with one line naming it."""
     path = Path(folder) / "manifest.json"
     try:
-        record = json.loads(path.read_text())
+        text = path.read_text()
+        record = json.loads(text)
     except FileNotFoundError:
         raise InvalidInputError(f"{path}: no zoo sample manifest (make one with fpx zoo "
                                 "ship)") from None
@@ -46,19 +254,21 @@ def read_manifest(folder: str | Path = SHIPPED_ZOO) -> dict:
         raise InvalidInputError(f"{path} is corrupt: {err}") from None
     if not isinstance(record, dict) or record.get("format") != MANIFEST_FORMAT:
         raise InvalidInputError(f"{path} is not an fpx zoo sample manifest")
-    return record
+    try:
+        return ZooManifest.from_dict(record)
+    except InvalidInputError as err:
+        raise InvalidInputError(f"{path}: {err}") from None
 
 
 def shipped_entries(folder: str | Path = SHIPPED_ZOO) -> dict[str, ZooEntry]:
     """The entries whose samples the folder holds, by name."""
-    return {name: ZooEntry.from_dict(info["entry"])
-            for name, info in read_manifest(folder)["entries"].items()}
+    return {name: info.entry for name, info in read_manifest(folder).entries.items()}
 
 
 def ship(runs: str | Path, out: str | Path = SHIPPED_ZOO, *, count: int = 200,
          real_count: int = 1000, sheets: str | Path | None = None,
          entries: tuple[ZooEntry, ...] = DEFAULT_ZOO, device: str | torch.device = "cpu",
-         command: str = "fpx zoo ship", log=print) -> dict:
+         command: str = "fpx zoo ship", log=print) -> ZooManifest:
     """Sample ``count`` images of every trained entry under ``runs`` into ``out``, write
     ``real_count`` held-out real crops, assess each entry and write the manifest (and a
     contact sheet per entry into ``sheets``)."""
@@ -82,20 +292,8 @@ def ship(runs: str | Path, out: str | Path = SHIPPED_ZOO, *, count: int = 200,
     for old in (out / "real").glob("*.png") if (out / "real").is_dir() else []:
         old.unlink()
     write_pngs(real, out / "real")
-    manifest = {
-        "format": MANIFEST_FORMAT, "code_version": code_version(),
-        "commands": ["fpx zoo train all --preset quick --out RUNS",
-                     command],
-        "size": size, "count": count,
-        "real": {"folder": "real", "count": real_count, "seed": REAL_SEED,
-                 "data": "bundled photos, train split (the zoo's training photos), crops at "
-                         "positions drawn with this seed"},
-        "quality": "spectral distance (dB) of mean radial spectra and KID-style kernel MMD "
-                   "in fixed features, against the real crops; noise figures are uniform "
-                   "noise against the same crops; kernel_mmd_to_noise is the samples' MMD to that "
-                   "noise; passed = the samples are closer to the real crops than to noise",
-        "entries": {},
-    }
+    real_crops = RealCrops(folder="real", count=real_count, seed=REAL_SEED, data=REAL_DATA)
+    shipped = {}
     for name, (model, record) in models.items():
         t0 = time.perf_counter()
         seed = model.entry.seed + SAMPLE_SEED
@@ -106,16 +304,19 @@ def ship(runs: str | Path, out: str | Path = SHIPPED_ZOO, *, count: int = 200,
         figures = assess(samples, real)
         if sheets is not None:
             write_contact_sheet(samples[:64], Path(sheets) / f"{name}.png")
-        manifest["entries"][name] = {
-            "entry": model.entry.to_dict(), "folder": f"samples/{name}", "sample_seed": seed,
-            "preset": record.get("preset"), "settings": record["settings"],
-            "data": record["data"], "train_steps": record["step"],
-            "train_seconds": round(float(record.get("seconds", 0.0)), 3),
-            "trained_by": record.get("code_version"), "quality": figures,
-        }
+        shipped[name] = ShippedEntry(
+            entry=model.entry, folder=f"samples/{name}", sample_seed=seed,
+            preset=record.get("preset"), settings=ZooSettings(**record["settings"]),
+            data=record["data"], train_steps=record["step"],
+            train_seconds=round(float(record.get("seconds", 0.0)), 3),
+            trained_by=record.get("code_version"), quality=figures)
         log(f"{name}: {count} samples in {time.perf_counter() - t0:.1f} s; "
-            f"spectral distance {figures['spectral_distance_db']:.2f} dB, kernel MMD "
-            f"{figures['kernel_mmd']:.3f} (noise {figures['kernel_mmd_noise']:.3f})"
-            f"{'' if figures['passed'] else '  FAILED: samples are closer to noise'}")
-    atomic_write(out / "manifest.json", json.dumps(manifest, indent=2))
+            f"spectral distance {figures.spectral_distance_db:.2f} dB, kernel MMD "
+            f"{figures.kernel_mmd:.3f} (noise {figures.kernel_mmd_noise:.3f})"
+            f"{'' if figures.passed else '  FAILED: samples are closer to noise'}")
+    manifest = ZooManifest(
+        format=MANIFEST_FORMAT, code_version=code_version(),
+        commands=("fpx zoo train all --preset quick --out RUNS", command),
+        size=size, count=count, real=real_crops, quality=QUALITY_NOTE, entries=shipped)
+    atomic_write(out / "manifest.json", manifest.to_json())
     return manifest

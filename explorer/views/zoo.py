@@ -17,17 +17,18 @@ from explorer.zoo import ZooResult, ZooState
 def zoo_readout(result: ZooResult | None) -> str:
     if result is None:
         return "No zoo samples to show."
-    e, info, q = result.info["entry"], result.info, result.info["quality"]
+    info = result.info
+    e, q = info.entry, info.quality
     rep, ref = result.report, result.ref_report
     return "\n".join([
         f"| **{result.entry}** | |",
         "|---|---|",
-        f"| Design | {e['family']}: {e['upsampling']} upsampling, {e['normalization']} norm, "
-        f"{e['activation']}, loss {e['loss']}, seed {e['seed']} |",
-        f"| Training | {info['train_steps']} steps, batch {info['settings']['batch']}, "
-        f"{info['train_seconds']:.0f} s on CPU ({info['data']} photos) |",
-        f"| Quality vs real crops | spectral distance {q['spectral_distance_db']:.2f} dB, "
-        f"kernel MMD {q['kernel_mmd']:.3f} (noise: {q['kernel_mmd_noise']:.2f}) |",
+        f"| Design | {e.family}: {e.upsampling} upsampling, {e.normalization} norm, "
+        f"{e.activation}, loss {e.loss}, seed {e.seed} |",
+        f"| Training | {info.train_steps} steps, batch {info.settings.batch}, "
+        f"{info.train_seconds:.0f} s on CPU ({info.data} photos) |",
+        f"| Quality vs real crops | spectral distance {q.spectral_distance_db:.2f} dB, "
+        f"kernel MMD {q.kernel_mmd:.3f} (noise: {q.kernel_mmd_noise:.2f}) |",
         f"| Estimated upsampling factor | **{rep.upsampling_factor or 'none'}** "
         f"(reference: {ref.upsampling_factor or 'none'}) |",
         f"| Grid peaks / prominence | {len(rep.peaks)} / {rep.grid_prominence_db:.1f} dB |",

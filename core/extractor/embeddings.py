@@ -1,0 +1,239 @@
+"""Embeddings of images by the extractor, and the record that carries them.
+
+:func:`embed_folders` turns folders of model outputs into an :class:`EmbeddingSet`: one
+unit embedding per usable image, with the image's path and its model's label. ``fpx
+embed`` saves the set as an ``.npz`` of plain arrays (no pickles) that ``fpx verify |
+relate --embeddings`` read back with :meth:`EmbeddingSet.load`::
+
+    result = embed_folders(model, ["out/gan", "out/vae"])
+    result.embeddings.shape, result.models       # (N, 128), ('gan', 'vae')
+    result.save("e.npz"); EmbeddingSet.load("e.npz") == result
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.data import Skipped, iter_image_batches, scan_images
+from core.errors import InvalidInputError
+from core.extractor.model import Extractor
+
+_ARRAYS = ("embeddings", "paths", "labels")  # what every embeddings file holds
+
+
+@dataclass(frozen=True, eq=False)
+class EmbeddingSet:
+    """Embeddings of ``N`` images, one row each, with where each image came from.
+
+    Attributes:
+        embeddings: ``(N, D)`` float32, finite; rows are unit vectors when made by
+            :func:`embed_folders` (cosine similarity is their dot product).
+        paths: ``N`` image paths, as given when embedding.
+        labels: ``N`` model names (the image's top folder, see :func:`labelled_files`).
+        skipped: files left out while embedding, as ``(path, reason)`` pairs.
+
+    Lists are accepted and stored as tuples; ``N >= 1``. Two sets are equal when their
+    arrays are equal element by element and everything else matches.
+    """
+
+    embeddings: np.ndarray
+    paths: tuple[str, ...]
+    labels: tuple[str, ...]
+    skipped: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        e = self.embeddings
+        if not isinstance(e, np.ndarray) or e.dtype == bool or \
+                not np.issubdtype(e.dtype, np.number) or np.iscomplexobj(e):
+            kind = e.dtype if isinstance(e, np.ndarray) else type(e).__name__
+            raise InvalidInputError(f"embeddings must be a real-valued array, got {kind}")
+        if e.ndim != 2 or e.shape[0] == 0 or e.shape[1] == 0:
+            raise InvalidInputError(f"embeddings must be (N, D) with N, D >= 1, got shape "
+                                    f"{e.shape}")
+        e = e.astype(np.float32, copy=False)
+        if not np.isfinite(e).all():
+            raise InvalidInputError("embeddings contain NaN or Inf")
+        object.__setattr__(self, "embeddings", e)
+        for name in ("paths", "labels"):
+            values = _strings(getattr(self, name), name)
+            if len(values) != len(e):
+                raise InvalidInputError(f"{len(values)} {name} for {len(e)} embeddings; "
+                                        "one per row")
+            object.__setattr__(self, name, values)
+        pairs = self.skipped
+        if isinstance(pairs, (str, bytes)) or not all(
+                isinstance(p, (tuple, list)) and len(p) == 2
+                and all(isinstance(s, str) for s in p) for p in pairs):
+            raise InvalidInputError("skipped must be (path, reason) pairs of strings")
+        object.__setattr__(self, "skipped", tuple(tuple(p) for p in pairs))
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, EmbeddingSet):
+            return NotImplemented
+        return (np.array_equal(self.embeddings, other.embeddings)
+                and (self.paths, self.labels, self.skipped)
+                == (other.paths, other.labels, other.skipped))
+
+    __hash__ = None  # equal sets must hash alike, and an array has no hash
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The distinct labels, in order of first appearance."""
+        return tuple(dict.fromkeys(self.labels))
+
+    @property
+    def dim(self) -> int:
+        """``D``, the embedding size."""
+        return int(self.embeddings.shape[1])
+
+    def to_dict(self) -> dict:
+        """JSON-able: embeddings as nested lists of floats (float32 values are exact as
+        doubles, so :meth:`from_dict` gives back the same bits); skips as
+        ``{"path", "reason"}`` objects, as the CLI prints them."""
+        return {"embeddings": self.embeddings.tolist(), "paths": list(self.paths),
+                "labels": list(self.labels), "skipped": self.skipped_records()}
+
+    def skipped_records(self) -> list[dict[str, str]]:
+        return [{"path": p, "reason": r} for p, r in self.skipped]
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EmbeddingSet:
+        if not isinstance(d, dict):
+            raise InvalidInputError(f"an embedding set must be a JSON object, got "
+                                    f"{type(d).__name__}")
+        extra = sorted(set(d) - {*_ARRAYS, "skipped"})
+        missing = [k for k in _ARRAYS if k not in d]
+        if extra or missing:
+            raise InvalidInputError(f"an embedding set has the fields embeddings, paths, "
+                                    f"labels, skipped; missing {missing}, unknown {extra}")
+        skipped = d.get("skipped", [])
+        if not isinstance(skipped, list) or not all(
+                isinstance(s, dict) and set(s) == {"path", "reason"} for s in skipped):
+            raise InvalidInputError("skipped must be a list of {path, reason} objects")
+        try:
+            e = np.asarray(d["embeddings"], dtype=np.float32)
+        except (TypeError, ValueError):
+            raise InvalidInputError("embeddings must be a list of equal-length lists of "
+                                    "numbers") from None
+        return cls(e, d["paths"], d["labels"], [(s["path"], s["reason"]) for s in skipped])
+
+    def save(self, path: str | Path) -> Path:
+        """One ``.npz`` of plain arrays, written atomically: ``embeddings (N, D)`` float32;
+        ``paths``, ``labels`` ``(N,)`` and ``skipped_paths``, ``skipped_reasons`` unicode
+        (nothing needs ``allow_pickle``)."""
+        from core.runtime import atomic_path
+
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, embeddings=self.embeddings, paths=_unicode(self.paths),
+                         labels=_unicode(self.labels),
+                         skipped_paths=_unicode(p for p, _ in self.skipped),
+                         skipped_reasons=_unicode(r for _, r in self.skipped))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> EmbeddingSet:
+        """Read a file written by :meth:`save` (``fpx embed``); anything else is refused
+        with one line naming the file. Files without the ``skipped_*`` arrays (written
+        before they were saved) load with no skips."""
+        try:
+            z = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise InvalidInputError(f"{path}: no such embeddings file (make one with fpx "
+                                    "embed)") from None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+            raise InvalidInputError(f"{path}: not an fpx embeddings file "
+                                    f"({str(err).splitlines()[0]})") from None
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise InvalidInputError(f"{path}: not an fpx embeddings file (a bare array, "
+                                    "not an .npz)")
+        with z:
+            missing = [k for k in _ARRAYS if k not in z.files]
+            if missing:
+                raise InvalidInputError(f"{path}: not an fpx embeddings file (no "
+                                        f"{', '.join(missing)})")
+            try:
+                arrays = {k: z[k] for k in z.files}
+                skipped = list(zip(_listed(arrays.get("skipped_paths")),
+                                   _listed(arrays.get("skipped_reasons")), strict=True))
+                return cls(arrays["embeddings"], _listed(arrays["paths"]),
+                           _listed(arrays["labels"]), skipped)
+            except (ValueError, zipfile.BadZipFile) as err:  # object arrays, bad members
+                raise InvalidInputError(f"{path}: not an fpx embeddings file "
+                                        f"({str(err).splitlines()[0]})") from None
+            except InvalidInputError as err:
+                raise InvalidInputError(f"{path}: {err}") from None
+
+
+def _strings(values, name: str) -> tuple[str, ...]:
+    if isinstance(values, (str, bytes, np.ndarray)) or not all(
+            isinstance(v, str) for v in values):
+        raise InvalidInputError(f"{name} must be a sequence of strings")
+    return tuple(values)
+
+
+def _unicode(values) -> np.ndarray:
+    """Strings as a unicode array (``<U1`` when empty, never an object array)."""
+    return np.asarray(list(values), dtype=str)
+
+
+def _listed(a: np.ndarray | None) -> list:
+    if a is None:
+        return []
+    if a.ndim != 1:
+        raise ValueError(f"expected a 1-D array of strings, got shape {a.shape}")
+    return a.tolist()
+
+
+def labelled_files(folders: list[str | Path], skipped: Skipped | None
+                   ) -> tuple[list[Path], list[str]]:
+    """Image files under each folder, labelled by their top folder below it (or by the
+    folder's own name for files at its top)."""
+    files, labels = [], []
+    for folder in folders:
+        root = Path(folder)
+        if not root.is_dir():
+            raise InvalidInputError(f"{root}: not a folder")
+        for path in scan_images([root], skipped):
+            rel = path.relative_to(root)
+            files.append(path)
+            labels.append(rel.parts[0] if len(rel.parts) > 1 else root.name)
+    return files, labels
+
+
+@torch.no_grad()
+def embed_images(model: Extractor, x: torch.Tensor, batch: int = 128) -> torch.Tensor:
+    """``(N, 3, S, S)`` images in [-1, 1] -> ``(N, D)`` unit embeddings (float32)."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = [model(x[i:i + batch].to(device)).float().cpu() for i in range(0, len(x), batch)]
+    return torch.cat(out) if out else torch.zeros(0, model.config.embed_dim)
+
+
+@torch.no_grad()
+def embed_folders(model: Extractor, folders: list[str | Path], *, batch: int = 64,
+                  notify: Callable[[str, str], None] | None = None) -> EmbeddingSet:
+    """Embed every usable image under ``folders`` (centre crops of the extractor's size,
+    ``model.config.crop_size`` pixels); files too small or unreadable are skipped and
+    recorded. Raises :class:`InvalidInputError` if no image is usable."""
+    skipped = Skipped(notify=notify)
+    files, labels = labelled_files(folders, skipped)
+    size = model.config.crop_size
+    label_of = dict(zip(map(str, files), labels))
+    embs, kept = [], []
+    for x, paths in iter_image_batches(files, size, batch, skipped=skipped, with_paths=True):
+        embs.append(embed_images(model, x))
+        kept.extend(map(str, paths))
+    if not embs:
+        raise InvalidInputError(f"no usable image of at least {size}x{size} in the given folders")
+    return EmbeddingSet(torch.cat(embs).numpy(), tuple(kept),
+                        tuple(label_of[p] for p in kept),
+                        tuple((s["path"], s["reason"]) for s in skipped.items))
+
