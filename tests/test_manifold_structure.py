@@ -1,6 +1,7 @@
 """core.manifold.structure: planted design structure is found (NMI, leave-one-model-out),
 an independent factor is not; singletons are skipped; t-SNE PNG; refusals."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -10,6 +11,11 @@ from PIL import Image
 
 from core.errors import InvalidInputError
 from core.manifold.structure import (
+    DESIGN_FACTORS,
+    FactorScores,
+    LeaveOneOut,
+    Prediction,
+    StructureReport,
     cluster,
     design_nmi,
     fingerprint_vectors,
@@ -140,3 +146,70 @@ def test_bad_inputs_are_refused():
         tsne_png(np.zeros((6, 4)), ["a", "b"], "unused.png")
     with pytest.raises(InvalidInputError, match="at least 2 models"):
         tsne_png(np.zeros((6, 4)), ["a"] * 6, "unused.png")
+
+
+def test_structure_report_round_trips_and_keeps_the_printed_keys():
+    artifacts, designs = planted_zoo(n_samples=5, extra_upsampling=("pixelshuffle",))
+    report = structure_report(artifacts, designs, seed=0)
+    d = json.loads(json.dumps(report.to_dict()))
+    # fpx structure --json prints these keys, in this order
+    assert list(d) == ["models", "fingerprint", "dim", "seed", "nmi", "leave_one_out"]
+    assert list(d["nmi"]) == list(DESIGN_FACTORS)
+    assert list(d["nmi"]["upsampling"]) == ["n_values", "nmi", "ami", "clusters"]
+    assert list(d["leave_one_out"]) == ["factor", "accuracy", "chance", "n_predicted",
+                                        "predictions", "skipped"]
+    assert d["leave_one_out"]["skipped"] == ["gan-pixelshuffle-ns-s0"]
+    first = next(iter(d["leave_one_out"]["predictions"].values()))
+    assert first == {"true": first["true"], "predicted": first["predicted"]}
+    back = StructureReport.from_dict(d)
+    assert back == report and back.to_dict() == report.to_dict()
+    assert isinstance(back.nmi["loss"], FactorScores) and back.nmi["family"].nmi is None
+    assert all(isinstance(p, Prediction) for p in back.leave_one_out.predictions.values())
+    lonely = leave_one_model_out(["a", "b"], np.eye(2), {"a": {"upsampling": "x"},
+                                                        "b": {"upsampling": "y"}})
+    assert LeaveOneOut.from_dict(json.loads(json.dumps(lonely.to_dict()))) == lonely
+
+
+def test_structure_records_refuse_inconsistent_values_in_one_line():
+    artifacts, designs = planted_zoo(n_samples=3)
+    report = structure_report(artifacts, designs, seed=0)
+    loo = report.leave_one_out
+    cases = [
+        (lambda: FactorScores(n_values=0), "n_values must be a positive integer, got 0"),
+        (lambda: FactorScores(n_values=1, nmi={"kmeans": 0.5}), "one value has no nmi"),
+        (lambda: FactorScores(n_values=2, nmi={"kmeans": 0.5}, ami={"kmeans": 0.1}),
+         "needs nmi, ami and clusters for the same clustering methods"),
+        (lambda: FactorScores(n_values=2, nmi={"kmeans": 1.5}, ami={"kmeans": 0.1},
+                              clusters={"kmeans": {"a": 0}}),
+         r"nmi\['kmeans'\] must be a finite number in \[0, 1\], got 1.5"),
+        (lambda: FactorScores(n_values=2, nmi={"kmeans": 0.5}, ami={"kmeans": float("nan")},
+                              clusters={"kmeans": {"a": 0}}),
+         r"ami\['kmeans'\] must be a finite number <= 1, got nan"),
+        (lambda: FactorScores(n_values=2, nmi={"kmeans": 0.5}, ami={"kmeans": 0.1},
+                              clusters={"kmeans": {"a": -1}}),
+         r"clusters\['kmeans'\]\['a'\] must be an integer >= 0, got -1"),
+        (lambda: dataclasses.replace(loo, n_predicted=3), "n_predicted is 3 but 12 predictions"),
+        (lambda: dataclasses.replace(loo, accuracy=None), "accuracy must be a finite number"),
+        (lambda: LeaveOneOut("upsampling", 0.5, None, 0, {}, ()),
+         "accuracy must be None when no model is predicted, got 0.5"),
+        (lambda: dataclasses.replace(loo, skipped=(next(iter(loo.predictions)),)),
+         "both predicted and skipped"),
+        (lambda: dataclasses.replace(report, models=report.models[:1]),
+         "at least 2 distinct models"),
+        (lambda: dataclasses.replace(report, models=report.models[:-1] + ("ghost",)),
+         "leave_one_out must predict or skip every model"),
+        (lambda: dataclasses.replace(report, seed=-1), "seed must be an integer >= 0, got -1"),
+        (lambda: dataclasses.replace(report, nmi={"loss": {"n_values": 1}}),
+         "nmi must map design factors to FactorScores"),
+        (lambda: StructureReport.from_dict({**report.to_dict(), "extra": 1}),
+         r"a structure report has the fields .*unknown \['extra'\]"),
+        (lambda: FactorScores.from_dict({"n_values": 1, "nmi_typo": {}}),
+         "a factor's scores are n_values"),
+        (lambda: LeaveOneOut.from_dict({**loo.to_dict(), "predictions": {"a": {"true": "x"}}}),
+         r"a prediction has the fields true, predicted; missing \['predicted'\]"),
+        (lambda: Prediction("", "x"), "true must be a non-empty string"),
+    ]
+    for make, message in cases:
+        with pytest.raises(InvalidInputError, match=message) as err:
+            make()
+        assert "\n" not in str(err.value)

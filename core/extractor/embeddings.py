@@ -143,33 +143,35 @@ class EmbeddingSet:
         """Read a file written by :meth:`save` (``fpx embed``); anything else is refused
         with one line naming the file. Files without the ``skipped_*`` arrays (written
         before they were saved) load with no skips."""
+        def refuse(why: str) -> InvalidInputError:
+            return InvalidInputError(f"{path}: not an fpx embeddings file ({why})")
+
         try:
             z = np.load(path, allow_pickle=False)
         except FileNotFoundError:
             raise InvalidInputError(f"{path}: no such embeddings file (make one with fpx "
                                     "embed)") from None
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-            raise InvalidInputError(f"{path}: not an fpx embeddings file "
-                                    f"({str(err).splitlines()[0]})") from None
+        except ValueError:  # neither .npz nor .npy, so numpy took it for a pickle
+            raise refuse("not an .npz archive") from None
+        except (OSError, EOFError, zipfile.BadZipFile) as err:
+            raise refuse(str(err).splitlines()[0]) from None
         if not isinstance(z, np.lib.npyio.NpzFile):
-            raise InvalidInputError(f"{path}: not an fpx embeddings file (a bare array, "
-                                    "not an .npz)")
+            raise refuse("a bare array, not an .npz")
         with z:
             missing = [k for k in _ARRAYS if k not in z.files]
             if missing:
-                raise InvalidInputError(f"{path}: not an fpx embeddings file (no "
-                                        f"{', '.join(missing)})")
-            try:
+                raise refuse(f"no {', '.join(missing)}")
+            try:  # object arrays and damaged members raise here, and so does validation
                 arrays = {k: z[k] for k in z.files}
-                skipped = list(zip(_listed(arrays.get("skipped_paths")),
-                                   _listed(arrays.get("skipped_reasons")), strict=True))
+                skipped_paths = _listed(arrays.get("skipped_paths"))
+                reasons = _listed(arrays.get("skipped_reasons"))
+                if len(skipped_paths) != len(reasons):
+                    raise ValueError(f"{len(skipped_paths)} skipped paths but {len(reasons)} "
+                                     "reasons")
                 return cls(arrays["embeddings"], _listed(arrays["paths"]),
-                           _listed(arrays["labels"]), skipped)
-            except (ValueError, zipfile.BadZipFile) as err:  # object arrays, bad members
-                raise InvalidInputError(f"{path}: not an fpx embeddings file "
-                                        f"({str(err).splitlines()[0]})") from None
-            except InvalidInputError as err:
-                raise InvalidInputError(f"{path}: {err}") from None
+                           _listed(arrays["labels"]), list(zip(skipped_paths, reasons)))
+            except (ValueError, OSError, zipfile.BadZipFile) as err:
+                raise refuse(str(err).splitlines()[0]) from None
 
 
 def _strings(values, name: str) -> tuple[str, ...]:

@@ -17,9 +17,12 @@ from core.zoo.base import (
 )
 from core.zoo.default import DEFAULT_ZOO, ZOO, get_entry
 from core.zoo.entries import ZooEntry
+from core.zoo.quality import QualityReport
 
 FAMILY_NAMES = tuple(FAMILIES)  # the built-in families
 
+# The manifest records (ZooManifest, ShippedEntry, RealCrops) stay in core.zoo.shipped:
+# importing it pulls in training and figures, which `import core.zoo` should not.
 __all__ = ["DEFAULT_ZOO", "FAMILIES", "FAMILY_NAMES", "PRESET_NAMES", "ZOO", "Family",
-           "ZooEntry", "ZooModel", "ZooSettings", "build_model", "get_entry", "get_family",
-           "register_family", "up_block"]
+           "QualityReport", "ZooEntry", "ZooModel", "ZooSettings", "build_model", "get_entry",
+           "get_family", "register_family", "up_block"]
