@@ -9,6 +9,13 @@ Layout::
 
 The real crops come from the same photos the zoo trained on (the bundled train split)
 at positions drawn with another seed, so they are the matching real distribution.
+
+The manifest is a :class:`ZooManifest` (a :class:`ShippedEntry` per entry, the
+:class:`RealCrops`); :func:`read_manifest` returns one and ``ship`` writes one, and
+``ZooManifest.from_json(text).to_json() == text`` holds byte for byte::
+
+    manifest = read_manifest()
+    manifest.entries["gan_tconv"].quality.kernel_mmd, manifest.real.folder
 """
 
 from __future__ import annotations
