@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import InvalidInputError, check_int
+from core.records import exact_fields
 from core.spectrum import power_spectrum, radial_profile, spectral_distance
 from core.spectrum.profiles import RadialProfile
 from core.spectrum.transforms import check_images
@@ -78,15 +79,7 @@ class QualityReport:
 
     @classmethod
     def from_dict(cls, d: dict) -> QualityReport:
-        if not isinstance(d, dict):
-            raise InvalidInputError(f"a quality report must be a JSON object, got "
-                                    f"{type(d).__name__}")
-        names = [f.name for f in dataclasses.fields(cls)]
-        if set(d) != set(names):
-            raise InvalidInputError(f"a quality report has the fields {', '.join(names)}; "
-                                    f"missing {sorted(set(names) - set(d))}, unknown "
-                                    f"{sorted(set(d) - set(names))}")
-        return cls(**d)
+        return cls(**exact_fields(cls, d, "a quality report"))
 
 
 def quality_features(x: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,6 @@ The manifest is a :class:`ZooManifest` (a :class:`ShippedEntry` per entry, the
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import numbers
@@ -34,6 +33,7 @@ import torch
 from core.data import bundled_crops, read_folder, write_pngs
 from core.errors import InvalidInputError, check_int
 from core.figures import write_contact_sheet
+from core.records import check_text, exact_fields, plain
 from core.runtime import atomic_write, code_version
 from core.zoo.base import ZooSettings
 from core.zoo.default import DEFAULT_ZOO
@@ -65,16 +65,16 @@ class RealCrops:
     data: str
 
     def __post_init__(self) -> None:
-        _text(self, "folder", "data")
+        check_text(self, "folder", "data")
         check_int("real crops: count", self.count)
         check_int("real crops: seed", self.seed, 0)
 
     def to_dict(self) -> dict:
-        return _plain(self)
+        return plain(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> RealCrops:
-        return cls(**_fields(cls, d, "the real crops' record"))
+        return cls(**exact_fields(cls, d, "the real crops' record"))
 
 
 @dataclass(frozen=True)
@@ -112,10 +112,10 @@ class ShippedEntry:
             if not isinstance(getattr(self, name), kind):
                 raise InvalidInputError(f"{name} must be a {kind.__name__}, got "
                                         f"{type(getattr(self, name)).__name__}")
-        _text(self, "folder", "data")
+        check_text(self, "folder", "data")
         for name in ("preset", "trained_by"):
             if getattr(self, name) is not None:
-                _text(self, name)
+                check_text(self, name)
         check_int("sample_seed", self.sample_seed, 0)
         check_int("train_steps", self.train_steps, 0)
         t = self.train_seconds
@@ -125,12 +125,12 @@ class ShippedEntry:
         object.__setattr__(self, "train_seconds", float(t))
 
     def to_dict(self) -> dict:
-        return _plain(self)
+        return plain(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> ShippedEntry:
-        d = dict(_fields(cls, d, "a shipped entry"))
-        settings = _fields(ZooSettings, d["settings"], "settings")
+        d = dict(exact_fields(cls, d, "a shipped entry"))
+        settings = exact_fields(ZooSettings, d["settings"], "settings")
         d.update(entry=ZooEntry.from_dict(d["entry"]), settings=ZooSettings(**settings),
                  quality=QualityReport.from_dict(d["quality"]))
         return cls(**d)
@@ -166,7 +166,7 @@ class ZooManifest:
     def __post_init__(self) -> None:
         if self.format != MANIFEST_FORMAT:
             raise InvalidInputError(f"format must be {MANIFEST_FORMAT!r}, got {self.format!r}")
-        _text(self, "code_version", "quality")
+        check_text(self, "code_version", "quality")
         if isinstance(self.commands, str) or not all(isinstance(c, str)
                                                      for c in self.commands):
             raise InvalidInputError("commands must be a list of strings")
@@ -186,14 +186,14 @@ class ZooManifest:
         object.__setattr__(self, "entries", dict(self.entries))
 
     def to_dict(self) -> dict:
-        return _plain(self)
+        return plain(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
     def from_dict(cls, d: dict) -> ZooManifest:
-        d = dict(_fields(cls, d, "a zoo sample manifest"))
+        d = dict(exact_fields(cls, d, "a zoo sample manifest"))
         if not isinstance(d["entries"], dict):
             raise InvalidInputError("entries must be a JSON object of shipped entries")
         entries = {}
@@ -212,39 +212,6 @@ class ZooManifest:
         except json.JSONDecodeError as err:
             raise InvalidInputError(f"corrupt JSON: {err}") from None
         return cls.from_dict(record)
-
-
-def _fields(cls, d, what: str) -> dict:
-    """``d`` if it is a dict with exactly the fields of the dataclass ``cls``."""
-    if not isinstance(d, dict):
-        raise InvalidInputError(f"{what} must be a JSON object, got {type(d).__name__}")
-    names = [f.name for f in dataclasses.fields(cls)]
-    missing, extra = [n for n in names if n not in d], sorted(set(d) - set(names))
-    if missing or extra:
-        raise InvalidInputError(f"{what} has the fields {', '.join(names)}; missing "
-                                f"{missing}, unknown {extra}")
-    return d
-
-
-def _text(record, *names: str) -> None:
-    for name in names:
-        value = getattr(record, name)
-        if not isinstance(value, str) or not value:
-            raise InvalidInputError(f"{name} must be a non-empty string, got {value!r}")
-
-
-def _plain(record) -> dict:
-    """A record as JSON-able data in field order, nested records by their ``to_dict``."""
-    def plain(value):
-        if hasattr(value, "to_dict"):
-            return value.to_dict()
-        if isinstance(value, tuple):
-            return list(value)
-        if isinstance(value, Mapping):
-            return {k: plain(v) for k, v in value.items()}
-        return value
-
-    return {f.name: plain(getattr(record, f.name)) for f in dataclasses.fields(record)}
 
 
 def read_manifest(folder: str | Path = SHIPPED_ZOO) -> ZooManifest:
