@@ -12,21 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.cli import EXIT_INPUT, EXIT_USAGE, main
+from core.cli import EXIT_INPUT, EXIT_USAGE
 from core.extractor import Extractor, ExtractorConfig, export_extractor
+from tests.test_cli import run
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS, IMAGES = 3, 6
-
-
-def run(capsys, *argv):
-    """``main(argv)`` -> ``(status, stdout, stderr lines)``; usage errors exit via argparse."""
-    try:
-        status = main([str(a) for a in argv])
-    except SystemExit as stop:
-        status = stop.code
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err.splitlines()
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +85,11 @@ def test_bank_sample_then_embed_verify_identify_relate(capsys, tmp_path, extract
     assert Path(result["dendrogram"]).is_file()
     status, stdout, err = run(capsys, "relate", out, *common)
     assert status == 0 and "Spearman rho" in stdout and folders[0].name in stdout
+    # From saved embeddings: the same similarities (no specs without the folders).
+    status, stdout, err = run(capsys, "relate", "--embeddings", tmp_path / "e.npz", "--json")
+    assert status == 0
+    saved = json.loads(stdout)
+    assert saved["models"] == result["models"] and saved["similarity"] == result["similarity"]
 
 
 def test_extractor_command_errors(capsys, tmp_path, extractor):

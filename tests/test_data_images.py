@@ -77,22 +77,25 @@ def png_bytes(pixels: np.ndarray, colour_type: int, bit_depth: int = 16,
 
 # --- every mode and format -------------------------------------------------------------
 
-@pytest.mark.parametrize(("fmt", "mode"), LOSSLESS, ids=[f"{f}-{m}" for f, m in LOSSLESS])
-def test_lossless_formats_give_back_the_written_pixels(tmp_path, fmt, mode):
+def written_and_read(tmp_path, fmt, mode):
+    """An image of ``mode`` saved as ``fmt`` and read back: ``(image, (16, 16, 3) float32)``."""
     image = source_image(mode)
     out = load_rgb(save(image, tmp_path, fmt))
     assert out.shape == (16, 16, 3)
     assert out.dtype == np.float32
+    return image, out
+
+
+@pytest.mark.parametrize(("fmt", "mode"), LOSSLESS, ids=[f"{f}-{m}" for f, m in LOSSLESS])
+def test_lossless_formats_give_back_the_written_pixels(tmp_path, fmt, mode):
+    image, out = written_and_read(tmp_path, fmt, mode)
     assert out.flags.c_contiguous
     np.testing.assert_array_equal(out, expected_rgb(image))
 
 
 @pytest.mark.parametrize(("fmt", "mode"), LOSSY, ids=[f"{f}-{m}" for f, m in LOSSY])
 def test_jpeg_modes_are_close_to_the_written_pixels(tmp_path, fmt, mode):
-    image = source_image(mode)
-    out = load_rgb(save(image, tmp_path, fmt))
-    assert out.shape == (16, 16, 3)
-    assert out.dtype == np.float32
+    image, out = written_and_read(tmp_path, fmt, mode)
     assert out.min() >= 0 and out.max() <= 1
     np.testing.assert_allclose(out, expected_rgb(image), rtol=0, atol=JPEG_TOL)
 

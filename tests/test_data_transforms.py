@@ -11,14 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.data.transforms import (
-    center_crop,
-    from_signed,
-    random_crop,
-    resize,
-    to_signed,
-    to_tensor,
-)
+from core.data.transforms import center_crop, from_signed, random_crop, resize, to_signed, to_tensor
 from core.errors import InvalidInputError
 
 

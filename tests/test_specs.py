@@ -7,7 +7,6 @@ import random
 
 import pytest
 
-from core.blocks import ACTIVATION, NORMALIZATION, UPSAMPLING
 from core.errors import InvalidInputError, SpecError
 from core.specs import (
     BLOCK_CHOICES,
@@ -21,10 +20,7 @@ from core.specs import (
     GeneratorSpec,
     spec_distance,
 )
-
-UPS = sorted(UPSAMPLING)
-NORMS = sorted(NORMALIZATION)
-ACTS = sorted(ACTIVATION)
+from tests.test_blocks import ACTS, NORMS, UPS
 
 
 def random_block(rng: random.Random) -> BlockSpec:

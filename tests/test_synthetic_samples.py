@@ -11,7 +11,8 @@ from PIL import Image
 
 from core.data import bundled_crops, to_uint8
 from core.errors import InvalidInputError
-from core.extractor.evaluate import labelled_files, read_specs
+from core.extractor.embeddings import labelled_files
+from core.extractor.evaluate import read_specs
 from core.synthetic import BankConfig, fit_bank, heldout_config, write_bank_samples
 from core.synthetic.samples import (
     PICK_SEED,

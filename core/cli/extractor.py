@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 from core.cli.options import (
     EXIT_INTERRUPTED,
-    add_device,
-    add_json,
     add_out,
+    command,
+    emit,
     positive_int,
     print_json,
     print_rows,
@@ -31,17 +31,17 @@ def register(sub) -> None:
     from core.extractor import train as training
     from core.synthetic import HELDOUT
 
-    p = sub.add_parser("train", help="train the fingerprint extractor on a synthetic bank",
-                       description=training.__doc__.split("\n")[0])
+    p = command(sub, "train", run_train, device=True,
+                help="train the fingerprint extractor on a synthetic bank",
+                description=training.__doc__.split("\n")[0])
     p.add_argument("--preset", choices=list(training.PRESETS), default="tiny")
     add_out(p, required=True)
     p.add_argument("--resume", action="store_true",
                    help="continue the run in DIR from its checkpoint")
     p.add_argument("--steps", type=int, help="override the preset's number of steps")
-    add_device(p)
-    p.set_defaults(run=run_train)
 
-    p = sub.add_parser("bank", help="build a synthetic bank and sample images from it")
+    p = command(sub, "bank", run_bank_sample, device=True,
+                help="build a synthetic bank and sample images from it")
     p.add_argument("action", choices=["sample"])
     p.add_argument("--preset", choices=list(training.PRESETS), default="tiny",
                    help="the training preset whose bank to use")
@@ -52,46 +52,43 @@ def register(sub) -> None:
     p.add_argument("--images", type=positive_int, default=50, help="images per model")
     add_out(p, "model folders (NAME/00000.png ..., spec.json) and bank.json go here",
             required=True)
-    add_device(p)
-    p.set_defaults(run=run_bank_sample)
 
-    p = sub.add_parser("embed", help="embed images with the extractor")
+    # The embedding commands share --extractor, --device and --json.
+    p = _embedding_command(sub, "embed", run_embed, "embed images with the extractor")
     p.add_argument("folders", nargs="+", metavar="FOLDER")
     add_out(p, required=True, metavar="FILE.npz")
-    _add_common(p)
-    p.set_defaults(run=run_embed)
 
-    p = sub.add_parser("verify", help="do two images come from the same model?")
+    p = _embedding_command(sub, "verify", run_verify, "do two images come from the same model?")
     p.add_argument("folders", nargs="*", metavar="FOLDER")
-    p.add_argument("--embeddings", type=Path, metavar="FILE.npz",
-                   help="use embeddings from fpx embed instead of folders")
+    _add_embeddings(p)
     p.add_argument("--pairs", type=positive_int, default=10_000)
     p.add_argument("--seed", type=seed, default=0)
-    _add_common(p)
-    p.set_defaults(run=run_verify)
 
-    p = sub.add_parser("identify", help="which known model made each query image?")
+    p = _embedding_command(sub, "identify", run_identify,
+                           "which known model made each query image?")
     p.add_argument("--gallery", type=Path, required=True, metavar="DIR")
     p.add_argument("--query", type=Path, required=True, metavar="DIR",
                    help="query images (the gallery's folder: the images after the first "
                         "--shots of each model)")
     p.add_argument("--shots", type=positive_int, default=10)
     p.add_argument("--seed", type=seed, default=0)
-    _add_common(p)
-    p.set_defaults(run=run_identify)
 
-    p = sub.add_parser("relate", help="which models are alike?")
-    p.add_argument("folders", nargs="+", metavar="FOLDER")
+    p = _embedding_command(sub, "relate", run_relate, "which models are alike?")
+    p.add_argument("folders", nargs="*", metavar="FOLDER")
+    _add_embeddings(p)
     add_out(p, "write dendrogram.png here")
-    _add_common(p)
-    p.set_defaults(run=run_relate)
 
 
-def _add_common(p) -> None:
+def _embedding_command(sub, name: str, run, help: str):
+    p = command(sub, name, run, device=True, json=True, help=help)
     p.add_argument("--extractor", type=Path, metavar="DIR",
                    help="an exported extractor (default: the one shipped with fpx)")
-    add_device(p)
-    add_json(p)
+    return p
+
+
+def _add_embeddings(p) -> None:
+    p.add_argument("--embeddings", type=Path, metavar="FILE.npz",
+                   help="use embeddings from fpx embed instead of folders")
 
 
 def _extractor(path: Path | None, device: str):
@@ -149,11 +146,8 @@ def run_embed(args) -> int:
     summary = {"images": len(result.paths), "dimensions": result.dim,
                "models": len(result.models), "out": str(args.out),
                "skipped": result.skipped_records()}
-    if args.json:
-        print_json(summary)
-    else:
-        print_rows({k: v for k, v in summary.items() if k != "skipped"})
-    return 0
+    return emit(args, summary,
+                lambda: print_rows({k: v for k, v in summary.items() if k != "skipped"}))
 
 
 def run_verify(args) -> int:
@@ -163,11 +157,7 @@ def run_verify(args) -> int:
     result = verify(data.embeddings, data.labels, pairs=args.pairs, seed=args.seed)
     result["images"] = len(data.labels)
     result["models"] = len(data.models)
-    if args.json:
-        print_json(result)
-    else:
-        print_rows(result)
-    return 0
+    return emit(args, result)
 
 
 def run_identify(args) -> int:
@@ -182,11 +172,8 @@ def run_identify(args) -> int:
         query = embed_folders(model, [args.query], notify=skipped)
         g_e, g_l, q_e, q_l = gallery.embeddings, gallery.labels, query.embeddings, query.labels
     result = identify(g_e, g_l, q_e, q_l, shots=args.shots, seed=args.seed)
-    if args.json:
-        print_json(result)
-    else:
-        print_rows({k: v for k, v in result.items() if k != "unknown_models"})
-    return 0
+    return emit(args, result,
+                lambda: print_rows({k: v for k, v in result.items() if k != "unknown_models"}))
 
 
 def run_relate(args) -> int:
@@ -198,9 +185,10 @@ def run_relate(args) -> int:
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         result["dendrogram"] = str(dendrogram_png(result, args.out / "dendrogram.png"))
-    if args.json:
-        print_json(result)
-        return 0
+    return emit(args, result, lambda: _similarity_table(result))
+
+
+def _similarity_table(result: dict) -> None:
     names = result["models"]
     width = max(len(n) for n in names)
     print(" " * width + "  " + " ".join(f"{i:>5d}" for i in range(len(names))))
@@ -211,4 +199,3 @@ def run_relate(args) -> int:
               f"{result['spearman_embedding_vs_spec_distance']:.3f}")
     if "dendrogram" in result:
         print(f"wrote {result['dendrogram']}")
-    return 0

@@ -6,11 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.cli.options import (
-    add_device,
-    add_json,
     add_out,
+    command,
+    emit,
     positive_int,
-    print_json,
     say,
     seed,
     seed_list,
@@ -22,9 +21,10 @@ from core.errors import InvalidInputError
 def register(sub) -> None:
     from core.manifold.embeddings import SPACES
 
-    p = sub.add_parser("artifacts", help="artifacts: samples minus their nearest real image",
-                       description="Compute artifacts (generated sample minus its nearest "
-                                   "real sample) of each folder of samples, in one space.")
+    p = command(sub, "artifacts", run_artifacts, device=True, json=True,
+                help="artifacts: samples minus their nearest real image",
+                description="Compute artifacts (generated sample minus its nearest real "
+                            "sample) of each folder of samples, in one space.")
     p.add_argument("--real", type=Path, required=True, metavar="DIR",
                    help="real images (the reference manifold)")
     p.add_argument("--generated", type=Path, nargs="+", required=True, metavar="DIR",
@@ -46,31 +46,28 @@ def register(sub) -> None:
     p.add_argument("--ssl-steps", type=positive_int, default=300,
                    help="training steps of the self-supervised encoder (default 300)")
     p.add_argument("--seed", type=seed, default=0)
-    add_device(p)
-    add_json(p)
-    p.set_defaults(run=run_artifacts)
 
-    p = sub.add_parser("attribute", help="attribution on artifacts against raw images",
-                       description="Train a small classifier on artifacts and the same "
-                                   "classifier on raw images; accuracy over seeds.")
-    p.add_argument("sets", type=Path, nargs="+", metavar="DIR",
-                   help="outputs of fpx artifacts (one per space)")
+    p = command(sub, "attribute", run_attribute, device=True, json=True,
+                help="attribution on artifacts against raw images",
+                description="Train a small classifier on artifacts and the same classifier "
+                            "on raw images; accuracy over seeds.")
+    _add_sets(p)
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     p.add_argument("--epochs", type=positive_int, default=20)
     add_out(p, "confusion matrices (PNG) go here")
-    add_device(p)
-    add_json(p)
-    p.set_defaults(run=run_attribute)
 
-    p = sub.add_parser("structure", help="do fingerprints cluster by design choice?",
-                       description="Cluster model fingerprints; NMI against each recorded "
-                                   "design choice; leave-one-model-out upsampling.")
-    p.add_argument("sets", type=Path, nargs="+", metavar="DIR",
-                   help="outputs of fpx artifacts (one per space)")
+    p = command(sub, "structure", run_structure, json=True,
+                help="do fingerprints cluster by design choice?",
+                description="Cluster model fingerprints; NMI against each recorded design "
+                            "choice; leave-one-model-out upsampling.")
+    _add_sets(p)
     add_out(p, "t-SNE plots (PNG) go here")
     p.add_argument("--seed", type=seed, default=0)
-    add_json(p)
-    p.set_defaults(run=run_structure)
+
+
+def _add_sets(p) -> None:
+    p.add_argument("sets", type=Path, nargs="+", metavar="DIR",
+                   help="outputs of fpx artifacts (one per space)")
 
 
 def run_artifacts(args) -> int:
@@ -111,16 +108,16 @@ def run_artifacts(args) -> int:
     summary = {"space": args.space, "real": len(real), "models": rows,
                "out": str(args.out)}
     atomic_write(args.out / "summary.json", json.dumps(summary, indent=2))
-    if args.json:
-        print_json(summary)
-        return 0
-    print(f"space {args.space}: {len(real)} real images "
+    return emit(args, summary, lambda: _artifact_table(args, len(real), rows))
+
+
+def _artifact_table(args, real: int, rows: dict) -> None:
+    print(f"space {args.space}: {real} real images "
           f"({args.holdout_real} held out as 'real'); artifacts -> {args.out}")
     print(f"{'model':<26} {'samples':>7} {'NN dist':>9} {'|artifact|':>10} {'distinct NN':>11}")
     for name, r in rows.items():
         print(f"{name:<26} {r['samples']:>7} {r['nn_distance']:>9.3f} "
               f"{r['artifact_abs']:>10.4f} {r['unique_neighbors']:>11}")
-    return 0
 
 
 def run_attribute(args) -> int:
@@ -154,14 +151,15 @@ def run_attribute(args) -> int:
                 confusion_png(result.confusion, names,
                               args.out / f"confusion_{tag}_{kind.split()[0]}.png",
                               title=f"{name}, {kind}: accuracy {result.accuracy_mean:.3f}")
-    if args.json:
-        print_json({"seeds": list(config.seeds), "epochs": config.epochs, "results": report})
-        return 0
+    return emit(args, {"seeds": list(config.seeds), "epochs": config.epochs, "results": report},
+                lambda: _attribution_table(report))
+
+
+def _attribution_table(report: dict) -> None:
     print(f"{'space / input':<24} {'accuracy':>16} {'macro-F1':>9} {'Fisher':>8}")
     for key, r in report.items():
         print(f"{key:<24} {r['accuracy_mean']:>8.3f} ± {r['accuracy_std']:.3f} "
               f"{r['macro_f1_mean']:>9.3f} {r['fisher_ratio']:>8.3f}")
-    return 0
 
 
 def run_structure(args) -> int:
@@ -184,9 +182,11 @@ def run_structure(args) -> int:
             tsne_png(s.artifacts[mask], s.labels[mask].tolist(),
                      args.out / f"tsne_{label.replace(':', '_')}.png",
                      title=f"Artifacts in the {label} space (t-SNE)")
-    if args.json:
-        print_json({space: r.to_dict() for space, r in report.items()})
-        return 0
+    return emit(args, {space: r.to_dict() for space, r in report.items()},
+                lambda: _structure_table(report))
+
+
+def _structure_table(report: dict) -> None:
     for space, r in report.items():
         print(f"space {space}: {len(r.models)} models, fingerprint = {r.fingerprint}")
         print(f"  {'factor':<14} {'values':>6} {'NMI k-means':>12} {'NMI agglo':>10} "
@@ -204,4 +204,3 @@ def run_structure(args) -> int:
         print(f"  leave-one-model-out {loo.factor}: accuracy {acc} over "
               f"{loo.n_predicted} models (chance {chance}; skipped: "
               f"{', '.join(loo.skipped) or 'none'})")
-    return 0

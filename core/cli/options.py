@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from core.errors import InvalidInputError
@@ -81,6 +82,20 @@ def add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object to stdout")
 
 
+def command(sub, name: str, run: Callable[[argparse.Namespace], int], *, device: bool = False,
+            json: bool = False, **parser_options) -> argparse.ArgumentParser:
+    """The sub-command ``name`` (``parser_options`` go to ``add_parser``: help,
+    description) that runs ``run(args)``, with the shared ``--device`` and ``--json``
+    options when asked; the caller adds its own arguments to the returned parser."""
+    p = sub.add_parser(name, **parser_options)
+    if device:
+        add_device(p)
+    if json:
+        add_json(p)
+    p.set_defaults(run=run)
+    return p
+
+
 def add_out(p: argparse.ArgumentParser, help: str | None = None, *, required: bool = False,
             metavar: str = "DIR", **kwargs) -> None:
     p.add_argument("--out", type=Path, required=required, metavar=metavar, help=help, **kwargs)
@@ -102,6 +117,18 @@ def skipped(path: str, reason: str) -> None:
 def print_json(obj) -> None:
     """Exactly one JSON object, on one line, to stdout."""
     print(json.dumps(obj))
+
+
+def emit(args: argparse.Namespace, data, table: Callable[[], None] | None = None) -> int:
+    """A command's result on stdout: ``data`` as one JSON object with ``--json``, else
+    ``table()`` (default: ``data`` as aligned rows). Returns the exit status, 0."""
+    if getattr(args, "json", False):
+        print_json(data)
+    elif table is not None:
+        table()
+    else:
+        print_rows(data)
+    return 0
 
 
 def print_rows(rows: dict | list[tuple[str, object]]) -> None:

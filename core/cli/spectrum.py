@@ -7,12 +7,11 @@ import sys
 from pathlib import Path
 
 from core.cli.options import (
-    add_device,
-    add_json,
     add_out,
+    command,
     crop_size,
+    emit,
     positive_int,
-    print_json,
     print_rows,
     skipped,
 )
@@ -21,8 +20,9 @@ from core.spectrum import RESIDUALS, WINDOWS
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
-        "spectrum", help="mean spectrum, radial profile and grid peaks of images",
+    p = command(
+        sub, "spectrum", run, device=True, json=True,
+        help="mean spectrum, radial profile and grid peaks of images",
         description="Analyse images (files or folders, searched recursively): mean log "
                     "spectrum of their centre crops, radial profile, grid peaks, estimated "
                     "upsampling factor and power-law tail.",
@@ -35,10 +35,7 @@ def register(sub) -> None:
     p.add_argument("--window", choices=("none",) + WINDOWS, default="none",
                    help="apodisation window (default none)")
     p.add_argument("--batch-size", type=positive_int, default=64)
-    add_device(p)
-    add_json(p)
     add_out(p, "also write spectrum.png, profile.png and spectrum.json to DIR")
-    p.set_defaults(run=run)
 
 
 def run(args) -> int:
@@ -69,11 +66,7 @@ def run(args) -> int:
     summary = report.to_json_dict()
     if args.out is not None:
         _write_outputs(report, summary, args.out, args.command_line)
-    if args.json:
-        print_json(summary)
-    else:
-        _print_table(summary, args.out)
-    return 0
+    return emit(args, summary, lambda: _print_table(summary, args.out))
 
 
 def _write_outputs(report, summary: dict, out: Path, command: str) -> None:

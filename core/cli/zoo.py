@@ -8,9 +8,9 @@ from pathlib import Path
 
 from core.cli.options import (
     EXIT_INTERRUPTED,
-    add_device,
-    add_json,
     add_out,
+    command,
+    emit,
     positive_int,
     print_json,
     say,
@@ -30,12 +30,11 @@ def register(sub) -> None:
                               parser_class=type(zoo))
     zsub.required = True
 
-    p = zsub.add_parser("list", help="the default entries and their design choices")
+    p = command(zsub, "list", run_list, json=True,
+                help="the default entries and their design choices")
     p.add_argument("--runs", type=Path, default=RUNS, help=f"trained runs (default {RUNS})")
-    add_json(p)
-    p.set_defaults(run=run_list)
 
-    p = zsub.add_parser("train", help="train an entry (or all)")
+    p = command(zsub, "train", run_train, device=True, help="train an entry (or all)")
     p.add_argument("name", help="entry name, or 'all'")
     p.add_argument("--preset", choices=list(PRESETS), default="quick")
     p.add_argument("--data", help="bundled | FOLDER | cifar10:PATH (default: the entry's)")
@@ -46,36 +45,31 @@ def register(sub) -> None:
                    help="write the checkpoint every N steps (default: preset)")
     add_out(p, f"runs folder; the entry goes to DIR/NAME (default {RUNS})", default=RUNS)
     p.add_argument("--resume", action="store_true", help="continue from DIR/NAME/checkpoint.pt")
-    add_device(p)
-    p.set_defaults(run=run_train)
 
-    p = zsub.add_parser("sample", help="write samples of a trained entry as PNGs")
+    p = command(zsub, "sample", run_sample, device=True,
+                help="write samples of a trained entry as PNGs")
     p.add_argument("name", help="entry name, or 'all'")
     p.add_argument("-n", type=positive_int, default=1000, help="samples per entry")
     add_out(p, "samples go to DIR/NAME/00000.png ...", required=True)
     p.add_argument("--runs", type=Path, default=RUNS, help=f"trained runs (default {RUNS})")
     p.add_argument("--seed", type=seed, help="sampling seed (default: the entry's seed)")
     p.add_argument("--overwrite", action="store_true", help="replace existing samples")
-    add_device(p)
-    p.set_defaults(run=run_sample)
 
-    p = zsub.add_parser("quality", help="spectral distance and kernel MMD against real crops")
+    p = command(zsub, "quality", run_quality, json=True,
+                help="spectral distance and kernel MMD against real crops")
     p.add_argument("folders", nargs="+", type=Path, help="folders of samples")
     p.add_argument("--real", default="bundled",
                    help="a folder of real images, or 'bundled' (default)")
     p.add_argument("--size", type=int, choices=[32, 64], default=32)
     p.add_argument("--sheets", type=Path, metavar="DIR", help="write a contact sheet per folder")
-    add_json(p)
-    p.set_defaults(run=run_quality)
 
-    p = zsub.add_parser("ship", help="make the shipped sample set from trained runs")
+    p = command(zsub, "ship", run_ship, device=True,
+                help="make the shipped sample set from trained runs")
     p.add_argument("--runs", type=Path, default=RUNS, help=f"trained runs (default {RUNS})")
     add_out(p, "default: the package's assets/zoo")
     p.add_argument("-n", type=positive_int, default=200, help="samples per entry")
     p.add_argument("--real", type=positive_int, default=1000, help="held-out real crops")
     p.add_argument("--sheets", type=Path, metavar="DIR", help="contact sheets (PNG) go here")
-    add_device(p)
-    p.set_defaults(run=run_ship)
 
 
 def _entries(name: str):
@@ -89,16 +83,16 @@ def run_list(args) -> int:
 
     rows = [{**e.to_dict(), "trained": (args.runs / e.name / "checkpoint.pt").exists()}
             for e in DEFAULT_ZOO]
-    if args.json:
-        print_json({"entries": rows})
-        return 0
+    return emit(args, {"entries": rows}, lambda: _entry_table(rows))
+
+
+def _entry_table(rows: list[dict]) -> None:
     cols = ("name", "family", "upsampling", "normalization", "activation", "loss", "seed")
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
     print("  ".join(c.ljust(widths[c]) for c in cols) + "  trained")
     for r in rows:
         print("  ".join(str(r[c]).ljust(widths[c]) for c in cols) + "  "
               + ("yes" if r["trained"] else "-"))
-    return 0
 
 
 def run_train(args) -> int:
@@ -156,15 +150,16 @@ def run_quality(args) -> int:
         report[folder.name or str(folder)] = assess(samples, real)
         if args.sheets is not None:
             write_contact_sheet(samples[:64], args.sheets / f"{folder.name}.png")
-    if args.json:
-        print_json({"real": str(args.real),
-                    "folders": {name: r.to_dict() for name, r in report.items()}})
-        return 0
+    return emit(args, {"real": str(args.real),
+                       "folders": {name: r.to_dict() for name, r in report.items()}},
+                lambda: _quality_table(report))
+
+
+def _quality_table(report: dict) -> None:
     print(f"{'folder':<28} {'spectral dB':>11} {'MMD':>8} {'noise MMD':>10}  verdict")
     for name, r in report.items():
         print(f"{name:<28} {r.spectral_distance_db:>11.2f} {r.kernel_mmd:>8.3f} "
               f"{r.kernel_mmd_noise:>10.3f}  {'ok' if r.passed else 'FAILED (noise)'}")
-    return 0
 
 
 def run_ship(args) -> int:
@@ -172,8 +167,8 @@ def run_ship(args) -> int:
     from core.zoo.shipped import SHIPPED_ZOO, ship
 
     # The recorded command names the runs folder RUNS: where a user keeps runs is theirs.
-    command = " ".join("RUNS" if word == str(args.runs) else word
-                       for word in args.command_line.split(" "))
+    recorded = " ".join("RUNS" if word == str(args.runs) else word
+                        for word in args.command_line.split(" "))
     ship(args.runs, args.out or SHIPPED_ZOO, count=args.n, real_count=args.real,
-         sheets=args.sheets, device=resolve_device(args.device), command=command, log=say)
+         sheets=args.sheets, device=resolve_device(args.device), command=recorded, log=say)
     return 0

@@ -24,11 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import InvalidInputError, check_int
-from core.extractor.embeddings import labelled_files  # noqa: F401  (re-exported, see below)
 from core.specs import GeneratorSpec, spec_distance
-
-# labelled_files moved to core.extractor.embeddings with embed_folders; it stays importable
-# here for callers that still look for it here (tests/test_synthetic_samples.py).
 
 
 def _classes(labels: Sequence[str], minimum: int, task: str) -> np.ndarray:
