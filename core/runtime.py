@@ -16,8 +16,6 @@ import torch
 from core import __version__
 from core.errors import InvalidInputError
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
-
 
 def resolve_device(name: str = "auto") -> torch.device:
     """Turn ``auto | cpu | cuda | cuda:N`` into a :class:`torch.device`.
