@@ -6,6 +6,7 @@ name, a NaN in a tensor handed to a public function) raises a subclass of
 anything else is a bug and keeps its traceback.
 """
 
+import math
 import numbers
 
 
@@ -54,3 +55,23 @@ def check_int(name: str, value, lo: int = 1, hi: int | None = None, *,
     else:
         want = "a positive integer" if lo == 1 else f"an integer >= {lo}"
     raise error(f"{name} must be {want}, got {value!r}")
+
+
+def check_real(name: str, value, lo: float = -math.inf, hi: float = math.inf, *,
+               slack: float = 0.0, error: type[FpxError] = InvalidInputError) -> float:
+    """``value`` as a ``float`` if it is a finite real number (not a bool) in ``[lo, hi]``
+    (widened by ``slack`` for values that overshoot a bound by rounding); otherwise raise
+    ``error`` naming ``name``, the range and the value: ``"kernel_mmd must be a finite
+    number, got nan"``, ``"nmi must be a finite number in [0, 1], got 1.5"``."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok and math.isfinite(value) and lo - slack <= value <= hi + slack:
+        return float(value)
+    if lo > -math.inf and hi < math.inf:
+        want = f" in [{lo:g}, {hi:g}]"
+    elif lo > -math.inf:
+        want = f" >= {lo:g}"
+    elif hi < math.inf:
+        want = f" <= {hi:g}"
+    else:
+        want = ""
+    raise error(f"{name} must be a finite number{want}, got {value!r}")

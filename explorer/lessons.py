@@ -24,11 +24,10 @@ from core.blocks import ACTIVATION, NORMALIZATION, upsampler, zero_insert
 from core.data import bundled_crops
 from core.figures import draw_images, draw_profiles, draw_spectrum, figure_bytes, new_figure
 from core.spectrum import (
-    find_grid_peaks,
     mean_spectrum,
     power_law_fit,
 )
-from core.synthetic import build_generator, sample_spec
+from core.synthetic import build_generator, match_statistics, sample_spec
 from core.theory import (
     INTERPOLATORS,
     checkerboard,
@@ -307,8 +306,7 @@ class GeneratorsLesson(param.Parameterized):
             spec = sample_spec(self.seed * 1000 + i, channels=16)
             with torch.no_grad():
                 y = build_generator(spec).train()(x)
-            y = (y - y.mean((-2, -1), keepdim=True)) / y.std((-2, -1), keepdim=True).clamp(
-                min=1e-6) * x.std((-2, -1), keepdim=True)
+            y = match_statistics(y, x)  # as the lab does: random weights, arbitrary gains
             out.append({"spec": spec, "report": analyse_batches([y])})
         return out
 
@@ -330,8 +328,8 @@ class GeneratorsLesson(param.Parameterized):
         table = self.detection_table(runs)
         for i, (r, row) in enumerate(zip(runs, table)):
             ax = fig.add_subplot(rows + 1, cols, i + 1)
-            draw_spectrum(ax, r["report"].spectrum, peaks=find_grid_peaks(r["report"].spectrum),
-                          colorbar=False, title=f"{row[0]}\nfactor {row[1]}, detected {row[2]}")
+            draw_spectrum(ax, r["report"].spectrum, peaks=r["report"].peaks, colorbar=False,
+                          title=f"{row[0]}\nfactor {row[1]}, detected {row[2]}")
             ax.set_xlabel("")
             ax.set_ylabel("")
         ax = fig.add_subplot(rows + 1, 1, rows + 1)

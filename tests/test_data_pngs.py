@@ -43,3 +43,15 @@ def test_shipped_zoo_samples_are_rewritten_byte_for_byte(tmp_path, entry):
     for old, new in zip(shipped, written):
         assert new.read_bytes() == old.read_bytes(), old.name
     assert png_bytes(pixels[0]) == shipped[0].read_bytes()
+
+
+def test_clear_pngs_removes_only_the_pngs_on_top(tmp_path):
+    from core.data import clear_pngs
+
+    write_pngs(torch.zeros(3, 3, 4, 4), tmp_path)
+    (tmp_path / "samples.json").write_text("{}")
+    (tmp_path / "sub").mkdir()
+    write_pngs(torch.zeros(1, 3, 4, 4), tmp_path / "sub")
+    assert clear_pngs(tmp_path) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["samples.json", "sub"]
+    assert clear_pngs(tmp_path / "missing") == 0

@@ -253,3 +253,26 @@ def test_check_int_returns_plain_ints_and_raises_the_given_error():
     assert check_int("n", 0, 0) == 0 and check_int("n", 11, 1, 11) == 11
     with pytest.raises(SpecError):
         check_int("spec.down", 9, 0, 6, error=SpecError)
+
+
+@pytest.mark.parametrize("args,kwargs,message", [
+    (("kernel_mmd", float("nan")), {}, "kernel_mmd must be a finite number, got nan"),
+    (("lr", "0.1"), {}, "lr must be a finite number, got '0.1'"),
+    (("lr", True), {}, "lr must be a finite number, got True"),
+    (("train_seconds", -1.0, 0), {}, "train_seconds must be a finite number >= 0, got -1.0"),
+    (("nmi", 1.5, 0, 1), {}, "nmi must be a finite number in [0, 1], got 1.5"),
+    (("ami", float("inf"), float("-inf"), 1), {}, "ami must be a finite number <= 1, got inf"),
+])
+def test_check_real_names_the_value_and_the_range(args, kwargs, message):
+    from core.errors import check_real
+
+    with pytest.raises(InvalidInputError) as info:
+        check_real(*args, **kwargs)
+    assert str(info.value) == message
+
+
+def test_check_real_returns_floats_and_allows_the_slack():
+    from core.errors import check_real
+
+    assert check_real("x", 3) == 3.0 and type(check_real("x", 3)) is float
+    assert check_real("nmi", 1 + 1e-12, 0, 1, slack=1e-9) == 1 + 1e-12

@@ -127,7 +127,7 @@ def test_manifest_validation(change, message):
 
 @pytest.mark.parametrize("change, message", [
     ({"sample_seed": -1}, "sample_seed must be an integer >= 0, got -1"),
-    ({"train_seconds": -1.0}, "train_seconds must be a number >= 0, got -1.0"),
+    ({"train_seconds": -1.0}, "train_seconds must be a finite number >= 0, got -1.0"),
     ({"folder": None}, "folder must be a non-empty string, got None"),
     ({"preset": 3}, "preset must be a non-empty string, got 3"),
     ({"quality": FIGURES}, "quality must be a QualityReport, got dict"),

@@ -21,7 +21,7 @@ from core.data.folder import (
     scan_images,
 )
 from core.data.images import IMAGE_SUFFIXES, ImageReadError, decode_rgb, load_rgb
-from core.data.pngs import png_bytes, to_uint8, write_pngs
+from core.data.pngs import clear_pngs, png_bytes, to_uint8, write_pngs
 from core.data.transforms import (
     center_crop,
     from_signed,
@@ -35,5 +35,6 @@ __all__ = [
     "CIFAR10_CLASSES", "IMAGE_SUFFIXES", "PHOTOS", "CelebA", "FolderDataset", "ImageReadError",
     "Skipped", "bundled_crops", "bundled_photos", "center_crop", "decode_rgb", "from_signed",
     "iter_image_batches", "load_cifar10", "load_rgb", "photo_names", "png_bytes", "random_crop",
-    "read_folder", "resize", "scan_images", "to_signed", "to_tensor", "to_uint8", "write_pngs",
+    "clear_pngs", "read_folder", "resize", "scan_images", "to_signed", "to_tensor", "to_uint8",
+    "write_pngs",
 ]

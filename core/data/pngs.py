@@ -34,6 +34,16 @@ def png_bytes(image: np.ndarray | Image.Image) -> bytes:
     return buf.getvalue()
 
 
+def clear_pngs(folder: str | Path) -> int:
+    """Remove the PNGs directly in ``folder`` (a set about to be written again, whose old
+    names must not mix with the new ones); returns how many there were."""
+    folder = Path(folder)
+    old = sorted(folder.glob("*.png")) if folder.is_dir() else []
+    for path in old:
+        path.unlink()
+    return len(old)
+
+
 def write_pngs(images: torch.Tensor, folder: str | Path, start: int = 0) -> list[Path]:
     """Write ``images`` ``(B, 3, H, W)`` in ``[-1, 1]`` as ``folder/{start + i:05d}.png``
     (each atomically, lossless); returns the paths in order."""

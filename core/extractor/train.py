@@ -35,7 +35,7 @@ from core.errors import InvalidInputError, check_int
 from core.extractor.checkpoint import CHECKPOINT_FORMAT, export_extractor
 from core.extractor.model import Extractor, ExtractorConfig, batch_hard_triplet
 from core.harness import Dist, Run
-from core.synthetic import BankConfig, SyntheticBank
+from core.synthetic import BankConfig, SyntheticBank, fit_bank
 
 
 @dataclass(frozen=True)
@@ -101,12 +101,14 @@ def cosine_schedule(warmup: int, total: int):
 
 
 def _bank(config: TrainConfig, out: Path, env: Dist, log) -> SyntheticBank:
-    """Rank 0 builds the bank (or finds it from an earlier run); the others load it."""
+    """Rank 0 builds the bank (or finds it from an earlier run); the others load it. The
+    bank is fitted as ``fpx bank sample`` fits it (:func:`core.synthetic.fit_bank`, on
+    crops drawn with the bank's own seed), so that command's samples come from the very
+    models the extractor trained on."""
     folder = out / "bank"
     if env.main and not (folder / "bank.json").exists():
-        crops = bundled_crops(config.bank.crop_size, 256, seed=config.seed, split="train")
         t0 = time.perf_counter()
-        bank = SyntheticBank.build(config.bank, crops)
+        bank = fit_bank(config.bank)
         bank.save(folder)
         log(f"built a bank of {len(bank)} synthetic models in {time.perf_counter() - t0:.0f} s")
     env.barrier()

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.errors import InvalidInputError, check_int
+from core.errors import InvalidInputError, check_int, check_real
 from core.resnet import resnet_stages, resnet_stem
 from core.runtime import cpu_seeded, resolve_device
 
@@ -56,14 +56,9 @@ class AttributionConfig:
     def __post_init__(self):
         for name in ("epochs", "batch", "width"):
             check_int(f"attribution {name}", getattr(self, name))
-        for name, low in (("lr", 0.0), ("weight_decay", None)):
-            value = getattr(self, name)
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
-                and math.isfinite(value) and (value > low if low is not None else value >= 0)
-            if not ok:
-                bound = "> 0" if low is not None else ">= 0"
-                raise InvalidInputError(f"attribution {name} = {value!r} must be a finite "
-                                        f"number {bound}")
+        check_real("attribution weight_decay", self.weight_decay, 0)
+        if check_real("attribution lr", self.lr, 0) == 0:
+            raise InvalidInputError("attribution lr must be > 0, got 0")
         v = self.val_fraction
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v < 1:
             raise InvalidInputError(f"attribution val_fraction = {v!r} must be in (0, 1)")

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from core.errors import InvalidInputError, check_int
+from core.errors import InvalidInputError, check_int, check_real
 from core.records import check_text, exact_fields
 
 
@@ -217,8 +216,4 @@ def _string_tuple(values, what: str) -> tuple[str, ...]:
 def _number(name: str, value, lo: float, hi: float) -> float:
     """``value`` as a float if it is a finite real number in ``[lo, hi]`` (up to 1e-9:
     scikit-learn's NMI can overshoot 1 by rounding)."""
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or \
-            not math.isfinite(value) or not lo - 1e-9 <= value <= hi + 1e-9:
-        where = f"<= {hi:g}" if lo == -math.inf else f"in [{lo:g}, {hi:g}]"
-        raise InvalidInputError(f"{name} must be a finite number {where}, got {value!r}")
-    return float(value)
+    return check_real(name, value, lo, hi, slack=1e-9)

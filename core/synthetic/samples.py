@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from core.data import bundled_crops, write_pngs
+from core.data import bundled_crops, clear_pngs, write_pngs
 from core.errors import InvalidInputError, check_int
 from core.runtime import atomic_write, code_version
 from core.specs import GeneratorSpec
@@ -96,8 +96,7 @@ def write_bank_samples(bank: SyntheticBank, out: str | Path, *, images: int = 50
         folder = out / model_folder_name(i, spec)
         pick = torch.randperm(len(real), generator=g)[:images].to(device)
         y = bank.generate([i], real[pick][None])[0]  # (images, 3, S, S) in [-1, 1]
-        for old in folder.glob("*.png") if folder.is_dir() else []:
-            old.unlink()  # a re-run replaces the set (earlier names included)
+        clear_pngs(folder)  # a re-run replaces the set (earlier names included)
         write_pngs(y, folder)
         atomic_write(folder / "spec.json", spec.to_json())
         folders.append(folder)

@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.blocks import conv2d, get_activation
-from core.errors import InvalidInputError, check_int
+from core.errors import InvalidInputError, check_int, check_real
 from core.zoo.base import ZooModel, presets, register_family
 from core.zoo.entries import ZooEntry
 
@@ -275,11 +275,7 @@ def _positive_int_option(entry: ZooEntry, key: str, default: int) -> int:
 
 
 def _temperature(value, name: str) -> float:
-    if (not isinstance(value, (int, float)) or isinstance(value, bool)
-            or not math.isfinite(value) or value < 0):
-        raise InvalidInputError(f"{name}: temperature must be a finite number >= 0, "
-                                f"got {value!r}")
-    return float(value)
+    return check_real(f"{name}: temperature", value, 0)
 
 
 # Flows do not upsample features: their only resolution change is the (un)squeeze, a

@@ -21,14 +21,12 @@ crops in spectrum but still much closer to them than to noise, and pass.
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from core.errors import InvalidInputError, check_int
+from core.errors import InvalidInputError, check_int, check_real
 from core.records import exact_fields
 from core.spectrum import power_spectrum, radial_profile, spectral_distance
 from core.spectrum.profiles import RadialProfile
@@ -62,12 +60,8 @@ class QualityReport:
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self)[:5]:
-            value = getattr(self, f.name)
-            if not isinstance(value, numbers.Real) or isinstance(value, bool) or \
-                    not math.isfinite(value):
-                raise InvalidInputError(f"quality report: {f.name} must be a finite number, "
-                                        f"got {value!r}")
-            object.__setattr__(self, f.name, float(value))
+            object.__setattr__(self, f.name, check_real(f"quality report: {f.name}",
+                                                        getattr(self, f.name)))
         if not isinstance(self.passed, bool):
             raise InvalidInputError(f"quality report: passed must be true or false, got "
                                     f"{self.passed!r}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from core.data.pngs import write_pngs
+from core.data.pngs import clear_pngs, write_pngs
 from core.errors import FpxError, InvalidInputError, check_int
 from core.runtime import atomic_write, code_version
 from core.zoo.base import ZooModel
@@ -27,12 +27,11 @@ def sample_to_folder(model: ZooModel, n: int, folder: str | Path, *, seed: int,
     """
     check_int("-n", n)
     folder = Path(folder)
-    old = sorted(folder.glob("*.png")) if folder.is_dir() else []
+    old = len(list(folder.glob("*.png"))) if folder.is_dir() else 0
     if old and not overwrite:
-        raise InvalidInputError(f"{folder} already holds {len(old)} PNG(s); pass --overwrite "
+        raise InvalidInputError(f"{folder} already holds {old} PNG(s); pass --overwrite "
                                 "or choose another --out")
-    for path in old:
-        path.unlink()
+    clear_pngs(folder)
     generator = torch.Generator(device=model.device).manual_seed(seed)
     done = 0
     while done < n:

@@ -21,8 +21,6 @@ The manifest is a :class:`ZooManifest` (a :class:`ShippedEntry` per entry, the
 from __future__ import annotations
 
 import json
-import math
-import numbers
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,8 +28,8 @@ from pathlib import Path
 
 import torch
 
-from core.data import bundled_crops, read_folder, write_pngs
-from core.errors import InvalidInputError, check_int
+from core.data import bundled_crops, clear_pngs, read_folder, write_pngs
+from core.errors import InvalidInputError, check_int, check_real
 from core.figures import write_contact_sheet
 from core.records import check_text, exact_fields, plain
 from core.runtime import atomic_write, code_version
@@ -118,11 +116,8 @@ class ShippedEntry:
                 check_text(self, name)
         check_int("sample_seed", self.sample_seed, 0)
         check_int("train_steps", self.train_steps, 0)
-        t = self.train_seconds
-        if not isinstance(t, numbers.Real) or isinstance(t, bool) or not math.isfinite(t) \
-                or t < 0:
-            raise InvalidInputError(f"train_seconds must be a number >= 0, got {t!r}")
-        object.__setattr__(self, "train_seconds", float(t))
+        object.__setattr__(self, "train_seconds", check_real("train_seconds",
+                                                             self.train_seconds, 0))
 
     def to_dict(self) -> dict:
         return plain(self)
@@ -263,8 +258,7 @@ def ship(runs: str | Path, out: str | Path = SHIPPED_ZOO, *, count: int = 200,
         raise InvalidInputError(f"entries were trained at different sizes {sorted(sizes)}")
     size = sizes.pop()
     real = bundled_crops(size, real_count, seed=REAL_SEED, split="train")
-    for old in (out / "real").glob("*.png") if (out / "real").is_dir() else []:
-        old.unlink()
+    clear_pngs(out / "real")
     write_pngs(real, out / "real")
     real_crops = RealCrops(folder="real", count=real_count, seed=REAL_SEED, data=REAL_DATA)
     shipped = {}
