@@ -31,6 +31,7 @@ from core.figures import (
     spectrum_extent,
     spectrum_png,
 )
+from core.figures.grids import HEADER
 from core.spectrum import frequencies, power_spectrum, radial_profile
 
 SIZES = [(32, 32), (33, 33), (24, 31)]  # even, odd, and unequal sides
@@ -216,4 +217,4 @@ def test_artifact_grid_has_a_row_per_model():
                     real_paths=np.array(["r"]))
     width, height = png_size(artifact_grid(s, per_model=2, scale=2))
     label = 8 + 7 * len("real")
-    assert (width, height) == (label + 6 * (16 + 2) + 2, 3 * (16 + 2) + 2)
+    assert (width, height) == (label + 6 * (16 + 2) + 2, HEADER + 3 * (16 + 2) + 2)

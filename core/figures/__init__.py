@@ -10,14 +10,20 @@
 * :mod:`core.figures.grids`: :func:`contact_sheet`, :func:`artifact_grid` (Pillow).
 
 The dashboard's Bokeh spectrum (``explorer.views.figures``) and the lab's PNG export
-(``explorer.export``) draw with the same extent, colour limits and markers.
+(``explorer.export``) draw with the same extent, colour limits and markers, and every
+figure colours a role (real, generated, A, B, detected, predicted) with
+:data:`~core.figures.axes.ROLE_COLORS`; compared panels share one colour range
+(:func:`~core.figures.axes.shared_color_limits`).
 """
 
 from core.figures.axes import (
+    ROLE_COLORS,
     color_limits,
     draw_images,
     draw_profiles,
     draw_spectrum,
+    role_color,
+    shared_color_limits,
     spectrum_extent,
 )
 from core.figures.canvas import figure_bytes, new_figure, save_figure
@@ -26,8 +32,10 @@ from core.figures.groups import confusion_png, dendrogram_png, scatter_png
 from core.figures.spectra import profile_png, spectrum_png
 
 __all__ = [
-    "artifact_grid", "color_limits", "confusion_png", "contact_sheet", "dendrogram_png",
+    "ROLE_COLORS", "artifact_grid", "color_limits", "confusion_png", "contact_sheet",
+    "dendrogram_png",
     "draw_images", "draw_profiles", "draw_spectrum", "figure_bytes", "new_figure",
-    "profile_png", "save_figure", "scatter_png", "spectrum_extent", "spectrum_png",
+    "profile_png", "role_color", "save_figure", "scatter_png", "shared_color_limits",
+    "spectrum_extent", "spectrum_png",
     "write_contact_sheet",
 ]

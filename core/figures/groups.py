@@ -49,13 +49,28 @@ def dendrogram_png(relation: dict, path: str | Path, *,
     dist = np.clip(1 - np.asarray(relation["similarity"]), 0, 2)
     np.fill_diagonal(dist, 0)
     z = linkage(squareform((dist + dist.T) / 2, checks=False), "average")
-    fig = new_figure((max(6, 0.35 * len(relation["models"])), 4.5))
+    names = [str(n) for n in relation["models"]]
+    # Leaves down the left, names beside them, read horizontally: the tree keeps its
+    # height however long the names are (a model folder's name can run to 40 letters).
+    fig = new_figure((6.5 + 0.06 * max(len(n) for n in names), 1.2 + 0.32 * len(names)))
     ax = fig.subplots()
-    dendrogram(z, labels=relation["models"], ax=ax, leaf_rotation=90)
-    ax.set_ylabel("embedding distance (1 - cosine)")
+    dendrogram(z, labels=names, ax=ax, orientation="right", leaf_font_size=9)
+    ax.set_xlabel("embedding distance (1 - cosine)")
     ax.set_title(title)
-    fig.tight_layout()
-    return save_figure(fig, path, tight=False)
+    ax.grid(axis="x", alpha=0.3)
+    return save_figure(fig, path)
+
+
+GROUP_MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
+def group_style(i: int) -> tuple[tuple, str]:
+    """Colour and marker of the ``i``-th group: the ten distinct hues of ``tab10`` in
+    turn, then the next marker shape. Neighbouring groups (paired models sort next to
+    each other: ``ddpm_nearest``, ``ddpm_tconv``) never share a hue, as the light/dark
+    pairs of ``tab20`` would make them."""
+    cmap = matplotlib.colormaps["tab10"]
+    return cmap(i % 10), GROUP_MARKERS[(i // 10) % len(GROUP_MARKERS)]
 
 
 def scatter_png(points, labels: Sequence[str], path: str | Path, *,
@@ -68,12 +83,13 @@ def scatter_png(points, labels: Sequence[str], path: str | Path, *,
         raise InvalidInputError(f"a scatter needs (N, 2) points and N labels, got "
                                 f"{xy.shape} and {len(lab)}")
     groups = list(dict.fromkeys(lab.tolist()))
-    cmap = matplotlib.colormaps["tab10" if len(groups) <= 10 else "tab20"]
     fig = new_figure((6.4, 5.2))
     ax = fig.subplots()
     for i, g in enumerate(groups):
         sel = lab == g
-        ax.scatter(xy[sel, 0], xy[sel, 1], s=10, color=cmap(i % cmap.N), label=g, alpha=0.8)
+        color, marker = group_style(i)
+        ax.scatter(xy[sel, 0], xy[sel, 1], s=12, color=color, marker=marker, label=g,
+                   alpha=0.8)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title)
