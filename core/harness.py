@@ -6,7 +6,9 @@ to bottom; :class:`Run` holds what is the same for all of them:
 * the run folder, its config record (written by rank 0, atomically) and the code version
   taken once at the start (the code that runs, even if the checkout moves meanwhile);
 * the resume guard: a fresh run refuses a folder that holds a checkpoint, ``--resume``
-  reads it through :mod:`core.checkpoints` (``weights_only``; never unpickles user data);
+  reads it through :mod:`core.checkpoints` (``weights_only``; never unpickles user data;
+  the trainer checks its keys and step with ``require`` / ``checkpoint_step``); either
+  way the temporary files of a checkpoint write cut short by ``kill -9`` are removed;
 * ``metrics.jsonl``, one JSON line per step, trimmed on resume to the checkpoint's step so
   that it holds every step exactly once;
 * a tqdm progress bar on stderr (none when quiet), checkpoints every ``checkpoint_every``
@@ -48,7 +50,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from core.checkpoints import load_checkpoint, save_checkpoint
+from core.checkpoints import load_checkpoint, remove_orphans, save_checkpoint
 from core.errors import InvalidInputError, check_int
 from core.runtime import atomic_write, code_version, resolve_device
 
@@ -194,6 +196,9 @@ class Run:
                 raise InvalidInputError("an in-memory run cannot resume; give it a folder")
             return None
         path = self.checkpoint_path
+        if self.main:  # a kill -9 during a checkpoint write leaves its temporary file
+            for orphan in remove_orphans(path):
+                self._log(f"removed {orphan.name}, left by an interrupted checkpoint write")
         if resume:
             return load_checkpoint(path, format=self.format, what=self.what)
         if path.exists():

@@ -113,7 +113,9 @@ def read_npz(path: str | os.PathLike, what: str = "npz file") -> dict[str, np.nd
             return arrays
     except InvalidInputError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, ValueError, OSError,
+    except zipfile.BadZipFile:
+        raise refuse("not an .npz archive") from None
+    except (zipfile.LargeZipFile, zlib.error, ValueError, OSError,
             EOFError, NotImplementedError, RuntimeError, UnicodeDecodeError, SyntaxError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise refuse(first) from None

@@ -1,4 +1,5 @@
-"""Process-level plumbing: device choice, seeding, atomic writes, code version."""
+"""Process-level plumbing: device choice, seeding, atomic writes (a file, or a whole
+folder replaced all-or-nothing), code version."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import contextlib
 import os
 import random
 import secrets
+import shutil
 import subprocess
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +111,44 @@ def _new_sibling(target: Path) -> Path:
             return tmp
         except FileExistsError:
             continue
+
+
+@contextlib.contextmanager
+def replaced_folder(path: str | os.PathLike, *,
+                    carry: Callable[[str], bool] = lambda name: False) -> Iterator[Path]:
+    """Yield a new empty folder beside ``path`` to fill; when the block succeeds it takes
+    the place of ``path`` whole (the old folder is renamed aside, then removed), and when
+    it fails it is removed and ``path`` is left as it was.
+
+    Entries of the old folder for whose name ``carry(name)`` is true, and that the new
+    folder lacks, are moved into the new one first (files a user keeps beside a set that
+    fpx rewrites). Folders left by a process killed mid-way (``.NAME.*.new`` and
+    ``.NAME.*.old`` beside ``path``) are removed on entry.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in [*target.parent.glob(f".{target.name}.*.new"),
+                  *target.parent.glob(f".{target.name}.*.old")]:
+        shutil.rmtree(stale, ignore_errors=True)
+    new = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".new"))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(new, 0o777 & ~umask)
+    try:
+        yield new
+        old = None
+        if target.exists():
+            for entry in target.iterdir():
+                if carry(entry.name) and not os.path.lexists(new / entry.name):
+                    os.replace(entry, new / entry.name)
+            old = target.parent / f".{target.name}.{secrets.token_hex(6)}.old"
+            os.replace(target, old)
+        os.replace(new, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if new.exists():
+            shutil.rmtree(new, ignore_errors=True)
 
 
 def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:

@@ -2,7 +2,11 @@
 the server. Every source returns crops in ``[-1, 1]``; every failure is one line.
 
 A folder path typed into the dashboard is read as images only: files are listed by image
-suffix, decoded as pixels, and nothing else about them is ever shown.
+suffix, decoded as pixels, and nothing else about them is ever shown. It must lie under
+one of the server's data roots (:func:`data_roots`: ``FPX_DATA_ROOTS``, by default the
+folder the server was started in and the user's home), checked after every symlink is
+resolved, so that a lab shared with a class cannot browse the machine's files; whether a
+path outside the roots exists is not told either.
 """
 
 from __future__ import annotations
@@ -83,26 +87,51 @@ def upload(data: bytes | None, name: str, size: int) -> RealSet:
     return _upload_cached(digest, bytes(data), name or "upload", size)
 
 
+def data_roots() -> tuple[Path, ...]:
+    """The folders (symlinks resolved) under which the folder source may read:
+    ``FPX_DATA_ROOTS`` (paths separated by ``os.pathsep``), else the server's working
+    folder and the user's home."""
+    text = os.environ.get("FPX_DATA_ROOTS", "")
+    raw = [p for p in text.split(os.pathsep) if p.strip()] or [os.getcwd(), str(Path.home())]
+    return tuple(Path(p.strip()).expanduser().resolve() for p in raw)
+
+
+def within_roots(path: Path, roots: tuple[Path, ...] | None = None) -> bool:
+    """Whether ``path``, symlinks resolved, lies in (or is) one of the data roots."""
+    real = Path(os.path.realpath(path))
+    return any(real == root or root in real.parents for root in roots or data_roots())
+
+
 def folder(path: str, size: int) -> RealSet:
-    """Centre crops of the first :data:`MAX_FOLDER_IMAGES` images under ``path``."""
+    """Centre crops of the first :data:`MAX_FOLDER_IMAGES` images under ``path``, which
+    must lie under :func:`data_roots`."""
     text = (path or "").strip()
     if not text:
         raise InvalidInputError("type the path of a folder of images on the server")
-    root = Path(text)
+    root = Path(text).expanduser()
+    if not root.is_absolute():
+        root = Path.cwd() / root
+    if not within_roots(root):
+        raise InvalidInputError(f"{text}: outside the folders this server may read (its "
+                                "data roots, FPX_DATA_ROOTS)")
     if not root.is_dir():
         raise InvalidInputError(f"{text}: no such folder")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise InvalidInputError(f"{text}: permission denied")
     stamp = root.stat().st_mtime_ns
-    return _folder_cached(str(root.resolve()), stamp, size)
+    return _folder_cached(os.path.realpath(root), stamp, size)
 
 
 def first_images(root: Path, limit: int | None = None,
                  budget: int | None = None) -> list[Path]:
     """The first ``limit`` image files under ``root`` in sorted depth-first order, looking
     at no more than ``budget`` directory entries: a path like ``/`` must not make the
-    server walk the whole disk."""
+    server walk the whole disk. Symlinked folders are not followed, and a symlinked file
+    counts only if it resolves under the data roots."""
     limit = MAX_FOLDER_IMAGES if limit is None else limit
     budget = MAX_SCANNED_ENTRIES if budget is None else budget
     found: list[Path] = []
+    roots = data_roots()
     stack, seen = [root], 0
     while stack and len(found) < limit and seen < budget:
         here = stack.pop()
@@ -116,7 +145,8 @@ def first_images(root: Path, limit: int | None = None,
             try:
                 if entry.is_dir(follow_symlinks=False):
                     subdirs.append(Path(entry.path))
-                elif Path(entry.name).suffix.lower() in IMAGE_SUFFIXES and entry.is_file():
+                elif Path(entry.name).suffix.lower() in IMAGE_SUFFIXES and entry.is_file() \
+                        and (not entry.is_symlink() or within_roots(Path(entry.path), roots)):
                     found.append(Path(entry.path))
             except OSError:
                 continue

@@ -353,14 +353,18 @@ def test_console_script_closed_stdout_is_no_traceback(real_dir):
 def test_argument_types():
     import argparse
 
-    from core.cli.options import crop_size, positive_int, seed
+    from core.cli.options import count, crop_size, int_range, positive_int, seed
 
     assert positive_int("3") == 3 and crop_size("8") == 8 and seed("0") == 0
-    assert seed(str(2**32 - 1)) == 2**32 - 1
+    assert seed(str(2**32 - 1)) == 2**32 - 1 and count("1000000") == 10**6
     for parse, text, fragment in [(positive_int, "0", "positive integer"),
                                   (positive_int, "x", "positive integer, got 'x'"),
-                                  (crop_size, "7", "at least 8"),
+                                  (crop_size, "7", "size in [8, 8192]"),
+                                  (crop_size, "8193", "size in [8, 8192]"),
+                                  (count, str(10**12), "in [1, 1000000]"),
+                                  (int_range(0, 5), "-1", "in [0, 5], got '-1'"),
                                   (seed, "-1", "[0, 2**32)"), (seed, str(2**32), "[0, 2**32)"),
+                                  (seed, "9" * 5000, "(5000 characters)"),
                                   (seed, "1.5", "integer seed")]:
         with pytest.raises(argparse.ArgumentTypeError, match=re.escape(fragment)):
             parse(text)
@@ -375,6 +379,8 @@ def test_seed_list_is_checked_when_the_command_runs():
         seed_list("0,a")
     with pytest.raises(InvalidInputError, match="--seeds is empty"):
         seed_list(" , ")
+    with pytest.raises(InvalidInputError, match=r"in \[0, 2\*\*32\), got '-1'"):
+        seed_list("0,-1")
 
 
 def test_output_helpers(capsys):

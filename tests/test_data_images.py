@@ -6,6 +6,7 @@ quality 95 without chroma subsampling, on the smooth ramps used here, it moves a
 by at most 4 codes (measured), so it gets ``JPEG_TOL = 6 / 255``.
 """
 
+import os
 import struct
 import zlib
 
@@ -14,7 +15,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from core.data.images import ImageReadError, load_rgb
+from core.data.images import ImageReadError, decode_rgb, load_rgb
 from core.errors import InvalidInputError
 
 JPEG_TOL = 6 / 255
@@ -240,8 +241,35 @@ def test_missing_file_raises_naming_the_path(tmp_path):
 
 
 def test_folder_is_not_a_file(tmp_path):
-    with pytest.raises(ImageReadError, match="no such file"):
+    with pytest.raises(ImageReadError, match=r"not a regular file \(a folder\)"):
         load_rgb(tmp_path)
+    with pytest.raises(ImageReadError, match="no such file"):
+        load_rgb(tmp_path / "missing.png")
+
+
+def test_fifo_and_device_are_not_files(tmp_path):
+    os.mkfifo(tmp_path / "pipe.png")
+    os.symlink("/dev/zero", tmp_path / "zero.png")
+    for name in ("pipe.png", "zero.png"):
+        with pytest.raises(ImageReadError, match="FIFO, socket or device"):
+            load_rgb(tmp_path / name)  # returns at once: nothing is opened
+
+
+def test_huge_headers_are_refused_before_decoding(tmp_path, monkeypatch):
+    from tests.hostile.workspace import huge_tiff, png_bomb
+
+    for path in (huge_tiff(tmp_path / "big.tif"), png_bomb(tmp_path / "bomb.png")):
+        with pytest.raises(ImageReadError, match="FPX_MAX_PIXELS"):
+            load_rgb(path)
+        with pytest.raises(ImageReadError, match="FPX_MAX_PIXELS"):
+            decode_rgb(path.read_bytes(), path.name)
+    monkeypatch.setenv("FPX_MAX_PIXELS", "100")
+    Image.new("RGB", (20, 20)).save(tmp_path / "small.png")
+    with pytest.raises(ImageReadError, match=r"20x20 > 100 pixels"):
+        load_rgb(tmp_path / "small.png")
+    Image.new("L", (20, 20)).save(tmp_path / "small.tif")
+    with pytest.raises(ImageReadError, match=r"20x20 > 100 pixels"):
+        load_rgb(tmp_path / "small.tif")
 
 
 @pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp", ".bmp", ".tif"])

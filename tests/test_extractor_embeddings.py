@@ -102,14 +102,14 @@ def test_bad_files_are_refused_with_one_line_naming_them(tmp_path):
     s = small_set()
     cases = {"missing.npz": r"no such embeddings file \(make one with fpx embed\)"}
     (tmp_path / "text.npz").write_text("not an archive")
-    cases["text.npz"] = r"not an fpx embeddings file \(not an \.npz archive\)"
+    cases["text.npz"] = r"not a readable fpx embeddings file \(not an \.npz archive\)"
     np.save(tmp_path / "bare.npy", np.zeros((2, 3)))
-    cases["bare.npy"] = r"a bare array, not an \.npz"
+    cases["bare.npy"] = r"a bare \.npy array, not an \.npz"
     np.savez(tmp_path / "partial.npz", embeddings=s.embeddings)
     cases["partial.npz"] = "no paths, labels"
     np.savez(tmp_path / "pickled.npz", embeddings=s.embeddings,
              paths=np.array(list(s.paths), dtype=object), labels=np.asarray(s.labels))
-    cases["pickled.npz"] = "not an fpx embeddings file .*allow_pickle=False"
+    cases["pickled.npz"] = "holds Python objects \\(pickled\\); fpx never unpickles them"
     np.savez(tmp_path / "nan.npz", embeddings=np.full((5, 3), np.nan, np.float32),
              paths=np.asarray(s.paths), labels=np.asarray(s.labels))
     cases["nan.npz"] = "embeddings contain NaN or Inf"

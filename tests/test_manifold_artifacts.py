@@ -105,7 +105,7 @@ def test_artifact_file_round_trip_and_refusals(tmp_path):
     with pytest.raises(InvalidInputError, match="not an fpx artifact file"):
         ArtifactSet.load(tmp_path / "foreign.npz")
     (tmp_path / "junk.npz").write_bytes(b"junk")
-    with pytest.raises(InvalidInputError, match="unreadable"):
+    with pytest.raises(InvalidInputError, match="not a readable fpx artifact file"):
         ArtifactSet.load(tmp_path / "junk.npz")
     with pytest.raises(InvalidInputError, match="no such artifact file"):
         ArtifactSet.load(tmp_path / "none")
@@ -199,7 +199,7 @@ def test_cli_artifacts_attribute_structure_end_to_end(tmp_path, capsys):
     (tmp_path / "bare.npy").write_bytes(b"")
     np.save(tmp_path / "bare.npy", np.zeros(3))
     assert main(["attribute", str(tmp_path / "bare.npy")]) == 1
-    assert "not an fpx artifact file" in capsys.readouterr().err
+    assert "fpx artifact file (a bare .npy array" in capsys.readouterr().err
 
 
 def test_self_supervised_encoder_learns_and_serves_the_learned_space(monkeypatch):

@@ -3,7 +3,9 @@ over the library.
 
 Every failure the user can cause ends in one line, ``fpx: error: ...``, and a non-zero
 exit status (2 for usage, 1 for unusable input, 130 on Ctrl-C); tracebacks are kept for
-real bugs.
+real bugs. Output paths are checked before a command runs; a file the system refuses to
+read or write (permission, a full disk) and memory running out are reported in one line
+too; library warnings (skipped files) print as one ``fpx: ...`` line each.
 
     options.py     exit codes, the parser, argument types, shared options, output
     spectrum.py    fpx spectrum
@@ -18,10 +20,19 @@ import argparse
 import os
 import shlex
 import sys
+import warnings
 
 from core import __version__
 from core.cli import extractor, manifold, spectrum, zoo
-from core.cli.options import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_USAGE, Parser, say
+from core.cli.options import (
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    Parser,
+    check_outputs,
+    say,
+    warned,
+)
 from core.errors import FpxError
 
 __all__ = ["EXIT_INPUT", "EXIT_INTERRUPTED", "EXIT_USAGE", "build_parser", "main"]
@@ -45,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.command_line = shlex.join(["fpx", *argv])  # recorded in what fpx writes
     try:
-        status = args.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = warned
+            check_outputs(args)
+            status = args.run(args)
         sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
         return status
     except BrokenPipeError:
@@ -56,6 +70,21 @@ def main(argv: list[str] | None = None) -> int:
     except FpxError as err:
         say(f"fpx: error: {err}")
         return EXIT_INPUT
+    except MemoryError:
+        say("fpx: error: out of memory; use fewer or smaller inputs (FPX_MAX_PIXELS and "
+            "FPX_MAX_BYTES bound what one file may hold)")
+        return EXIT_INPUT
+    except OSError as err:
+        # The system refused a file operation fpx asked for (permission, a full disk, a
+        # folder removed meanwhile): the user's environment, not a bug.
+        say(f"fpx: error: {_os_error(err)}")
+        return EXIT_INPUT
     except KeyboardInterrupt:
         say("fpx: interrupted")
         return EXIT_INTERRUPTED
+
+
+def _os_error(err: OSError) -> str:
+    what = err.strerror or type(err).__name__
+    names = [str(n) for n in (err.filename, err.filename2) if n is not None]
+    return f"{' -> '.join(names)}: {what}" if names else f"{what} ({err})".splitlines()[0]

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 from core.cli.options import (
     EXIT_INTERRUPTED,
     add_out,
+    add_skip_unusable,
     command,
+    count,
     emit,
     positive_int,
     print_json,
@@ -20,6 +22,7 @@ from core.cli.options import (
     say,
     seed,
     skipped,
+    steps,
 )
 from core.errors import FpxError, InvalidInputError
 
@@ -38,7 +41,7 @@ def register(sub) -> None:
     add_out(p, required=True)
     p.add_argument("--resume", action="store_true",
                    help="continue the run in DIR from its checkpoint")
-    p.add_argument("--steps", type=int, help="override the preset's number of steps")
+    p.add_argument("--steps", type=steps, help="override the preset's number of steps")
 
     p = command(sub, "bank", run_bank_sample, device=True,
                 help="build a synthetic bank and sample images from it")
@@ -49,7 +52,7 @@ def register(sub) -> None:
                    help="seeds: the same architectures with unseen weights; architectures: "
                         "architectures the preset's bank does not hold")
     p.add_argument("--models", type=positive_int, help="keep the first N models")
-    p.add_argument("--images", type=positive_int, default=50, help="images per model")
+    p.add_argument("--images", type=count, default=50, help="images per model")
     add_out(p, "model folders (NAME/00000.png ..., spec.json) and bank.json go here",
             required=True)
 
@@ -61,7 +64,8 @@ def register(sub) -> None:
     p = _embedding_command(sub, "verify", run_verify, "do two images come from the same model?")
     p.add_argument("folders", nargs="*", metavar="FOLDER")
     _add_embeddings(p)
-    p.add_argument("--pairs", type=positive_int, default=10_000)
+    p.add_argument("--pairs", type=count, default=10_000,
+                   help="image pairs drawn (default 10000, at most 1000000)")
     p.add_argument("--seed", type=seed, default=0)
 
     p = _embedding_command(sub, "identify", run_identify,
@@ -70,7 +74,7 @@ def register(sub) -> None:
     p.add_argument("--query", type=Path, required=True, metavar="DIR",
                    help="query images (the gallery's folder: the images after the first "
                         "--shots of each model)")
-    p.add_argument("--shots", type=positive_int, default=10)
+    p.add_argument("--shots", type=count, default=10)
     p.add_argument("--seed", type=seed, default=0)
 
     p = _embedding_command(sub, "relate", run_relate, "which models are alike?")
@@ -83,6 +87,7 @@ def _embedding_command(sub, name: str, run, help: str):
     p = command(sub, name, run, device=True, json=True, help=help)
     p.add_argument("--extractor", type=Path, metavar="DIR",
                    help="an exported extractor (default: the one shipped with fpx)")
+    add_skip_unusable(p)
     return p
 
 
@@ -110,7 +115,8 @@ def _embedded(args) -> EmbeddingSet:
     if not args.folders:
         raise InvalidInputError("give image folders or --embeddings FILE.npz")
     model = _extractor(args.extractor, args.device)
-    return embed_folders(model, args.folders, notify=skipped)
+    return embed_folders(model, args.folders, notify=skipped,
+                         skip_unusable=args.skip_unusable)
 
 
 def run_train(args) -> int:
@@ -165,11 +171,13 @@ def run_identify(args) -> int:
     from core.extractor.evaluate import identify, split_gallery
 
     model = _extractor(args.extractor, args.device)
-    gallery = embed_folders(model, [args.gallery], notify=skipped)
+    gallery = embed_folders(model, [args.gallery], notify=skipped,
+                            skip_unusable=args.skip_unusable)
     if args.query.resolve() == args.gallery.resolve():
         g_e, g_l, q_e, q_l = split_gallery(gallery.embeddings, gallery.labels, args.shots)
     else:
-        query = embed_folders(model, [args.query], notify=skipped)
+        query = embed_folders(model, [args.query], notify=skipped,
+                              skip_unusable=args.skip_unusable)
         g_e, g_l, q_e, q_l = gallery.embeddings, gallery.labels, query.embeddings, query.labels
     result = identify(g_e, g_l, q_e, q_l, shots=args.shots, seed=args.seed)
     return emit(args, result,
@@ -180,10 +188,10 @@ def run_relate(args) -> int:
     from core.extractor.evaluate import read_specs, relate
     from core.figures import dendrogram_png
 
+    specs = read_specs(args.folders)  # a bad spec file is refused before any embedding
     data = _embedded(args)
-    result = relate(data.embeddings, data.labels, read_specs(args.folders))
+    result = relate(data.embeddings, data.labels, specs)
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
         result["dendrogram"] = str(dendrogram_png(result, args.out / "dendrogram.png"))
     return emit(args, result, lambda: _similarity_table(result))
 

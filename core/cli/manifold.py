@@ -7,9 +7,10 @@ from pathlib import Path
 
 from core.cli.options import (
     add_out,
+    add_skip_unusable,
     command,
     emit,
-    positive_int,
+    int_range,
     say,
     seed,
     seed_list,
@@ -31,11 +32,12 @@ def register(sub) -> None:
                    help="one folder per model (a folder of model folders is expanded)")
     p.add_argument("--space", choices=SPACES, default="rgb")
     add_out(p, required=True)
-    p.add_argument("--size", type=int, metavar="S",
+    p.add_argument("--size", type=int_range(8, 8192), metavar="S",
                    help="centre-crop every image to SxS (default: the samples' own size, "
                         "which the real images must share)")
-    p.add_argument("--k", type=positive_int, default=1, help="neighbours kept (default 1)")
-    p.add_argument("--holdout-real", type=int, default=200, metavar="N",
+    p.add_argument("--k", type=int_range(1, 1000), default=1,
+                   help="neighbours kept (default 1)")
+    p.add_argument("--holdout-real", type=int_range(0, 10**6), default=200, metavar="N",
                    help="real images held out as the 'real' class (default 200; 0: none)")
     p.add_argument("--backend", choices=["auto", "torch", "faiss"], default="auto")
     p.add_argument("--extractor", type=Path, metavar="DIR",
@@ -43,9 +45,10 @@ def register(sub) -> None:
     p.add_argument("--learned", choices=["extractor", "ssl"], default="extractor",
                    help="learned space: the extractor, or a self-supervised encoder trained "
                         "on the real images (used anyway when no extractor is installed)")
-    p.add_argument("--ssl-steps", type=positive_int, default=300,
+    p.add_argument("--ssl-steps", type=int_range(1, 10**6), default=300,
                    help="training steps of the self-supervised encoder (default 300)")
     p.add_argument("--seed", type=seed, default=0)
+    add_skip_unusable(p)
 
     p = command(sub, "attribute", run_attribute, device=True, json=True,
                 help="attribution on artifacts against raw images",
@@ -53,7 +56,7 @@ def register(sub) -> None:
                             "on raw images; accuracy over seeds.")
     _add_sets(p)
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
-    p.add_argument("--epochs", type=positive_int, default=20)
+    p.add_argument("--epochs", type=int_range(1, 10_000), default=20)
     add_out(p, "confusion matrices (PNG) go here")
 
     p = command(sub, "structure", run_structure, json=True,
@@ -89,7 +92,15 @@ def run_artifacts(args) -> int:
     real, real_paths = read_folder(args.real, size, notify=skipped)
     generated, paths, designs = {}, {}, {}
     for folder in folders:
-        generated[folder.name], paths[folder.name] = read_folder(folder, size, notify=skipped)
+        try:
+            generated[folder.name], paths[folder.name] = read_folder(folder, size,
+                                                                     notify=skipped)
+        except InvalidInputError as err:
+            if not args.skip_unusable:
+                raise InvalidInputError(f"{err}; pass --skip-unusable to go on without "
+                                        "it") from None
+            skipped(str(folder), "no usable image; left out")
+            continue
         design = read_design(folder)
         if design is not None:
             designs[folder.name] = design
@@ -104,11 +115,18 @@ def run_artifacts(args) -> int:
                         "code_version": code_version(), "real": str(args.real)})
     result.save(args.out / "artifacts.npz")
     atomic_write(args.out / "artifact_grid.png", artifact_grid(result))
-    rows = result.model_summary()
+    rows = result.model_summary()  # compute_artifacts refuses an empty set of models
     summary = {"space": args.space, "real": len(real), "models": rows,
                "out": str(args.out)}
     atomic_write(args.out / "summary.json", json.dumps(summary, indent=2))
     return emit(args, summary, lambda: _artifact_table(args, len(real), rows))
+
+
+ARTIFACT_LEGEND = ("NN dist: mean distance from a sample to its nearest real image, in "
+                   "the space's units; |artifact|: mean absolute value of the artifact "
+                   "(sample minus that neighbour) per dimension; distinct NN: how many "
+                   "different real images are nearest (few: the samples crowd a few "
+                   "real images)")
 
 
 def _artifact_table(args, real: int, rows: dict) -> None:
@@ -118,6 +136,7 @@ def _artifact_table(args, real: int, rows: dict) -> None:
     for name, r in rows.items():
         print(f"{name:<26} {r['samples']:>7} {r['nn_distance']:>9.3f} "
               f"{r['artifact_abs']:>10.4f} {r['unique_neighbors']:>11}")
+    print(ARTIFACT_LEGEND)
 
 
 def run_attribute(args) -> int:
@@ -152,14 +171,19 @@ def run_attribute(args) -> int:
                               args.out / f"confusion_{tag}_{kind.split()[0]}.png",
                               title=f"{name}, {kind}: accuracy {result.accuracy_mean:.3f}")
     return emit(args, {"seeds": list(config.seeds), "epochs": config.epochs, "results": report},
-                lambda: _attribution_table(report))
+                lambda: _attribution_table(report, len(config.seeds)))
 
 
-def _attribution_table(report: dict) -> None:
+def _attribution_table(report: dict, seeds: int) -> None:
+    # A spread needs two seeds at least: with one, "± 0.000" would claim a certainty
+    # that nobody measured.
     print(f"{'space / input':<24} {'accuracy':>16} {'macro-F1':>9} {'Fisher':>8}")
     for key, r in report.items():
-        print(f"{key:<24} {r['accuracy_mean']:>8.3f} ± {r['accuracy_std']:.3f} "
+        spread = f" ± {r['accuracy_std']:.3f}" if seeds > 1 else " " * 8
+        print(f"{key:<24} {r['accuracy_mean']:>8.3f}{spread} "
               f"{r['macro_f1_mean']:>9.3f} {r['fisher_ratio']:>8.3f}")
+    if seeds == 1:
+        print("one seed: no spread over seeds (pass --seeds 0,1,2 for one)")
 
 
 def run_structure(args) -> int:

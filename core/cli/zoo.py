@@ -9,12 +9,16 @@ from pathlib import Path
 from core.cli.options import (
     EXIT_INTERRUPTED,
     add_out,
+    add_skip_unusable,
+    batch,
     command,
+    count,
     emit,
-    positive_int,
     print_json,
     say,
     seed,
+    skipped,
+    steps,
 )
 from core.errors import InvalidInputError
 
@@ -39,9 +43,9 @@ def register(sub) -> None:
     p.add_argument("--preset", choices=list(PRESETS), default="quick")
     p.add_argument("--data", help="bundled | FOLDER | cifar10:PATH (default: the entry's)")
     p.add_argument("--size", type=int, choices=[32, 64], help="image size (default: preset)")
-    p.add_argument("--steps", type=positive_int, help="override the preset's steps")
-    p.add_argument("--batch", type=positive_int, help="override the preset's batch size")
-    p.add_argument("--checkpoint-every", type=positive_int, metavar="N",
+    p.add_argument("--steps", type=steps, help="override the preset's steps")
+    p.add_argument("--batch", type=batch, help="override the preset's batch size")
+    p.add_argument("--checkpoint-every", type=steps, metavar="N",
                    help="write the checkpoint every N steps (default: preset)")
     add_out(p, f"runs folder; the entry goes to DIR/NAME (default {RUNS})", default=RUNS)
     p.add_argument("--resume", action="store_true", help="continue from DIR/NAME/checkpoint.pt")
@@ -49,7 +53,7 @@ def register(sub) -> None:
     p = command(zsub, "sample", run_sample, device=True,
                 help="write samples of a trained entry as PNGs")
     p.add_argument("name", help="entry name, or 'all'")
-    p.add_argument("-n", type=positive_int, default=1000, help="samples per entry")
+    p.add_argument("-n", type=count, default=1000, help="samples per entry")
     add_out(p, "samples go to DIR/NAME/00000.png ...", required=True)
     p.add_argument("--runs", type=Path, default=RUNS, help=f"trained runs (default {RUNS})")
     p.add_argument("--seed", type=seed, help="sampling seed (default: the entry's seed)")
@@ -61,15 +65,16 @@ def register(sub) -> None:
     p.add_argument("--real", default="bundled",
                    help="a folder of real images, or 'bundled' (default)")
     p.add_argument("--size", type=int, choices=[32, 64], default=32)
-    p.add_argument("--sheets", type=Path, metavar="DIR", help="write a contact sheet per folder")
+    add_out(p, "write a contact sheet per folder", option="--sheets")
+    add_skip_unusable(p)
 
     p = command(zsub, "ship", run_ship, device=True,
                 help="make the shipped sample set from trained runs")
     p.add_argument("--runs", type=Path, default=RUNS, help=f"trained runs (default {RUNS})")
     add_out(p, "default: the package's assets/zoo")
-    p.add_argument("-n", type=positive_int, default=200, help="samples per entry")
-    p.add_argument("--real", type=positive_int, default=1000, help="held-out real crops")
-    p.add_argument("--sheets", type=Path, metavar="DIR", help="contact sheets (PNG) go here")
+    p.add_argument("-n", type=count, default=200, help="samples per entry")
+    p.add_argument("--real", type=count, default=1000, help="held-out real crops")
+    add_out(p, "contact sheets (PNG) go here", option="--sheets")
 
 
 def _entries(name: str):
@@ -143,13 +148,22 @@ def run_quality(args) -> int:
     from core.zoo.shipped import REAL_SEED
 
     real = (bundled_crops(args.size, 1000, seed=REAL_SEED, split="train")
-            if args.real == "bundled" else read_folder(args.real, args.size)[0])
+            if args.real == "bundled" else read_folder(args.real, args.size, notify=skipped)[0])
     report = {}
     for folder in args.folders:
-        samples, _ = read_folder(folder, args.size)
+        try:
+            samples, _ = read_folder(folder, args.size, notify=skipped)
+        except InvalidInputError as err:
+            if not args.skip_unusable:
+                raise InvalidInputError(f"{err}; pass --skip-unusable to go on without "
+                                        "it") from None
+            skipped(str(folder), "no usable image; left out")
+            continue
         report[folder.name or str(folder)] = assess(samples, real)
         if args.sheets is not None:
             write_contact_sheet(samples[:64], args.sheets / f"{folder.name}.png")
+    if not report:
+        raise InvalidInputError("no folder of samples was usable")
     return emit(args, {"real": str(args.real),
                        "folders": {name: r.to_dict() for name, r in report.items()}},
                 lambda: _quality_table(report))

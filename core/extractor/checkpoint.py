@@ -10,11 +10,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from core import checkpoints
 from core.errors import InvalidInputError
@@ -51,29 +52,80 @@ def export_extractor(model: Extractor, folder: str | Path, made_by: dict) -> Pat
 
 
 def load_extractor(folder: str | Path, device: torch.device | str = "cpu") -> Extractor:
-    """Load an exported extractor (a folder with extractor.json + extractor.safetensors)."""
+    """Load an exported extractor (a folder with extractor.json + extractor.safetensors).
+
+    Checked as a whole before the network is built or a weight is read: the record's
+    format and config (bounded sizes), then the weights file's header (names, shapes and
+    dtypes exactly those of the config's network), then the weights (finite). Every
+    refusal is one line naming the file at fault.
+    """
+    from safetensors import safe_open
+
+    from core.limits import regular_file
+
     folder = Path(folder)
+    if not folder.is_dir():
+        what = "no such folder" if not folder.exists() else "not a folder"
+        raise InvalidInputError(f"{folder}: {what} (give an exported extractor: a folder "
+                                "made by fpx train, holding extractor.json)")
+    record_path, weights_path = folder / "extractor.json", folder / "extractor.safetensors"
+    if not record_path.exists():
+        raise InvalidInputError(f"{folder}: no extractor.json (not an exported extractor)")
+    regular_file(record_path, "extractor record")
     try:
-        record = json.loads((folder / "extractor.json").read_text())
-    except FileNotFoundError:
-        raise InvalidInputError(f"{folder}: no extractor.json (not an exported extractor)") \
-            from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InvalidInputError(f"{folder}/extractor.json is corrupt: {err}") from None
+        record = json.loads(record_path.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        why = "nested too deeply" if isinstance(err, RecursionError) else \
+            str(err).splitlines()[0]
+        raise InvalidInputError(f"{record_path} is corrupt: {why}") from None
     if not isinstance(record, dict) or record.get("format") != EXPORT_FORMAT:
-        raise InvalidInputError(f"{folder}/extractor.json is not an fpx extractor")
+        raise InvalidInputError(f"{record_path} is not an fpx extractor record (format "
+                                f"{EXPORT_FORMAT!r} expected)")
+    config = record.get("config")
+    if not isinstance(config, dict):
+        raise InvalidInputError(f"{record_path}: no config object")
+    known = {f.name for f in dataclasses.fields(ExtractorConfig)}
+    if set(config) - known:
+        raise InvalidInputError(f"{record_path}: unknown config field(s) "
+                                f"{sorted(set(config) - known)}; valid: {sorted(known)}")
     try:
-        config = ExtractorConfig(**record["config"])
-        weights = load_file(str(folder / "extractor.safetensors"))
-    except (TypeError, KeyError) as err:
-        raise InvalidInputError(f"{folder}: bad extractor config ({err})") from None
-    except Exception as err:  # safetensors raises its own error types
-        raise InvalidInputError(f"{folder}/extractor.safetensors cannot be read: {err}") \
-            from None
+        config = ExtractorConfig(**config)
+    except InvalidInputError as err:
+        raise InvalidInputError(f"{record_path}: {err}") from None
     model = Extractor(config)
+    expected = {k: v for k, v in model.state_dict().items()}
+    regular_file(weights_path, "extractor weights file")
     try:
-        model.load_state_dict(weights)
-    except RuntimeError as err:
-        raise InvalidInputError(f"{folder}: weights do not fit the config "
-                                f"({str(err).splitlines()[0]})") from None
+        with safe_open(str(weights_path), framework="pt") as fh:
+            names = set(fh.keys())
+            missing, extra = sorted(set(expected) - names), sorted(names - set(expected))
+            if missing or extra:
+                raise InvalidInputError(
+                    f"{weights_path}: weights do not fit {record_path.name}'s config "
+                    f"(missing {missing[:3]}{'...' if len(missing) > 3 else ''}, unexpected "
+                    f"{extra[:3]}{'...' if len(extra) > 3 else ''})")
+            for name, want in expected.items():
+                part = fh.get_slice(name)
+                shape, dtype = tuple(part.get_shape()), part.get_dtype()
+                if shape != tuple(want.shape) or dtype != _SAFETENSORS_DTYPE[want.dtype]:
+                    raise InvalidInputError(
+                        f"{weights_path}: {name} is {dtype} {list(shape)}, the config wants "
+                        f"{_SAFETENSORS_DTYPE[want.dtype]} {list(want.shape)}")
+            weights = {name: fh.get_tensor(name) for name in expected}
+    except InvalidInputError:
+        raise
+    except Exception as err:  # safetensors raises its own error types
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InvalidInputError(f"{weights_path} cannot be read ({first[:160]})") from None
+    bad = [name for name, w in weights.items()
+           if w.is_floating_point() and not bool(torch.isfinite(w).all())]
+    if bad:
+        raise InvalidInputError(f"{weights_path}: {bad[0]} holds NaN or Inf (damaged "
+                                "weights)")
+    model.load_state_dict(weights)
     return model.to(device).eval()
+
+
+_SAFETENSORS_DTYPE = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+                      torch.float64: "F64", torch.int64: "I64", torch.int32: "I32",
+                      torch.uint8: "U8", torch.bool: "BOOL"}

@@ -12,7 +12,7 @@ relate --embeddings`` read back with :meth:`EmbeddingSet.load`::
 
 from __future__ import annotations
 
-import zipfile
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,35 +143,29 @@ class EmbeddingSet:
         """Read a file written by :meth:`save` (``fpx embed``); anything else is refused
         with one line naming the file. Files without the ``skipped_*`` arrays (written
         before they were saved) load with no skips."""
+        from core.limits import read_npz
+
         def refuse(why: str) -> InvalidInputError:
             return InvalidInputError(f"{path}: not an fpx embeddings file ({why})")
 
-        try:
-            z = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
+        if not Path(path).exists():
             raise InvalidInputError(f"{path}: no such embeddings file (make one with fpx "
-                                    "embed)") from None
-        except ValueError:  # neither .npz nor .npy, so numpy took it for a pickle
-            raise refuse("not an .npz archive") from None
-        except (OSError, EOFError, zipfile.BadZipFile) as err:
+                                    "embed)")
+        # Headers are checked before any array is read; object arrays are refused.
+        arrays = read_npz(path, "fpx embeddings file")
+        missing = [k for k in _ARRAYS if k not in arrays]
+        if missing:
+            raise refuse(f"no {', '.join(missing)}")
+        try:  # validation raises here too
+            skipped_paths = _listed(arrays.get("skipped_paths"))
+            reasons = _listed(arrays.get("skipped_reasons"))
+            if len(skipped_paths) != len(reasons):
+                raise ValueError(f"{len(skipped_paths)} skipped paths but {len(reasons)} "
+                                 "reasons")
+            return cls(arrays["embeddings"], _listed(arrays["paths"]),
+                       _listed(arrays["labels"]), list(zip(skipped_paths, reasons)))
+        except ValueError as err:
             raise refuse(str(err).splitlines()[0]) from None
-        if not isinstance(z, np.lib.npyio.NpzFile):
-            raise refuse("a bare array, not an .npz")
-        with z:
-            missing = [k for k in _ARRAYS if k not in z.files]
-            if missing:
-                raise refuse(f"no {', '.join(missing)}")
-            try:  # object arrays and damaged members raise here, and so does validation
-                arrays = {k: z[k] for k in z.files}
-                skipped_paths = _listed(arrays.get("skipped_paths"))
-                reasons = _listed(arrays.get("skipped_reasons"))
-                if len(skipped_paths) != len(reasons):
-                    raise ValueError(f"{len(skipped_paths)} skipped paths but {len(reasons)} "
-                                     "reasons")
-                return cls(arrays["embeddings"], _listed(arrays["paths"]),
-                           _listed(arrays["labels"]), list(zip(skipped_paths, reasons)))
-            except (ValueError, OSError, zipfile.BadZipFile) as err:
-                raise refuse(str(err).splitlines()[0]) from None
 
 
 def _strings(values, name: str) -> tuple[str, ...]:
@@ -189,8 +183,8 @@ def _unicode(values) -> np.ndarray:
 def _listed(a: np.ndarray | None) -> list:
     if a is None:
         return []
-    if a.ndim != 1:
-        raise ValueError(f"expected a 1-D array of strings, got shape {a.shape}")
+    if a.ndim != 1 or a.dtype.kind != "U":
+        raise ValueError(f"expected a 1-D array of strings, got {a.dtype} of shape {a.shape}")
     return a.tolist()
 
 
@@ -202,7 +196,10 @@ def labelled_files(folders: list[str | Path], skipped: Skipped | None
     for folder in folders:
         root = Path(folder)
         if not root.is_dir():
-            raise InvalidInputError(f"{root}: not a folder")
+            what = "no such folder" if not os.path.lexists(root) else "not a folder"
+            raise InvalidInputError(f"{root}: {what}")
+        if not os.access(root, os.R_OK | os.X_OK):
+            raise InvalidInputError(f"{root}: permission denied (cannot list the folder)")
         for path in scan_images([root], skipped):
             rel = path.relative_to(root)
             files.append(path)
@@ -221,21 +218,43 @@ def embed_images(model: Extractor, x: torch.Tensor, batch: int = 128) -> torch.T
 
 @torch.no_grad()
 def embed_folders(model: Extractor, folders: list[str | Path], *, batch: int = 64,
-                  notify: Callable[[str, str], None] | None = None) -> EmbeddingSet:
+                  notify: Callable[[str, str], None] | None = None,
+                  skip_unusable: bool = False) -> EmbeddingSet:
     """Embed every usable image under ``folders`` (centre crops of the extractor's size,
     ``model.config.crop_size`` pixels); files too small or unreadable are skipped and
-    recorded. Raises :class:`InvalidInputError` if no image is usable."""
+    recorded.
+
+    Raises:
+        InvalidInputError: a named folder holds no usable image (unless
+            ``skip_unusable``: then it is skipped by name, and only all of them failing is
+            an error); the extractor produced NaN or infinite embeddings (damaged
+            weights), naming the first such image.
+    """
     skipped = Skipped(notify=notify)
-    files, labels = labelled_files(folders, skipped)
     size = model.config.crop_size
-    label_of = dict(zip(map(str, files), labels))
-    embs, kept = [], []
-    for x, paths in iter_image_batches(files, size, batch, skipped=skipped, with_paths=True):
-        embs.append(embed_images(model, x))
-        kept.extend(map(str, paths))
+    embs, kept, kept_labels = [], [], []
+    for folder in folders:
+        files, labels = labelled_files([folder], skipped)
+        label_of = dict(zip(map(str, files), labels))
+        before = len(kept)
+        for x, paths in iter_image_batches(files, size, batch, skipped=skipped,
+                                           with_paths=True):
+            e = embed_images(model, x)
+            bad = (~torch.isfinite(e).all(1)).nonzero()
+            if len(bad):
+                raise InvalidInputError(f"the extractor produced NaN or infinite embeddings "
+                                        f"(first for {paths[int(bad[0])]}); its weights are "
+                                        "damaged")
+            embs.append(e)
+            kept.extend(map(str, paths))
+            kept_labels.extend(label_of[str(p)] for p in paths)
+        if len(kept) == before:
+            why = f"no usable image of at least {size}x{size}"
+            if not skip_unusable:
+                raise InvalidInputError(f"{folder}: {why}; pass --skip-unusable to go on "
+                                        "without it")
+            skipped.add(folder, f"{why}; left out")
     if not embs:
         raise InvalidInputError(f"no usable image of at least {size}x{size} in the given folders")
-    return EmbeddingSet(torch.cat(embs).numpy(), tuple(kept),
-                        tuple(label_of[p] for p in kept),
+    return EmbeddingSet(torch.cat(embs).numpy(), tuple(kept), tuple(kept_labels),
                         tuple((s["path"], s["reason"]) for s in skipped.items))
-

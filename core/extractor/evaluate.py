@@ -16,6 +16,7 @@ The three tasks of Yang et al., measured as they measure them:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,8 +24,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.errors import InvalidInputError, check_int
+from core.errors import InvalidInputError, SpecError, check_int
 from core.specs import GeneratorSpec, spec_distance
+
+MAX_PAIRS = 10**6  # drawn in a Python loop: 10**6 pairs take seconds, 10**12 forever
+
+
+def _check_finite(*arrays) -> None:
+    for a in arrays:
+        a = np.asarray(a)
+        if a.size and not np.isfinite(a).all():
+            raise InvalidInputError("embeddings contain NaN or Inf (a damaged extractor or "
+                                    "embeddings file); re-embed with a sound extractor")
 
 
 def _classes(labels: Sequence[str], minimum: int, task: str) -> np.ndarray:
@@ -40,6 +51,9 @@ def verify(embeddings: np.ndarray, labels: Sequence[str], *, pairs: int = 10_000
     """Verification on ``pairs`` image pairs, half from the same model."""
     from sklearn.metrics import roc_auc_score
 
+    check_int("pairs", pairs, 2, MAX_PAIRS)
+    check_int("seed", seed, 0, 2**64 - 1)
+    _check_finite(embeddings)
     lab = _classes(labels, 2, "verification")
     e = torch.as_tensor(embeddings)
     rng = np.random.default_rng(seed)
@@ -94,6 +108,9 @@ def identify(gallery: np.ndarray, gallery_labels: Sequence[str], query: np.ndarr
     """Few-shot identification; open-set AUROC when the query holds unknown models."""
     from sklearn.metrics import f1_score, roc_auc_score
 
+    check_int("shots", shots)
+    check_int("seed", seed, 0, 2**64 - 1)
+    _check_finite(gallery, query)
     g_lab = _classes(gallery_labels, 2, "identification")
     q_lab = np.asarray(query_labels)
     if len(q_lab) == 0:
@@ -128,6 +145,7 @@ def relate(embeddings: np.ndarray, labels: Sequence[str],
     rho between embedding distance and design distance over model pairs)."""
     from scipy.stats import spearmanr
 
+    _check_finite(embeddings)
     lab = _classes(labels, 2, "relationship analysis")
     names = sorted(set(lab.tolist()))
     cent = torch.stack([F.normalize(torch.as_tensor(embeddings[lab == c]).mean(0), dim=0)
@@ -143,13 +161,40 @@ def relate(embeddings: np.ndarray, labels: Sequence[str],
     return out
 
 
+MAX_SPEC_BYTES = 1 << 20
+
+
 def read_specs(folders: list[str | Path]) -> dict[str, GeneratorSpec]:
-    """``spec.json`` of each model folder (as ``fpx bank sample`` writes them), by label."""
+    """``spec.json`` of each model folder (as ``fpx bank sample`` writes them), by label.
+
+    A spec that cannot be used (not a regular file, over a megabyte, not UTF-8 JSON,
+    nested too deeply, an integer past Python's limits, a bad field) is refused with one
+    line naming its file."""
     specs = {}
     for folder in folders:
         root = Path(folder)
         for spec_file in [root / "spec.json", *root.glob("*/spec.json")]:
-            if spec_file.is_file():
+            if os.path.lexists(spec_file):
                 label = root.name if spec_file.parent == root else spec_file.parent.name
-                specs[label] = GeneratorSpec.from_json(spec_file.read_text())
+                specs[label] = read_spec(spec_file)
     return specs
+
+
+def read_spec(path: Path) -> GeneratorSpec:
+    """One ``spec.json``; every failure names ``path``."""
+    from core.limits import regular_file
+
+    regular_file(path, "spec file")
+    if path.stat().st_size > MAX_SPEC_BYTES:
+        raise InvalidInputError(f"{path}: too large for a spec ({path.stat().st_size} bytes)")
+    try:
+        return GeneratorSpec.from_json(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"{path}: not a spec (not UTF-8 text)") from None
+    except RecursionError:
+        raise InvalidInputError(f"{path}: not a spec (JSON nested too deeply)") from None
+    except SpecError as err:
+        raise SpecError(f"{path}: {err}") from None
+    except (ValueError, TypeError, OverflowError) as err:  # e.g. a 5000-digit integer
+        raise InvalidInputError(f"{path}: not a usable spec "
+                                f"({str(err).splitlines()[0][:120]})") from None

@@ -36,11 +36,19 @@ class ExtractorConfig:
     crop_size: int = 64
 
     def __post_init__(self):
-        for name in ("width", "blocks", "embed_dim", "crop_size"):
-            check_int(f"extractor {name}", getattr(self, name))
+        # Bounded so that a hand-edited record cannot ask for a network of gigabytes:
+        # width 128 with 4 blocks per stage (about 100 M weights) is twice the gpu preset.
+        for name, lo, hi in (("width", 1, 128), ("blocks", 1, 4), ("embed_dim", 1, 4096),
+                             ("crop_size", 8, 8192)):
+            check_int(f"extractor {name}", getattr(self, name), lo, hi)
         if self.input_kind not in INPUT_KINDS:
             raise InvalidInputError(f"extractor input_kind = {self.input_kind!r}; valid: "
                                     f"{', '.join(INPUT_KINDS)}")
+        from core.spectrum import RESIDUALS
+
+        if self.residual not in RESIDUALS:
+            raise InvalidInputError(f"extractor residual = {self.residual!r}; valid: "
+                                    f"{', '.join(RESIDUALS)}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

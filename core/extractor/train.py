@@ -30,8 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
+from core.checkpoints import checkpoint_step, require, require_finite, restoring
 from core.data import bundled_crops
-from core.errors import InvalidInputError, check_int
+from core.errors import FpxError, InvalidInputError, check_int
 from core.extractor.checkpoint import CHECKPOINT_FORMAT, export_extractor
 from core.extractor.model import Extractor, ExtractorConfig, batch_hard_triplet
 from core.harness import Dist, Run
@@ -119,14 +120,30 @@ def _bank(config: TrainConfig, out: Path, env: Dist, log) -> SyntheticBank:
 
 
 def _check_resumable(state: dict, config: TrainConfig, env: Dist, path: Path) -> None:
-    """Refuse a checkpoint of another config or world size (resuming it would not be exact)."""
-    if TrainConfig.from_dict(json.loads(state["config"])) != config:
+    """Refuse a damaged checkpoint (keys, types, step range, non-finite weights) and one
+    of another config or world size (resuming it would not be exact)."""
+    require(state, path, config=str, step=int, world_size=int, model=dict, optimizer=dict,
+            scheduler=dict, sampler=list)
+    try:
+        saved = TrainConfig.from_dict(json.loads(state["config"]))
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as err:
+        raise InvalidInputError(f"{path}: damaged checkpoint (its config cannot be read: "
+                                f"{str(err).splitlines()[0][:120]})") from None
+    except FpxError as err:
+        raise InvalidInputError(f"{path}: damaged checkpoint ({err})") from None
+    if saved != config:
         raise InvalidInputError(f"{path} was trained with another config "
                                 f"(preset {state.get('preset')!r}); resume with the same "
                                 "--preset and --steps")
     if state["world_size"] != env.world:
         raise InvalidInputError(f"{path} was written by {state['world_size']} "
                                 f"process(es); resume with the same number")
+    checkpoint_step(state, path, config.steps)
+    if len(state["sampler"]) != env.world or not all(
+            isinstance(s, torch.Tensor) for s in state["sampler"]):
+        raise InvalidInputError(f"{path}: damaged checkpoint (sampler states do not match "
+                                f"{env.world} process(es))")
+    require_finite(state["model"], path)
 
 
 def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = False,
@@ -179,10 +196,11 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
         sampler = torch.Generator().manual_seed(config.seed * 1000 + env.rank)
         step = 0
         if state is not None:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            sampler.set_state(state["sampler"][env.rank])
+            with restoring(run.checkpoint_path):
+                model.load_state_dict(state["model"])
+                opt.load_state_dict(state["optimizer"])
+                sched.load_state_dict(state["scheduler"])
+                sampler.set_state(state["sampler"][env.rank])
             step = int(state["step"])
 
         # the loop

@@ -99,9 +99,7 @@ class ArtifactSet:
         """One ``.npz`` (no pickled objects; strings as unicode arrays)."""
         import json
 
-        arrays = {k: getattr(self, k) for k in ("artifacts", "image_artifacts", "images",
-                                                 "neighbors", "distances", "labels", "paths",
-                                                 "real_paths")}
+        arrays = {k: getattr(self, k) for k in _ARRAYS}
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, format=np.array(FORMAT), space=np.array(self.space),
@@ -110,32 +108,78 @@ class ArtifactSet:
 
     @classmethod
     def load(cls, path: str | Path) -> ArtifactSet:
+        """Read a file written by :meth:`save` (or the ``artifacts.npz`` of a folder);
+        member headers are checked before any array is read, and the arrays are checked
+        against each other (shapes, dtypes, finite artifacts) before use."""
         import json
-        import zipfile
+
+        from core.limits import read_npz
 
         path = Path(path)
         if path.is_dir():
             path = path / "artifacts.npz"
-        try:
-            z = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
+        if not path.exists():
             raise InvalidInputError(f"{path}: no such artifact file (make one with fpx "
-                                    "artifacts)") from None
-        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
-            raise InvalidInputError(f"{path}: unreadable artifact file ({err})") from None
-        if not isinstance(z, np.lib.npyio.NpzFile):
-            raise InvalidInputError(f"{path}: not an fpx artifact file (a bare array)")
-        keys = ("artifacts", "image_artifacts", "images", "neighbors", "distances", "labels",
-                "paths", "real_paths")
-        with z:
-            try:
-                if "format" not in z.files or str(z["format"]) != FORMAT:
-                    raise InvalidInputError(f"{path}: not an fpx artifact file")
-                return cls(space=str(z["space"]), meta=json.loads(str(z["meta"])),
-                           **{k: z[k] for k in keys})
-            except (KeyError, ValueError, OSError, zipfile.BadZipFile) as err:
-                raise InvalidInputError(f"{path}: incomplete or corrupt artifact file "
-                                        f"({str(err)[:200]})") from None
+                                    "artifacts)")
+        z = read_npz(path, "fpx artifact file")
+        if "format" not in z or z["format"].dtype.kind != "U" or str(z["format"]) != FORMAT:
+            raise InvalidInputError(f"{path}: not an fpx artifact file (format {FORMAT!r} "
+                                    "expected)")
+        missing = [k for k in (*_ARRAYS, "space", "meta") if k not in z]
+        if missing:
+            raise InvalidInputError(f"{path}: incomplete artifact file (no "
+                                    f"{', '.join(missing)})")
+        try:
+            meta = json.loads(str(z["meta"]))
+        except (ValueError, RecursionError):
+            meta = None
+        if not isinstance(meta, dict):
+            raise InvalidInputError(f"{path}: corrupt artifact file (meta is not a JSON "
+                                    "object)")
+        result = cls(space=str(z["space"]), meta=meta, **{k: z[k] for k in _ARRAYS})
+        result.check(path)
+        return result
+
+    def check(self, path) -> None:
+        """Refuse arrays that do not fit together (one line naming ``path``)."""
+        def refuse(why: str) -> InvalidInputError:
+            return InvalidInputError(f"{path}: corrupt artifact file ({why})")
+
+        try:
+            check_space(self.space)
+        except InvalidInputError as err:
+            raise refuse(str(err)) from None
+        a = self.artifacts
+        if a.ndim != 2 or a.dtype.kind != "f" or len(a) == 0:
+            raise refuse(f"artifacts must be a non-empty (N, D) float array, got "
+                         f"{a.dtype} {a.shape}")
+        n = len(a)
+        shapes = {"image_artifacts": (4, "f"), "images": (4, "u"), "neighbors": (2, "i"),
+                  "distances": (2, "f"), "labels": (1, "U"), "paths": (1, "U"),
+                  "real_paths": (1, "U")}
+        for name, (ndim, kind) in shapes.items():
+            x = getattr(self, name)
+            if x.ndim != ndim or x.dtype.kind != kind or (name != "real_paths"
+                                                         and len(x) != n):
+                raise refuse(f"{name} is {x.dtype} {x.shape}, not {ndim}-D of {n} rows")
+        if self.images.shape != self.image_artifacts.shape or self.images.shape[1] != 3:
+            raise refuse(f"images {self.images.shape} and image artifacts "
+                         f"{self.image_artifacts.shape} must both be (N, 3, H, W)")
+        if self.neighbors.shape[1] == 0 or self.neighbors.shape != self.distances.shape:
+            raise refuse("neighbours and distances must both be (N, k), k >= 1")
+        if self.neighbors.size and (self.neighbors.min() < 0
+                                    or self.neighbors.max() >= len(self.real_paths)):
+            raise refuse("neighbour indices outside the real images")
+        for name in ("artifacts", "image_artifacts", "distances"):
+            if not np.isfinite(getattr(self, name)).all():
+                raise refuse(f"{name} hold NaN or Inf")
+        if image_shaped(self.space) and a.shape[1] != int(np.prod(self.images.shape[1:])):
+            raise refuse(f"{self.space} artifacts of {a.shape[1]} values do not match "
+                         f"images of {self.images.shape[1:]}")
+
+
+_ARRAYS = ("artifacts", "image_artifacts", "images", "neighbors", "distances", "labels",
+           "paths", "real_paths")
 
 
 def load_artifact_sets(paths: list[str | Path]) -> list[tuple[str, ArtifactSet]]:

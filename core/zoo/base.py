@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from core.blocks import get_activation, get_norm, get_upsampling, upsampler
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, check_int, check_real
 from core.registry import file_under, lookup
 from core.runtime import cpu_seeded
 
@@ -50,6 +50,18 @@ class ZooSettings:
     size: int = 32  # the entry's resolution unless --size says otherwise
     images: int = 4096
     checkpoint_every: int = 250
+
+    def __post_init__(self) -> None:
+        # Bounded: these come back from checkpoints, which a user may hand-edit.
+        for name, hi in (("steps", 10**8), ("batch", 4096), ("images", 10**6),
+                         ("checkpoint_every", 10**8)):
+            check_int(f"settings {name}", getattr(self, name), 1, hi)
+        if self.size not in RESOLUTIONS:
+            raise InvalidInputError(f"settings size must be one of {RESOLUTIONS}, got "
+                                    f"{self.size!r}")
+        check_real("settings lr", self.lr, 0, 1)
+        if not self.lr > 0:
+            raise InvalidInputError(f"settings lr must be positive, got {self.lr!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

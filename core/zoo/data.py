@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -38,10 +39,13 @@ def training_images(data: str, size: int, count: int, seed: int) -> torch.Tensor
         if not folder.is_dir():
             raise InvalidInputError(f"data '{data}' is neither 'bundled', 'cifar10:PATH' "
                                     "nor an existing folder")
-        files = scan_images([folder])
+        if not os.access(folder, os.R_OK | os.X_OK):
+            raise InvalidInputError(f"data '{data}': permission denied (cannot list the "
+                                    "folder)")
+        skipped = Skipped(notify=lambda path, why: print(f"fpx: skipped {path}: {why}",
+                                                         file=sys.stderr, flush=True))
+        files = scan_images([folder], skipped)
         files = [files[i] for i in torch.randperm(len(files), generator=rng)[:count]]
-        skipped = Skipped(notify=lambda path, why: print(f"fpx zoo: skipped {path}: {why}",
-                                                         file=sys.stderr))
         batches = list(iter_image_batches(files, size, 256, skipped=skipped))
         images = torch.cat(batches) if batches else torch.empty(0, 3, size, size)
     if len(images) < 16:

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 
 from core.blocks import ACTIVATION, NORMALIZATION, UPSAMPLING
 from core.errors import SpecError, check_int
 from core.zoo.base import FAMILIES, RESOLUTIONS
+
+MAX_OPTION = 100_000  # a diffusion's 1000 timesteps, a flow's few levels: far below
 
 
 @dataclass(frozen=True)
@@ -109,12 +112,20 @@ def _validate(e: ZooEntry) -> None:
     if e.resolution not in RESOLUTIONS:
         raise SpecError(f"{e.name}: resolution must be one of {RESOLUTIONS}, "
                         f"got {e.resolution!r}")
-    for fld in ("seed", "width", "latent"):
-        check_int(f"{e.name}: {fld}", getattr(e, fld), 0 if fld == "seed" else 1,
-                  error=SpecError)
+    # Widths and latents are bounded: an entry read back from a checkpoint or manifest
+    # must not ask for a network of gigabytes (width 256 is four times the largest entry).
+    for fld, lo, hi in (("seed", 0, 2**63 - 1), ("width", 1, 256), ("latent", 1, 4096)):
+        check_int(f"{e.name}: {fld}", getattr(e, fld), lo, hi, error=SpecError)
     if not isinstance(e.data, str) or not e.data:
         raise SpecError(f"{e.name}: data must be 'bundled', a folder or 'cifar10:PATH'")
     if not isinstance(e.options, dict) or not all(
             isinstance(k, str) and (v is None or isinstance(v, (bool, int, float, str)))
             for k, v in e.options.items()):
         raise SpecError(f"{e.name}: options must map names to JSON scalars")
+    for key, value in e.options.items():  # counts (timesteps, levels, depth) allocate
+        if isinstance(value, int) and not isinstance(value, bool) \
+                and abs(value) > MAX_OPTION:
+            raise SpecError(f"{e.name}: option {key} must be at most {MAX_OPTION} in size, "
+                            f"got {value}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SpecError(f"{e.name}: option {key} must be finite, got {value}")

@@ -28,11 +28,11 @@ from pathlib import Path
 
 import torch
 
-from core.data import bundled_crops, clear_pngs, read_folder, write_pngs
-from core.errors import InvalidInputError, check_int, check_real
+from core.data import bundled_crops, read_folder, write_pngs
+from core.errors import FpxError, InvalidInputError, check_int, check_real
 from core.figures import write_contact_sheet
 from core.records import check_text, exact_fields, plain
-from core.runtime import atomic_write, code_version
+from core.runtime import atomic_write, code_version, replaced_folder
 from core.zoo.base import ZooSettings
 from core.zoo.default import DEFAULT_ZOO
 from core.zoo.entries import ZooEntry
@@ -240,7 +240,15 @@ def ship(runs: str | Path, out: str | Path = SHIPPED_ZOO, *, count: int = 200,
          command: str = "fpx zoo ship", log=print) -> ZooManifest:
     """Sample ``count`` images of every trained entry under ``runs`` into ``out``, write
     ``real_count`` held-out real crops, assess each entry and write the manifest (and a
-    contact sheet per entry into ``sheets``)."""
+    contact sheet per entry into ``sheets``).
+
+    All or nothing: every checkpoint is loaded and checked first, the whole set is
+    written into a new folder beside ``out``, and that folder takes the place of ``out``
+    only when all of it is written (files of an old ``out`` that a set does not hold
+    stay). A failure names the entry at fault and leaves ``out`` as it was.
+    """
+    check_int("count", count, 1, 10**6)
+    check_int("real_count", real_count, 1, 10**6)
     runs, out = Path(runs), Path(out)
     missing = [e.name for e in entries if not (runs / e.name / "checkpoint.pt").exists()]
     if missing:
@@ -252,39 +260,51 @@ def ship(runs: str | Path, out: str | Path = SHIPPED_ZOO, *, count: int = 200,
         if record["step"] != record["settings"]["steps"]:
             raise InvalidInputError(f"{e.name}: training stopped at step {record['step']} of "
                                     f"{record['settings']['steps']}; finish it with --resume")
+        if model.entry != e:
+            raise InvalidInputError(f"{runs / e.name}: holds entry {model.entry.name!r} "
+                                    f"trained with other choices than {e.name!r}")
         models[e.name] = (model, record)
     sizes = {m.size for m, _ in models.values()}
     if len(sizes) != 1:
         raise InvalidInputError(f"entries were trained at different sizes {sorted(sizes)}")
     size = sizes.pop()
     real = bundled_crops(size, real_count, seed=REAL_SEED, split="train")
-    clear_pngs(out / "real")
-    write_pngs(real, out / "real")
     real_crops = RealCrops(folder="real", count=real_count, seed=REAL_SEED, data=REAL_DATA)
-    shipped = {}
-    for name, (model, record) in models.items():
-        t0 = time.perf_counter()
-        seed = model.entry.seed + SAMPLE_SEED
-        folder = sample_to_folder(model, count, out / "samples" / name, seed=seed,
-                                  overwrite=True, made_by={"command": command,
-                                                           "checkpoint_step": record["step"]})
-        samples, _ = read_folder(folder, size)
-        figures = assess(samples, real)
-        if sheets is not None:
-            write_contact_sheet(samples[:64], Path(sheets) / f"{name}.png")
-        shipped[name] = ShippedEntry(
-            entry=model.entry, folder=f"samples/{name}", sample_seed=seed,
-            preset=record.get("preset"), settings=ZooSettings(**record["settings"]),
-            data=record["data"], train_steps=record["step"],
-            train_seconds=round(float(record.get("seconds", 0.0)), 3),
-            trained_by=record.get("code_version"), quality=figures)
-        log(f"{name}: {count} samples in {time.perf_counter() - t0:.1f} s; "
-            f"spectral distance {figures.spectral_distance_db:.2f} dB, kernel MMD "
-            f"{figures.kernel_mmd:.3f} (noise {figures.kernel_mmd_noise:.3f})"
-            f"{'' if figures.passed else '  FAILED: samples are closer to noise'}")
-    manifest = ZooManifest(
-        format=MANIFEST_FORMAT, code_version=code_version(),
-        commands=("fpx zoo train all --preset quick --out RUNS", command),
-        size=size, count=count, real=real_crops, quality=QUALITY_NOTE, entries=shipped)
-    atomic_write(out / "manifest.json", manifest.to_json())
+    shipped, contact = {}, {}
+    with replaced_folder(out, carry=lambda name: name not in _SET_PARTS) as new:
+        write_pngs(real, new / "real")
+        for name, (model, record) in models.items():
+            t0 = time.perf_counter()
+            seed = model.entry.seed + SAMPLE_SEED
+            try:
+                folder = sample_to_folder(model, count, new / "samples" / name, seed=seed,
+                                          made_by={"command": command,
+                                                   "checkpoint_step": record["step"]})
+                samples, _ = read_folder(folder, size)
+                figures = assess(samples, real)
+            except FpxError as err:
+                message = str(err) if str(err).startswith(name) else f"{name}: {err}"
+                raise InvalidInputError(f"{message}; {out} is left as it was") from None
+            contact[name] = samples[:64]
+            shipped[name] = ShippedEntry(
+                entry=model.entry, folder=f"samples/{name}", sample_seed=seed,
+                preset=record.get("preset"), settings=ZooSettings(**record["settings"]),
+                data=record["data"], train_steps=record["step"],
+                train_seconds=round(float(record.get("seconds", 0.0)), 3),
+                trained_by=record.get("code_version"), quality=figures)
+            log(f"{name}: {count} samples in {time.perf_counter() - t0:.1f} s; "
+                f"spectral distance {figures.spectral_distance_db:.2f} dB, kernel MMD "
+                f"{figures.kernel_mmd:.3f} (noise {figures.kernel_mmd_noise:.3f})"
+                f"{'' if figures.passed else '  FAILED: samples are closer to noise'}")
+        manifest = ZooManifest(
+            format=MANIFEST_FORMAT, code_version=code_version(),
+            commands=("fpx zoo train all --preset quick --out RUNS", command),
+            size=size, count=count, real=real_crops, quality=QUALITY_NOTE, entries=shipped)
+        atomic_write(new / "manifest.json", manifest.to_json())
+    if sheets is not None:  # beside the set, written once the set is in place
+        for name, images in contact.items():
+            write_contact_sheet(images, Path(sheets) / f"{name}.png")
     return manifest
+
+
+_SET_PARTS = ("real", "samples", "manifest.json")  # what ship writes into its folder

@@ -24,7 +24,13 @@ from pathlib import Path
 
 import torch
 
-from core.checkpoints import load_checkpoint
+from core.checkpoints import (
+    checkpoint_step,
+    load_checkpoint,
+    require,
+    require_finite,
+    restoring,
+)
 from core.errors import FpxError, InvalidInputError, check_int
 from core.harness import Run
 from core.runtime import resolve_device, seed_everything
@@ -81,17 +87,27 @@ def load_trained(path: str | Path, device: torch.device | str = "cpu"
     if path.is_dir():
         path = path / "checkpoint.pt"
     record = load_checkpoint(path, format=CHECKPOINT_FORMAT, what="fpx zoo")
+    entry, settings = _identity(record, path)
+    checkpoint_step(record, path, settings.steps)
+    require(record, path, model=dict)
+    require_finite(record["model"], path)
+    model = build_model(entry, settings.size)  # bounded by the checks on entry, settings
+    with restoring(path):
+        model.load_state_dict(record["model"])
+    return model.to(device).eval(), record
+
+
+def _identity(record: dict, path: Path) -> tuple[ZooEntry, ZooSettings]:
+    """The entry and settings a zoo checkpoint records, checked (sizes bounded)."""
+    from core.records import exact_fields
+
+    require(record, path, entry=dict, settings=dict)
     try:
         entry = ZooEntry.from_dict(record["entry"])
-        settings = ZooSettings(**record["settings"])
-        model = build_model(entry, settings.size)
-        model.load_state_dict(record["model"])
-    except (KeyError, TypeError) as err:
-        raise InvalidInputError(f"{path}: incomplete zoo checkpoint ({err})") from None
-    except RuntimeError as err:
-        raise InvalidInputError(f"{path}: weights do not fit the entry "
-                                f"({str(err).splitlines()[0][:200]})") from None
-    return model.to(device).eval(), record
+        settings = ZooSettings(**exact_fields(ZooSettings, record["settings"], "settings"))
+    except FpxError as err:
+        raise InvalidInputError(f"{path}: damaged checkpoint ({err})") from None
+    return entry, settings
 
 
 def train_entry(entry: ZooEntry, out: str | Path = "runs/zoo", *, preset: str = "quick",
@@ -121,12 +137,17 @@ def train_entry(entry: ZooEntry, out: str | Path = "runs/zoo", *, preset: str = 
               what="fpx zoo", stop_after=stop_after, quiet=quiet, desc=entry.name, log=log)
     ckpt_path = run.checkpoint_path
     state = run.load(resume)
-    if state is not None:
+    if state is not None:  # checked whole before anything is built or read
+        _identity(state, ckpt_path)
         saved = (state.get("entry"), state.get("settings"), state.get("data"))
         if saved != (entry.to_dict(), settings.to_dict(), data):
             raise InvalidInputError(f"{ckpt_path} was trained with other settings; resume "
                                     "with the same entry, --preset, --size, --steps, "
                                     "--batch and --data")
+        require(state, ckpt_path, model=dict, optimizers=dict, sampler=torch.Tensor,
+                torch_rng=torch.Tensor, step=int)
+        checkpoint_step(state, ckpt_path, settings.steps)
+        require_finite(state["model"], ckpt_path)
     seed_everything(entry.seed)
     images = training_images(data, settings.size, settings.images, entry.seed).to(dev)
     model = build_model(entry, settings.size).to(dev)
@@ -134,14 +155,17 @@ def train_entry(entry: ZooEntry, out: str | Path = "runs/zoo", *, preset: str = 
     sampler = torch.Generator().manual_seed(entry.seed + 1)
     step, seconds = 0, 0.0
     if state is not None:
-        model.load_state_dict(state["model"])
-        for name, opt in opts.items():
-            opt.load_state_dict(state["optimizers"][name])
-        sampler.set_state(state["sampler"])
-        torch.set_rng_state(state["torch_rng"])
-        if dev.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"], dev)
-        step, seconds = int(state["step"]), float(state.get("seconds", 0.0))
+        with restoring(ckpt_path):
+            model.load_state_dict(state["model"])
+            if set(state["optimizers"]) != set(opts):
+                raise KeyError(f"optimizers {sorted(state['optimizers'])}, not {sorted(opts)}")
+            for name, opt in opts.items():
+                opt.load_state_dict(state["optimizers"][name])
+            sampler.set_state(state["sampler"])
+            torch.set_rng_state(state["torch_rng"])
+            if dev.type == "cuda" and state.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(state["cuda_rng"], dev)
+            step, seconds = int(state["step"]), float(state.get("seconds", 0.0))
     run.write_json("entry.json", {"entry": entry.to_dict(), "settings": settings.to_dict(),
                                   "data": data, "preset": preset,
                                   "code_version": run.version})

@@ -1,0 +1,659 @@
+"""The hostile cases: ``(id, build)`` pairs, where ``build(ws, out, capsys)`` makes
+whatever the case needs and returns the command line (``out``: a path that does not
+exist yet, the only place the command may write). Every case must end in a non-zero exit
+with exactly one ``fpx: error:`` line (argparse's own usage errors say ``fpx CMD:
+error:``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import torch
+
+from tests.hostile import tamper
+
+CPU = ("--device", "cpu")
+CASES: list[tuple[str, object]] = []
+
+
+def case(name: str):
+    def add(build):
+        CASES.append((name, build))
+        return build
+    return add
+
+
+def cases(prefix: str, table: dict):
+    for name, build in table.items():
+        CASES.append((f"{prefix}-{name}", build))
+
+
+def ext(w):
+    return ("--extractor", w.extractor, *CPU)
+
+
+# --- output paths: checked before any work --------------------------------------------
+
+BAD_OUT_DIRS = {
+    "out-is-a-file": lambda w, o: w.bad / "file.txt",
+    "out-under-a-file": lambda w, o: w.bad / "file.txt" / "sub",
+    "out-in-proc": lambda w, o: "/proc/fpx-out/sub",
+    "out-under-dev-null": lambda w, o: "/dev/null/sub",
+}
+
+OUT_COMMANDS = {
+    "embed": lambda w, o, c, out: ["embed", w.gen, "--out", out, *ext(w)],
+    "relate": lambda w, o, c, out: ["relate", w.gen, "--out", out, *ext(w)],
+    "train": lambda w, o, c, out: ["train", "--steps", 1, "--out", out, *CPU],
+    "bank": lambda w, o, c, out: ["bank", "sample", "--models", 1, "--images", 1,
+                                  "--out", out, *CPU],
+    "zoo-train": lambda w, o, c, out: ["zoo", "train", "gan_tconv", "--steps", 1,
+                                       "--batch", 4, "--out", out, *CPU],
+    "zoo-sample": lambda w, o, c, out: ["zoo", "sample", "gan_tconv", "-n", 2, "--runs",
+                                        w.zoo_run(c), "--out", out, *CPU],
+    "zoo-quality": lambda w, o, c, out: ["zoo", "quality", w.gen / "a", "--real", w.real,
+                                         "--sheets", out],
+    "zoo-ship": lambda w, o, c, out: ["zoo", "ship", "--runs", w.zoo_run(c), "-n", 2,
+                                      "--out", out, *CPU],
+    "artifacts": lambda w, o, c, out: ["artifacts", "--real", w.real, "--generated", w.gen,
+                                       "--out", out, *CPU],
+    "attribute": lambda w, o, c, out: ["attribute", w.artifacts(c), "--epochs", 1,
+                                       "--seeds", "0", "--out", out, *CPU],
+    "structure": lambda w, o, c, out: ["structure", w.artifacts(c), "--out", out],
+    "spectrum": lambda w, o, c, out: ["spectrum", w.real, "--size", 32, "--out", out],
+}
+
+
+def _out_case(command, where):
+    return lambda w, o, c: OUT_COMMANDS[command](w, o, c, where(w, o))
+
+
+for _cmd in OUT_COMMANDS:
+    for _kind, _where in BAD_OUT_DIRS.items():
+        if (_cmd, _kind) != ("embed", "out-is-a-file"):  # FILE.npz: replacing it is fine
+            CASES.append((f"{_cmd}-{_kind}", _out_case(_cmd, _where)))
+
+cases("embed", {
+    "out-is-a-folder": lambda w, o, c: ["embed", w.gen, "--out", w.bad / "empty", *ext(w)],
+})
+
+# --- image folders ----------------------------------------------------------------------
+
+BAD_FOLDERS = {
+    "missing": lambda w: w.bad / "no-such-folder",
+    "a-file": lambda w: w.bad / "file.txt",
+    "empty": lambda w: w.bad / "empty",
+    "text-only": lambda w: w.bad / "text",
+    "junk": lambda w: w.bad / "junk",
+    "too-small": lambda w: w.bad / "small",
+    "huge": lambda w: w.bad / "huge",
+    "nan-pixels": lambda w: w.bad / "nan",
+    "fifo": lambda w: w.bad / "fifo",
+    "dev-zero": lambda w: w.bad / "devzero",
+}
+
+for _kind, _folder in BAD_FOLDERS.items():
+    cases(_kind, {
+        "embed": lambda w, o, c, f=_folder: ["embed", f(w), "--out", o / "e.npz", *ext(w)],
+        "embed-mixed": lambda w, o, c, f=_folder: ["embed", w.gen / "a", f(w), "--out",
+                                                    o / "e.npz", *ext(w)],
+        "verify-mixed": lambda w, o, c, f=_folder: ["verify", w.gen / "a", w.gen / "b",
+                                                     f(w), "--pairs", 50, *ext(w)],
+        "zoo-quality": lambda w, o, c, f=_folder: ["zoo", "quality", f(w), "--real", w.real],
+        "artifacts-generated": lambda w, o, c, f=_folder: [
+            "artifacts", "--real", w.real, "--generated", w.gen / "a", f(w), "--out", o,
+            "--size", 32, *CPU],
+    })
+
+cases("folder", {
+    "identify-gallery-junk": lambda w, o, c: ["identify", "--gallery", w.bad / "junk",
+                                              "--query", w.gen, *ext(w)],
+    "identify-query-empty": lambda w, o, c: ["identify", "--gallery", w.gen, "--query",
+                                             w.bad / "empty", *ext(w)],
+    "identify-one-model": lambda w, o, c: ["identify", "--gallery", w.gen / "a", "--query",
+                                           w.gen / "a", *ext(w)],
+    "relate-one-model": lambda w, o, c: ["relate", w.gen / "a", *ext(w)],
+    "verify-one-model": lambda w, o, c: ["verify", w.gen / "a", *ext(w)],
+    "verify-nothing": lambda w, o, c: ["verify", *ext(w)],
+    "artifacts-real-junk": lambda w, o, c: ["artifacts", "--real", w.bad / "junk",
+                                            "--generated", w.gen, "--out", o, "--size", 32,
+                                            *CPU],
+    "artifacts-real-missing": lambda w, o, c: ["artifacts", "--real", w.bad / "nope",
+                                               "--generated", w.gen, "--out", o, *CPU],
+    "artifacts-real-huge": lambda w, o, c: ["artifacts", "--real", w.bad / "huge",
+                                            "--generated", w.gen, "--out", o, "--size", 32,
+                                            *CPU],
+    "zoo-quality-real-junk": lambda w, o, c: ["zoo", "quality", w.gen / "a", "--real",
+                                              w.bad / "junk"],
+    "zoo-train-data-junk": lambda w, o, c: ["zoo", "train", "gan_tconv", "--data",
+                                            w.bad / "junk", "--steps", 1, "--out", o, *CPU],
+    "zoo-train-data-missing": lambda w, o, c: ["zoo", "train", "gan_tconv", "--data",
+                                               w.bad / "nope", "--steps", 1, "--out", o, *CPU],
+    "zoo-train-data-huge": lambda w, o, c: ["zoo", "train", "gan_tconv", "--data",
+                                            w.bad / "huge", "--steps", 1, "--out", o, *CPU],
+    "spectrum-junk": lambda w, o, c: ["spectrum", w.bad / "junk", "--size", 32],
+    "spectrum-huge": lambda w, o, c: ["spectrum", w.bad / "huge", "--size", 32],
+    "spectrum-missing": lambda w, o, c: ["spectrum", w.bad / "nope"],
+})
+
+# --- numbers ----------------------------------------------------------------------------
+
+BIG = 10**12
+cases("number", {
+    "verify-seed-negative": lambda w, o, c: ["verify", w.gen, "--seed", -1, *ext(w)],
+    "verify-seed-2-32": lambda w, o, c: ["verify", w.gen, "--seed", 2**32, *ext(w)],
+    "verify-seed-5000-digits": lambda w, o, c: ["verify", w.gen, "--seed", "9" * 5000,
+                                                *ext(w)],
+    "verify-seed-float": lambda w, o, c: ["verify", w.gen, "--seed", "1e3", *ext(w)],
+    "verify-pairs-zero": lambda w, o, c: ["verify", w.gen, "--pairs", 0, *ext(w)],
+    "verify-pairs-huge": lambda w, o, c: ["verify", w.gen, "--pairs", BIG, *ext(w)],
+    "verify-pairs-negative": lambda w, o, c: ["verify", w.gen, "--pairs", -5, *ext(w)],
+    "identify-seed-negative": lambda w, o, c: ["identify", "--gallery", w.gen, "--query",
+                                               w.gen, "--seed", -1, *ext(w)],
+    "identify-shots-zero": lambda w, o, c: ["identify", "--gallery", w.gen, "--query",
+                                            w.gen, "--shots", 0, *ext(w)],
+    "identify-shots-huge": lambda w, o, c: ["identify", "--gallery", w.gen, "--query",
+                                            w.gen, "--shots", BIG, *ext(w)],
+    "zoo-sample-seed-2-64": lambda w, o, c: ["zoo", "sample", "gan_tconv", "--runs",
+                                             w.zoo_run(c), "--seed", 2**64, "--out", o, *CPU],
+    "zoo-sample-seed-negative": lambda w, o, c: ["zoo", "sample", "gan_tconv", "--runs",
+                                                 w.zoo_run(c), "--seed", -1, "--out", o,
+                                                 *CPU],
+    "zoo-sample-n-zero": lambda w, o, c: ["zoo", "sample", "gan_tconv", "--runs",
+                                          w.zoo_run(c), "-n", 0, "--out", o, *CPU],
+    "zoo-sample-n-huge": lambda w, o, c: ["zoo", "sample", "gan_tconv", "--runs",
+                                          w.zoo_run(c), "-n", BIG, "--out", o, *CPU],
+    "zoo-train-steps-huge": lambda w, o, c: ["zoo", "train", "gan_tconv", "--steps", BIG,
+                                             "--out", o, *CPU],
+    "zoo-train-steps-negative": lambda w, o, c: ["zoo", "train", "gan_tconv", "--steps", -1,
+                                                 "--out", o, *CPU],
+    "zoo-train-batch-huge": lambda w, o, c: ["zoo", "train", "gan_tconv", "--batch", 10**9,
+                                             "--steps", 1, "--out", o, *CPU],
+    "zoo-train-every-zero": lambda w, o, c: ["zoo", "train", "gan_tconv", "--steps", 1,
+                                             "--checkpoint-every", 0, "--out", o, *CPU],
+    "zoo-train-size-48": lambda w, o, c: ["zoo", "train", "gan_tconv", "--size", 48,
+                                          "--out", o, *CPU],
+    "zoo-train-unknown-entry": lambda w, o, c: ["zoo", "train", "biggan", "--out", o, *CPU],
+    "zoo-ship-n-huge": lambda w, o, c: ["zoo", "ship", "--runs", w.zoo_run(c), "-n", BIG,
+                                        "--out", o, *CPU],
+    "zoo-ship-real-huge": lambda w, o, c: ["zoo", "ship", "--runs", w.zoo_run(c), "--real",
+                                           BIG, "--out", o, *CPU],
+    "train-steps-zero": lambda w, o, c: ["train", "--steps", 0, "--out", o, *CPU],
+    "train-steps-negative": lambda w, o, c: ["train", "--steps", -3, "--out", o, *CPU],
+    "train-steps-huge": lambda w, o, c: ["train", "--steps", BIG, "--out", o, *CPU],
+    "train-steps-text": lambda w, o, c: ["train", "--steps", "many", "--out", o, *CPU],
+    "bank-images-huge": lambda w, o, c: ["bank", "sample", "--images", BIG, "--out", o, *CPU],
+    "bank-models-zero": lambda w, o, c: ["bank", "sample", "--models", 0, "--out", o, *CPU],
+    "artifacts-k-zero": lambda w, o, c: ["artifacts", "--real", w.real, "--generated", w.gen,
+                                         "--k", 0, "--out", o, *CPU],
+    "artifacts-k-huge": lambda w, o, c: ["artifacts", "--real", w.real, "--generated", w.gen,
+                                         "--k", BIG, "--out", o, *CPU],
+    "artifacts-holdout-negative": lambda w, o, c: ["artifacts", "--real", w.real,
+                                                   "--generated", w.gen, "--holdout-real",
+                                                   -1, "--out", o, *CPU],
+    "artifacts-holdout-huge": lambda w, o, c: ["artifacts", "--real", w.real, "--generated",
+                                               w.gen, "--holdout-real", BIG, "--out", o,
+                                               *CPU],
+    "artifacts-size-4": lambda w, o, c: ["artifacts", "--real", w.real, "--generated", w.gen,
+                                         "--size", 4, "--out", o, *CPU],
+    "artifacts-size-huge": lambda w, o, c: ["artifacts", "--real", w.real, "--generated",
+                                            w.gen, "--size", BIG, "--out", o, *CPU],
+    "artifacts-ssl-steps-huge": lambda w, o, c: ["artifacts", "--real", w.real, "--generated",
+                                                 w.gen, "--space", "learned", "--learned",
+                                                 "ssl", "--ssl-steps", BIG, "--out", o,
+                                                 *CPU],
+    "artifacts-seed-negative": lambda w, o, c: ["artifacts", "--real", w.real, "--generated",
+                                                w.gen, "--seed", -1, "--out", o, *CPU],
+    "attribute-seeds-text": lambda w, o, c: ["attribute", w.artifacts(c), "--seeds", "a,b",
+                                             *CPU],
+    "attribute-seeds-empty": lambda w, o, c: ["attribute", w.artifacts(c), "--seeds", ",",
+                                              *CPU],
+    "attribute-seeds-negative": lambda w, o, c: ["attribute", w.artifacts(c), "--seeds",
+                                                 "-1", *CPU],
+    "attribute-seeds-huge": lambda w, o, c: ["attribute", w.artifacts(c), "--seeds",
+                                             str(10**30), *CPU],
+    "attribute-epochs-huge": lambda w, o, c: ["attribute", w.artifacts(c), "--epochs", BIG,
+                                              *CPU],
+    "structure-seed-negative": lambda w, o, c: ["structure", w.artifacts(c), "--seed", -1],
+    "spectrum-size-4": lambda w, o, c: ["spectrum", w.real, "--size", 4],
+    "spectrum-batch-zero": lambda w, o, c: ["spectrum", w.real, "--batch-size", 0],
+})
+
+# --- embeddings files -------------------------------------------------------------------
+
+for _name in ("empty", "random", "bare", "wrongkeys", "one_d", "mismatch", "nan", "inf",
+              "strings", "onemodel", "singletons", "claims_huge", "inflates", "object"):
+    cases("embeddings", {
+        f"verify-{_name}": lambda w, o, c, n=_name: ["verify", "--embeddings",
+                                                      w.bad / f"{n}.npz"],
+    })
+cases("embeddings", {
+    "relate-nan": lambda w, o, c: ["relate", "--embeddings", w.bad / "nan.npz"],
+    "relate-inf": lambda w, o, c: ["relate", "--embeddings", w.bad / "inf.npz"],
+    "relate-claims-huge": lambda w, o, c: ["relate", "--embeddings", w.bad / "claims_huge.npz"],
+    "verify-missing": lambda w, o, c: ["verify", "--embeddings", w.bad / "nope.npz"],
+    "verify-folder": lambda w, o, c: ["verify", "--embeddings", w.bad / "empty"],
+    "verify-fifo": lambda w, o, c: ["verify", "--embeddings", w.bad / "fifo" / "pipe.png"],
+    "verify-dev-zero": lambda w, o, c: ["verify", "--embeddings", "/dev/zero"],
+})
+
+# --- specs beside model folders (relate) ------------------------------------------------
+
+
+def _spec_case(bad_file):
+    def build(w, o, c):
+        root = o.parent / "specs"
+        shutil.copytree(w.gen, root)
+        shutil.copy(w.bad / bad_file, root / "a" / "spec.json")
+        return ["relate", root, *ext(w)]
+    return build
+
+
+for _bad in ("binary.json", "nested.json", "bigint.json", "empty.json", "list.json"):
+    CASES.append((f"spec-relate-{_bad.removesuffix('.json')}", _spec_case(_bad)))
+
+# --- extractor folders ------------------------------------------------------------------
+
+
+def _ext_case(command, **changes):
+    def build(w, o, c):
+        folder = tamper.extractor(w.extractor, o.parent / "ext", **changes)
+        base = {"embed": ["embed", w.gen, "--out", o / "e.npz"],
+                "verify": ["verify", w.gen],
+                "artifacts": ["artifacts", "--real", w.real, "--generated", w.gen,
+                              "--space", "learned", "--out", o]}[command]
+        return [*base, "--extractor", folder, *CPU]
+    return build
+
+
+def _config(key, value):
+    def change(record):
+        record["config"][key] = value
+    return change
+
+
+def _first_float(tensors) -> str:
+    return next(k for k, v in tensors.items() if v.is_floating_point())
+
+
+def _nan_weights(tensors):
+    name = _first_float(tensors)
+    tensors[name] = torch.full_like(tensors[name], float("nan"))
+
+
+def _drop_weight(tensors):
+    tensors.pop(next(iter(tensors)))
+
+
+def _reshape_weight(tensors):
+    tensors[_first_float(tensors)] = torch.zeros(3)
+
+
+def _double_weight(tensors):
+    name = _first_float(tensors)
+    tensors[name] = tensors[name].double()
+
+
+EXTRACTOR_DAMAGE = {
+    "width-huge": dict(record=_config("width", 10**6)),
+    "width-negative": dict(record=_config("width", -4)),
+    "width-text": dict(record=_config("width", "wide")),
+    "crop-huge": dict(record=_config("crop_size", 10**7)),
+    "unknown-field": dict(record=_config("depth", 3)),
+    "no-config": dict(record=lambda r: r.pop("config")),
+    "wrong-format": dict(record=lambda r: r.update(format="other/1")),
+    "json-binary": dict(json_text="\udcff" if False else "\x00\x01garbage"),
+    "json-nested": dict(json_text="[" * 100000 + "]" * 100000),
+    "json-list": dict(json_text="[1]"),
+    "weights-garbage": dict(weights_bytes=b"\x00" * 64),
+    "weights-empty": dict(weights_bytes=b""),
+    "weights-header-huge": dict(weights_bytes=(2**62).to_bytes(8, "little") + b"{}"),
+    "weights-nan": dict(weights=_nan_weights),
+    "weights-missing-key": dict(weights=_drop_weight),
+    "weights-wrong-shape": dict(weights=_reshape_weight),
+    "weights-float64": dict(weights=_double_weight),
+}
+
+for _damage, _changes in EXTRACTOR_DAMAGE.items():
+    for _cmd in ("embed", "verify"):
+        CASES.append((f"extractor-{_cmd}-{_damage}", _ext_case(_cmd, **_changes)))
+for _damage in ("width-huge", "weights-nan", "weights-missing-key"):
+    CASES.append((f"extractor-artifacts-{_damage}",
+                  _ext_case("artifacts", **EXTRACTOR_DAMAGE[_damage])))
+
+
+def _ext_folder(where):
+    return lambda w, o, c: ["embed", w.gen, "--out", o / "e.npz", "--extractor", where(w, o),
+                            *CPU]
+
+
+def _json_is_a_dir(w, o):
+    folder = o.parent / "ext"
+    shutil.copytree(w.extractor, folder)
+    (folder / "extractor.json").unlink()
+    (folder / "extractor.json").mkdir()
+    return folder
+
+
+def _weights_missing(w, o):
+    folder = o.parent / "ext"
+    shutil.copytree(w.extractor, folder)
+    (folder / "extractor.safetensors").unlink()
+    return folder
+
+
+cases("extractor", {
+    "missing": _ext_folder(lambda w, o: w.bad / "nope"),
+    "a-file": _ext_folder(lambda w, o: w.bad / "file.txt"),
+    "empty": _ext_folder(lambda w, o: w.bad / "empty"),
+    "json-is-a-folder": _ext_folder(_json_is_a_dir),
+    "weights-missing": _ext_folder(_weights_missing),
+})
+
+# --- checkpoints and resume -------------------------------------------------------------
+
+
+def _planted(name):
+    def build(w, o, c):
+        o.mkdir(parents=True)
+        shutil.copy(w.bad / name, o / "checkpoint.pt")
+        return ["train", "--resume", "--steps", 3, "--out", o, *CPU]
+    return build
+
+
+def _zoo_planted(name):
+    def build(w, o, c):
+        (o / "gan_tconv").mkdir(parents=True)
+        shutil.copy(w.bad / name, o / "gan_tconv" / "checkpoint.pt")
+        return ["zoo", "train", "gan_tconv", "--steps", 2, "--batch", 4, "--resume",
+                "--out", o, *CPU]
+    return build
+
+
+for _name in ("random.pt", "empty.pt", "foreign.pt", "list.pt"):
+    CASES.append((f"resume-train-{_name}", _planted(_name)))
+    CASES.append((f"resume-zoo-{_name}", _zoo_planted(_name)))
+    CASES.append((f"zoo-sample-{_name}", lambda w, o, c, n=_name: [
+        "zoo", "sample", "gan_tconv", "--runs", _zoo_planted(n)(w, o.parent / "runs", c)[-3],
+        "--out", o, *CPU]))
+
+
+def _resume_train(change):
+    def build(w, o, c):
+        tamper.checkpoint(w.extractor_run(c), o, change)
+        return ["train", "--resume", "--steps", 3, "--out", o, *CPU]
+    return build
+
+
+def _resume_zoo(change, command="train"):
+    def build(w, o, c):
+        tamper.checkpoint(w.zoo_run(c) / "gan_tconv", o / "gan_tconv", change)
+        if command == "sample":
+            return ["zoo", "sample", "gan_tconv", "--runs", o, "--out", o / "samples", *CPU]
+        return ["zoo", "train", "gan_tconv", "--steps", 2, "--batch", 4, "--resume",
+                "--out", o, *CPU]
+    return build
+
+
+def _sampler_bad(record):
+    record["sampler"] = [torch.zeros(3, dtype=torch.uint8)]
+
+
+def _zoo_sampler_bad(record):
+    record["sampler"] = torch.zeros(3, dtype=torch.uint8)
+
+
+def _entry(key, value):
+    def change(record):
+        record["entry"][key] = value
+    return change
+
+
+def _settings(key, value):
+    def change(record):
+        record["settings"][key] = value
+    return change
+
+
+TRAIN_DAMAGE = {
+    "no-config": tamper.drop("config"),
+    "no-model": tamper.drop("model"),
+    "no-sampler": tamper.drop("sampler"),
+    "no-step": tamper.drop("step"),
+    "no-optimizer": tamper.drop("optimizer"),
+    "step-negative": tamper.put("step", -1),
+    "step-huge": tamper.put("step", 10**9),
+    "step-text": tamper.put("step", "three"),
+    "step-float": tamper.put("step", 2.5),
+    "config-not-json": tamper.put("config", "{not json"),
+    "config-list": tamper.put("config", "[1, 2]"),
+    "world-size-2": tamper.put("world_size", 2),
+    "sampler-bad": _sampler_bad,
+    "weight-shape": tamper.first_weight(shape=(2, 2)),
+    "weight-nan": tamper.first_weight(scale=float("nan")),
+    "optimizer-bad": tamper.put("optimizer", {"state": {}, "param_groups": []}),
+}
+for _damage, _change in TRAIN_DAMAGE.items():
+    CASES.append((f"resume-train-{_damage}", _resume_train(_change)))
+
+ZOO_DAMAGE = {
+    "no-model": tamper.drop("model"),
+    "no-sampler": tamper.drop("sampler"),
+    "no-step": tamper.drop("step"),
+    "no-optimizers": tamper.drop("optimizers"),
+    "no-rng": tamper.drop("torch_rng"),
+    "step-negative": tamper.put("step", -1),
+    "step-huge": tamper.put("step", 10**9),
+    "step-text": tamper.put("step", "two"),
+    "sampler-bad": _zoo_sampler_bad,
+    "rng-bad": tamper.put("torch_rng", torch.zeros(5, dtype=torch.uint8)),
+    "weight-shape": tamper.first_weight(shape=(2, 2)),
+    "weight-nan": tamper.first_weight(scale=float("nan")),
+    "optimizers-bad": tamper.put("optimizers", {"g": {"state": {}, "param_groups": []}}),
+}
+for _damage, _change in ZOO_DAMAGE.items():
+    CASES.append((f"resume-zoo-{_damage}", _resume_zoo(_change)))
+
+ZOO_SAMPLE_DAMAGE = {
+    "no-model": tamper.drop("model"),
+    "no-entry": tamper.drop("entry"),
+    "no-settings": tamper.drop("settings"),
+    "entry-width-huge": _entry("width", 10**6),
+    "entry-latent-huge": _entry("latent", 10**8),
+    "entry-family-bad": _entry("family", "transformer"),
+    "entry-list": tamper.put("entry", [1, 2]),
+    "settings-size-huge": _settings("size", 10**5),
+    "settings-bad-key": _settings("colour", "red"),
+    "weight-shape": tamper.first_weight(shape=(2, 2)),
+    "weight-nan": tamper.first_weight(scale=float("nan")),
+    "step-negative": tamper.put("step", -1),
+}
+for _damage, _change in ZOO_DAMAGE.items() | ZOO_SAMPLE_DAMAGE.items():
+    pass
+for _damage, _change in ZOO_SAMPLE_DAMAGE.items():
+    CASES.append((f"zoo-sample-{_damage}", _resume_zoo(_change, "sample")))
+
+
+@case("resume-train-nothing-to-resume")
+def _nothing(w, o, c):
+    return ["train", "--resume", "--steps", 3, "--out", o, *CPU]
+
+
+@case("resume-train-other-preset-steps")
+def _other_steps(w, o, c):
+    shutil.copytree(w.extractor_run(c), o)
+    return ["train", "--resume", "--steps", 5, "--out", o, *CPU]
+
+
+@case("resume-zoo-other-steps")
+def _zoo_other(w, o, c):
+    shutil.copytree(w.zoo_run(c), o)
+    return ["zoo", "train", "gan_tconv", "--steps", 9, "--batch", 4, "--resume", "--out", o,
+            *CPU]
+
+
+@case("zoo-train-fresh-over-a-checkpoint")
+def _zoo_fresh(w, o, c):
+    shutil.copytree(w.zoo_run(c), o)
+    return ["zoo", "train", "gan_tconv", "--steps", 2, "--batch", 4, "--out", o, *CPU]
+
+
+@case("zoo-sample-not-trained")
+def _not_trained(w, o, c):
+    return ["zoo", "sample", "gan_dcgan_hinge_nosn" if False else "vae_nearest", "--runs",
+            w.zoo_run(c), "--out", o, *CPU]
+
+
+@case("zoo-ship-untrained-entries")
+def _ship(w, o, c):
+    return ["zoo", "ship", "--runs", w.zoo_run(c), "-n", 2, "--out", o, *CPU]
+
+
+@case("zoo-train-data-cifar-missing")
+def _cifar_missing(w, o, c):
+    return ["zoo", "train", "gan_tconv", "--data", f"cifar10:{w.bad / 'nope'}", "--steps", 1,
+            "--out", o, *CPU]
+
+
+@case("zoo-train-data-cifar-random")
+def _cifar_random(w, o, c):
+    return ["zoo", "train", "gan_tconv", "--data", f"cifar10:{w.bad / 'random.npz'}",
+            "--steps", 1, "--out", o, *CPU]
+
+
+# --- artifact sets (attribute, structure) -----------------------------------------------
+
+
+def _art_case(command, change=None, path=None):
+    def build(w, o, c):
+        if path is not None:
+            target = path(w)
+        else:
+            target = tamper.artifact_set(w.artifacts(c), o.parent / "set", change)
+        if command == "attribute":
+            return ["attribute", target, "--epochs", 1, "--seeds", "0", *CPU]
+        return ["structure", target]
+    return build
+
+
+def _art_put(key, value):
+    def change(arrays):
+        arrays[key] = value(arrays) if callable(value) else value
+    return change
+
+
+def _art_nan(arrays):
+    arrays["artifacts"] = arrays["artifacts"].copy()
+    arrays["artifacts"][0, 0] = np.nan
+
+
+ARTIFACT_DAMAGE = {
+    "missing": dict(path=lambda w: w.bad / "nope.npz"),
+    "empty-file": dict(path=lambda w: w.bad / "empty.npz"),
+    "random-file": dict(path=lambda w: w.bad / "random.npz"),
+    "bare-array": dict(path=lambda w: w.bad / "bare.npz"),
+    "empty-folder": dict(path=lambda w: w.bad / "empty"),
+    "embeddings-file": dict(path=lambda w: w.bad / "mismatch.npz"),
+    "claims-huge": dict(path=lambda w: w.bad / "claims_huge.npz"),
+    "nan-artifacts": dict(change=_art_nan),
+    "labels-short": dict(change=_art_put("labels", lambda a: a["labels"][:3])),
+    "no-labels": dict(change=lambda a: a.pop("labels")),
+    "meta-not-json": dict(change=_art_put("meta", np.array("{oops"))),
+    "meta-list": dict(change=_art_put("meta", np.array("[1]"))),
+    "space-unknown": dict(change=_art_put("space", np.array("astral"))),
+    "images-wrong-shape": dict(change=_art_put("images", np.zeros((2, 2), np.uint8))),
+    "artifacts-1d": dict(change=_art_put("artifacts", lambda a: a["artifacts"].ravel())),
+}
+for _damage, _kw in ARTIFACT_DAMAGE.items():
+    for _cmd in ("attribute", "structure"):
+        CASES.append((f"{_cmd}-{_damage}", _art_case(_cmd, **_kw)))
+
+
+@case("structure-no-designs")
+def _no_designs(w, o, c):
+    return ["structure", w.artifacts(c)]
+
+
+# --- CIFAR archives and batches ---------------------------------------------------------
+
+
+def _cifar_dir(make):
+    def build(w, o, c):
+        root = o.parent / "cifar" / "cifar-10-batches-py"
+        root.mkdir(parents=True)
+        make(root)
+        return ["zoo", "train", "gan_tconv", "--data", f"cifar10:{root.parent}", "--steps", 1,
+                "--batch", 4, "--out", o, *CPU]
+    return build
+
+
+def _pickle_batches(payload):
+    import pickle
+
+    def make(root):
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            (root / name).write_bytes(pickle.dumps(payload, protocol=2))
+    return make
+
+
+def _huge_array_pickle(root):
+    # ndarray.__setstate__ with a shape of 2**40 elements and 3072 bytes of data
+    import pickle
+
+    head = pickle.dumps(np.zeros(3072, np.uint8), protocol=2)
+    fake = head.replace(b"M\x00\x0c", b"M\x00\x0c")  # unchanged data, patched shape below
+    arr = np.zeros(3072, np.uint8)
+    state = arr.__reduce__()
+    data = pickle.dumps({b"data": arr, b"labels": [0]}, protocol=2)
+    del fake, state, head
+    shape_bytes = pickle.dumps((3072,), protocol=2)[2:-1]
+    big = pickle.dumps((2**40,), protocol=2)[2:-1]
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (root / name).write_bytes(data.replace(shape_bytes, big, 1))
+
+
+cases("cifar", {
+    "not-a-dict": _cifar_dir(_pickle_batches([1, 2, 3])),
+    "wrong-shape": _cifar_dir(_pickle_batches({b"data": np.zeros((2, 5), np.uint8),
+                                               b"labels": [0, 1]})),
+    "labels-out-of-range": _cifar_dir(_pickle_batches({b"data": np.zeros((2, 3072), np.uint8),
+                                                       b"labels": [0, 99]})),
+    "huge-array": _cifar_dir(_huge_array_pickle),
+    "truncated": _cifar_dir(lambda root: [(root / n).write_bytes(b"\x80\x02}q")
+                                          for n in ["test_batch"] + [f"data_batch_{i}"
+                                                                     for i in range(1, 6)]]),
+})
+
+
+@case("cifar-binary-ragged")
+def _cifar_bin(w, o, c):
+    root = o.parent / "cifar" / "cifar-10-batches-bin"
+    root.mkdir(parents=True)
+    for name in ["test_batch.bin"] + [f"data_batch_{i}.bin" for i in range(1, 6)]:
+        (root / name).write_bytes(b"\x00" * 3000)
+    return ["zoo", "train", "gan_tconv", "--data", f"cifar10:{root.parent}", "--steps", 1,
+            "--out", o, *CPU]
+
+
+@case("cifar-tar-inflates")
+def _cifar_tar(w, o, c):
+    import io
+    import tarfile
+
+    root = o.parent / "cifar"
+    root.mkdir(parents=True)
+    with tarfile.open(root / "cifar-10-python.tar.gz", "w:gz") as tar:
+        for name in ["test_batch"] + [f"data_batch_{i}" for i in range(1, 6)]:
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            data = b"\x80\x02" + b"\x00" * (200 * 2**20)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+            break
+    return ["zoo", "train", "gan_tconv", "--data", f"cifar10:{root}", "--steps", 1,
+            "--out", o, *CPU]
+
+
+def _unused():  # keep json imported for builders that may need it
+    return json

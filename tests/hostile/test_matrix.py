@@ -1,0 +1,36 @@
+"""Every hostile case of cases.py, run through ``core.cli.main`` in this process: a
+non-zero exit, exactly one ``error:`` line (argparse's usage errors are the ``fpx CMD:
+error:`` kind), no traceback, no raw Python warning, and nothing written outside the
+case's own output path (nor into the working folder)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.hostile.cases import CASES
+from tests.hostile.workspace import files_under, fpx
+
+
+@pytest.mark.parametrize("build", [b for _, b in CASES], ids=[n for n, _ in CASES])
+def test_hostile_input(build, ws, capsys, tmp_path, monkeypatch):
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    out = tmp_path / "case" / "out"
+    out.parent.mkdir()
+    argv = build(ws, out, capsys)
+    capsys.readouterr()
+    before = files_under(ws.root) | files_under(tmp_path)
+    result = fpx(capsys, *argv)
+    if result.error is not None:
+        raise AssertionError(f"traceback: {type(result.error).__name__}: {result.error}") \
+            from result.error
+    errors = [line for line in result.stderr if ": error:" in line]
+    assert result.status in (1, 2), (result.status, result.stderr)
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith("fpx"), errors
+    assert not any("Traceback" in line or "Warning:" in line for line in result.stderr), \
+        result.stderr
+    written = (files_under(ws.root) | files_under(tmp_path)) - before
+    strays = [p for p in written if out not in p.parents and p != out]
+    assert not strays, strays
