@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numbers
 import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -50,7 +51,9 @@ def load_checkpoint(path: str | Path, *, format: str, what: str = "fpx") -> dict
         raise InvalidInputError(f"{path}: no such checkpoint")
     regular_file(path, "checkpoint")
     try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on foreign pickle protocols
+            warnings.simplefilter("ignore", UserWarning)
+            record = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError,
             AttributeError, ImportError, IndexError, KeyError, TypeError, MemoryError) as err:
         raise InvalidInputError(f"{path}: not a readable fpx checkpoint ({_reason(err)})") \
@@ -70,7 +73,10 @@ def _reason(err: BaseException) -> str:
     if "Weights only load failed" in text:
         return ("it holds Python objects, not only tensors; fpx loads checkpoints with "
                 "torch.load(weights_only=True) and never unpickles anything else")
-    first = text.splitlines()[0] if text else type(err).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = lines[0] if lines else type(err).__name__
+    if first.endswith(":") and len(lines) > 1:  # "Error(s) in loading state_dict for X:"
+        first = f"{first} {lines[1]}"
     if len(first) <= MAX_REASON:
         return first
     return first[:MAX_REASON].rsplit(" ", 1)[0] + " ..."

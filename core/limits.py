@@ -71,10 +71,10 @@ def regular_file(path: str | os.PathLike, what: str = "file") -> Path:
     except OSError as err:
         raise InvalidInputError(f"{path}: cannot read the {what} ({err.strerror})") from None
     if stat.S_ISDIR(info.st_mode):
-        raise InvalidInputError(f"{path}: is a folder, not a {what}")
+        raise InvalidInputError(f"{path}: is a folder; expected the {what}")
     if not stat.S_ISREG(info.st_mode):
         raise InvalidInputError(f"{path}: not a regular file (a FIFO, socket or device); "
-                                f"give a {what}")
+                                f"expected the {what}")
     if not os.access(path, os.R_OK):
         raise InvalidInputError(f"{path}: permission denied")
     if info.st_size > max_bytes():

@@ -78,6 +78,8 @@ def _upload_cached(digest: str, data: bytes, name: str, size: int) -> RealSet:
 
 def upload(data: bytes | None, name: str, size: int) -> RealSet:
     """Tiles of an uploaded image (the bytes are decoded as pixels, nothing else)."""
+    if data is not None and len(data) == 0:
+        raise InvalidInputError(f"{name or 'upload'}: the uploaded file is empty (0 bytes)")
     if not data:
         raise InvalidInputError("no image uploaded yet: choose a file with the upload button")
     if len(data) > MAX_UPLOAD_BYTES:

@@ -402,3 +402,42 @@ def test_every_command_group_is_registered(capsys):
     for command in ("spectrum", "train", "bank", "embed", "verify", "identify", "relate",
                     "zoo", "artifacts", "attribute", "structure"):
         assert command in out
+
+
+def test_artifact_table_explains_its_columns_and_one_seed_shows_no_spread(capsys):
+    import argparse
+
+    from core.cli.manifold import _artifact_table, _attribution_table
+
+    args = argparse.Namespace(space="rgb", holdout_real=2, out="arts")
+    _artifact_table(args, 10, {"gan": {"samples": 4, "nn_distance": 1.5, "artifact_abs": 0.1,
+                                       "unique_neighbors": 3}})
+    out = capsys.readouterr().out.splitlines()
+    assert "NN dist" in out[1] and "|artifact|" in out[1] and "distinct NN" in out[1]
+    legend = out[-1]
+    assert all(f"{column}:" in legend for column in ("NN dist", "|artifact|", "distinct NN"))
+    row = {"accuracy_mean": 0.5, "accuracy_std": 0.0, "macro_f1_mean": 0.4,
+           "fisher_ratio": 1.0}
+    _attribution_table({"rgb/artifacts": row}, seeds=1)
+    one = capsys.readouterr().out
+    assert "±" not in one and "one seed" in one
+    _attribution_table({"rgb/artifacts": {**row, "accuracy_std": 0.02}}, seeds=3)
+    assert "0.500 ± 0.020" in capsys.readouterr().out
+
+
+def test_output_paths_are_checked_before_any_work(tmp_path):
+    from core.cli.options import OutputPathError, check_output
+
+    (tmp_path / "file").write_text("x")
+    check_output(tmp_path / "new" / "deeper", "dir")  # creatable: fine, nothing created
+    assert not (tmp_path / "new").exists()
+    check_output(tmp_path / "file", "file")  # an existing file may be replaced
+    for path, kind, fragment in [
+        (tmp_path / "file", "dir", "exists and is not a folder"),
+        (tmp_path / "file" / "sub", "dir", "is a file, not a folder"),
+        (tmp_path, "file", "is a folder; give a file path"),
+        (Path("/proc/fpx-probe/out"), "dir", "cannot write in /proc"),
+    ]:
+        with pytest.raises(OutputPathError, match=re.escape(fragment)):
+            check_output(path, kind)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # no probe left behind

@@ -183,6 +183,9 @@ def run_ship(args) -> int:
     # The recorded command names the runs folder RUNS: where a user keeps runs is theirs.
     recorded = " ".join("RUNS" if word == str(args.runs) else word
                         for word in args.command_line.split(" "))
+    if args.out is None:
+        say(f"fpx zoo ship: writing the package's own sample set {SHIPPED_ZOO} (pass --out "
+            "DIR to write elsewhere); it is replaced only once all of it is written")
     ship(args.runs, args.out or SHIPPED_ZOO, count=args.n, real_count=args.real,
          sheets=args.sheets, device=resolve_device(args.device), command=recorded, log=say)
     return 0

@@ -195,6 +195,8 @@ def read_spec(path: Path) -> GeneratorSpec:
         raise InvalidInputError(f"{path}: not a spec (JSON nested too deeply)") from None
     except SpecError as err:
         raise SpecError(f"{path}: {err}") from None
-    except (ValueError, TypeError, OverflowError) as err:  # e.g. a 5000-digit integer
-        raise InvalidInputError(f"{path}: not a usable spec "
-                                f"({str(err).splitlines()[0][:120]})") from None
+    except (ValueError, TypeError, OverflowError) as err:
+        why = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if "int_max_str_digits" in why or "Exceeds the limit" in why:
+            why = "an integer of thousands of digits"
+        raise InvalidInputError(f"{path}: not a usable spec ({why[:120]})") from None

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.checkpoints import checkpoint_step, require, require_finite, restoring
 from core.errors import InvalidInputError, check_int
 from core.harness import Run
 from core.runtime import cpu_seeded
@@ -42,8 +43,9 @@ class SSLConfig:
     seed: int = 0
 
     def __post_init__(self):
-        for name in ("steps", "batch", "width", "dim"):
-            check_int(f"SSL {name}", getattr(self, name))
+        for name, hi in (("steps", 10**6), ("batch", 4096), ("width", 256), ("dim", 4096)):
+            check_int(f"SSL {name}", getattr(self, name), 1, hi)
+        check_int("SSL seed", self.seed, 0, 2**63 - 1)
         if not self.lr > 0 or not self.temperature > 0:
             raise InvalidInputError("SSL lr and temperature must be positive")
 
@@ -136,6 +138,11 @@ def train_encoder(real: torch.Tensor, config: SSLConfig = SSLConfig(), *,
                                                                              images):
         raise InvalidInputError(f"{run.checkpoint_path} was trained with another config or "
                                 "other images; resume with the same ones")
+    if state is not None:  # checked whole before anything is restored
+        require(state, run.checkpoint_path, step=int, model=dict, optimizer=dict,
+                scheduler=dict, generator=torch.Tensor)
+        checkpoint_step(state, run.checkpoint_path, config.steps)
+        require_finite(state["model"], run.checkpoint_path)
     run.write_json("config.json", {"config": config.to_dict(), "images": images,
                                    "code_version": run.version})
     with cpu_seeded(config.seed):
@@ -145,10 +152,11 @@ def train_encoder(real: torch.Tensor, config: SSLConfig = SSLConfig(), *,
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.steps)
     step = 0
     if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        g.set_state(state["generator"])
+        with restoring(run.checkpoint_path):
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            g.set_state(state["generator"])
         step = int(state["step"])
     real = real.to(device)
     batch = min(config.batch, len(real))

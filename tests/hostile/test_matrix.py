@@ -29,6 +29,7 @@ def test_hostile_input(build, ws, capsys, tmp_path, monkeypatch):
     assert result.status in (1, 2), (result.status, result.stderr)
     assert len(errors) == 1, result.stderr
     assert errors[0].startswith("fpx"), errors
+    print(f"\n{errors[0]}")  # -s shows every message, for reading them side by side
     assert not any("Traceback" in line or "Warning:" in line for line in result.stderr), \
         result.stderr
     written = (files_under(ws.root) | files_under(tmp_path)) - before
