@@ -1,8 +1,10 @@
 """One spectral analysis of a set of images, shared by the CLI and the dashboard.
 
 ``analyse_batches`` turns batches of images into a :class:`SpectrumReport`: the mean
-log spectrum, its radial profile, grid peaks, the estimated upsampling factor and the
-power-law tail. ``analyse_paths`` does the same for files and folders, with named skips.
+log spectrum, its radial profile, isolated peaks, the upsampling lattice
+(:func:`core.spectrum.detect_lattice`, whose period is the reported upsampling factor)
+and the power-law tail. ``analyse_paths`` does the same for files and folders, with
+named skips, the images' own size unless one is given, and JPEG files named.
 """
 
 from __future__ import annotations
@@ -12,19 +14,29 @@ from dataclasses import dataclass, field
 
 import torch
 
-from core.data.folder import Skipped, iter_image_batches, scan_images
+from core.data.folder import (
+    SizeChoice,
+    Skipped,
+    choose_crop_size,
+    is_jpeg,
+    iter_image_batches,
+    scan_images,
+)
 from core.errors import NoImagesError
 from core.spectrum import (
+    GridDetection,
     GridPeaks,
+    LatticeAccumulator,
     PowerLaw,
     RadialProfile,
-    estimate_upsampling_factor,
+    detect_lattice,
     find_grid_peaks,
-    grid_score,
     mean_spectrum,
     power_law_fit,
     radial_profile,
 )
+
+JPEG_BLOCK = 8  # pixels: the JPEG block grid, left out of the lattice evidence for JPEGs
 
 
 @dataclass
@@ -37,11 +49,12 @@ class SpectrumReport:
         residual, window: the settings used.
         spectrum: ``(H, W)`` centred mean log spectrum in dB, averaged over channels.
         profile: its radial profile (cycles/pixel, dB).
-        peaks: isolated peaks of ``spectrum``.
-        upsampling_factor: the period that explains the peaks, or ``None``.
-        grid_prominence_db: mean prominence of the peaks on that period's grid (0 if none).
+        peaks: isolated peaks of ``spectrum`` (drawn on figures; the lattice decides).
+        grid: the upsampling lattice found in the images (:class:`GridDetection`).
         power_law: fit of the profile's high-frequency tail.
         skipped: files left out, ``{path, reason}`` each.
+        size_choice: how the crop size was chosen (files only), or ``None``.
+        jpeg: number of JPEG files analysed (their 8x8 block grid is left out).
     """
 
     images: int
@@ -51,10 +64,21 @@ class SpectrumReport:
     spectrum: torch.Tensor
     profile: RadialProfile
     peaks: GridPeaks
-    upsampling_factor: int | None
-    grid_prominence_db: float
+    grid: GridDetection
     power_law: PowerLaw
     skipped: list[dict[str, str]] = field(default_factory=list)
+    size_choice: SizeChoice | None = None
+    jpeg: int = 0
+
+    @property
+    def upsampling_factor(self) -> int | float | None:
+        """The lattice's period in pixels (the upsampling factor), or ``None``."""
+        return self.grid.period
+
+    @property
+    def grid_prominence_db(self) -> float:
+        """Mean power of the lattice above its local background (dB; 0 if none)."""
+        return self.grid.score_db
 
     def to_json_dict(self) -> dict:
         """Plain-JSON summary (the ``fpx spectrum --json`` object)."""
@@ -62,6 +86,8 @@ class SpectrumReport:
         return {
             "images": self.images,
             "size": self.size,
+            "size_choice": self.size_choice.to_json_dict() if self.size_choice else None,
+            "jpeg_files": self.jpeg,
             "residual": self.residual,
             "window": self.window,
             "skipped": list(self.skipped),
@@ -72,6 +98,7 @@ class SpectrumReport:
             "peaks": self.peaks.to_list(),
             "upsampling_factor": self.upsampling_factor,
             "grid_prominence_db": round(self.grid_prominence_db, 3),
+            "grid": self.grid.to_json_dict(),
             "power_law": {
                 "exponent": round(float(fit.exponent), 4),
                 "level_db": round(float(fit.level_db), 4),
@@ -86,42 +113,47 @@ class SpectrumReport:
 POWER_LAW_BAND = (0.125, 0.5)  # cycles/pixel: the upper three quarters of the band
 
 
-def summarise(spectrum: torch.Tensor, *, images: int, residual: str = "none",
-              window: str | None = None) -> SpectrumReport:
-    """Report on a centred mean dB spectrum ``(C, H, W)`` or ``(H, W)``."""
+def summarise(spectrum: torch.Tensor, grid: GridDetection, *, images: int,
+              residual: str = "none", window: str | None = None) -> SpectrumReport:
+    """Report on a centred mean dB spectrum ``(C, H, W)`` or ``(H, W)`` and the lattice
+    found in the same images."""
     spec = spectrum.float().cpu()
     if spec.ndim == 3:
         spec = spec.mean(0)
     peaks = find_grid_peaks(spec, guard=2 if window not in (None, "none") else 1)
-    factor = estimate_upsampling_factor(peaks)
-    prominence = grid_score(peaks, factor)[1] if factor else 0.0
     profile = radial_profile(spec)
     return SpectrumReport(
         images=images, size=spec.shape[-1], residual=residual, window=window,
-        spectrum=spec, profile=profile, peaks=peaks, upsampling_factor=factor,
-        grid_prominence_db=prominence,
+        spectrum=spec, profile=profile, peaks=peaks, grid=grid,
         power_law=power_law_fit(profile, min_frequency=POWER_LAW_BAND[0],
                                 max_frequency=POWER_LAW_BAND[1]),
     )
 
 
 def analyse_batches(batches: Iterable[torch.Tensor], *, residual: str = "none",
-                    window: str | None = None,
-                    device: torch.device | str = "cpu") -> SpectrumReport:
-    """Analyse an iterable of ``(B, C, H, W)`` batches (square images of one size)."""
-    count = 0
+                    window: str | None = None, device: torch.device | str = "cpu",
+                    exclude_period: int | None = None, draws: int = 199) -> SpectrumReport:
+    """Analyse an iterable of ``(B, C, H, W)`` batches (square images of one size), in one
+    pass: the mean spectrum and the lattice's group maps are accumulated together.
+
+    Args:
+        exclude_period: a period whose lattice is not evidence (8 for JPEG files).
+        draws: null draws of the lattice test (fewer: faster, coarser false alarm).
+    """
+    lattice = LatticeAccumulator()
 
     def counted():
-        nonlocal count
         for batch in batches:
-            count += batch.shape[0]
-            yield batch.to(device, non_blocking=True)
+            batch = batch.to(device, non_blocking=True)
+            lattice.add(batch)
+            yield batch
 
     mean = mean_spectrum(counted(), residual_kind=residual, window=window)
-    return summarise(mean, images=count, residual=residual, window=window)
+    grid = detect_lattice(*lattice.group_means(), exclude_period=exclude_period, draws=draws)
+    return summarise(mean, grid, images=lattice.seen, residual=residual, window=window)
 
 
-def analyse_paths(paths: Iterable[str], *, size: int = 128, residual: str = "none",
+def analyse_paths(paths: Iterable[str], *, size: int | None = None, residual: str = "none",
                   window: str | None = None, batch_size: int = 64,
                   device: torch.device | str = "cpu",
                   notify: Callable[[str, str], None] | None = None,
@@ -129,9 +161,14 @@ def analyse_paths(paths: Iterable[str], *, size: int = 128, residual: str = "non
                   on_files: Callable[[int], None] | None = None) -> SpectrumReport:
     """Analyse the centre ``size`` crops of image files and folders.
 
-    Unusable files are skipped (``notify(path, reason)`` for each; listed in the
-    report). Raises :class:`NoImagesError` (an ``InvalidInputError``) when no file is
-    usable, saying why where it can (none found, or all smaller than ``size``).
+    ``size=None`` uses the images' own size: the shorter side of the most common size
+    among the files (read from their headers); larger images are centre-cropped, smaller
+    ones skipped by name (:func:`core.data.folder.choose_crop_size`). Unusable files are
+    skipped (``notify(path, reason)`` for each; listed in the report). When any file used
+    is a JPEG, the 8x8 block lattice is left out of the upsampling evidence.
+
+    Raises :class:`NoImagesError` (an ``InvalidInputError``) when no file is usable,
+    saying why where it can (none found, or all smaller than ``size``).
 
     Args:
         on_files: called once with the number of files found, before loading.
@@ -141,14 +178,29 @@ def analyse_paths(paths: Iterable[str], *, size: int = 128, residual: str = "non
     files = scan_images(paths, skipped)
     if on_files is not None:
         on_files(len(files))
-    batches = iter_image_batches(files, size, batch_size, skipped=skipped, progress=progress)
+    choice = choose_crop_size(files, size)
+    used: list = []
+
+    def batches():
+        for x, kept in iter_image_batches(files, choice.size, batch_size, skipped=skipped,
+                                          progress=progress, with_paths=True):
+            used.extend(kept)
+            yield x
+
+    jpegs = {f for f in files if is_jpeg(f)}
     try:
-        report = analyse_batches(batches, residual=residual, window=window, device=device)
+        report = analyse_batches(batches(), residual=residual, window=window, device=device,
+                                 exclude_period=JPEG_BLOCK if jpegs else None)
     except NoImagesError:
         if not files:
             raise NoImagesError("no image files found in the given paths") from None
         small = sum(r["reason"].startswith("too small") for r in skipped.items)
-        hint = f" ({small} smaller than {size}x{size}; try a smaller --size)" if small else ""
+        hint = ""
+        if small:
+            hint = f" ({small} smaller than {choice.size}x{choice.size}"
+            hint += "; try a smaller --size)" if not choice.auto else ")"
         raise NoImagesError(f"none of the {len(files)} image files is usable{hint}") from None
     report.skipped = skipped.items
+    report.size_choice = choice
+    report.jpeg = sum(p in jpegs for p in used)
     return report

@@ -3,6 +3,16 @@
 Frequencies are in cycles/pixel (Nyquist = 0.5) everywhere; log power is in dB.
 """
 
+from core.spectrum.lattice import (
+    GridDetection,
+    LatticeAccumulator,
+    LatticePoint,
+    describe_period,
+    detect_lattice,
+    detect_lattice_in_images,
+    folded_maps,
+    lattice_points,
+)
 from core.spectrum.peaks import (
     GridPeaks,
     estimate_upsampling_factor,
@@ -30,7 +40,9 @@ from core.spectrum.transforms import (
 )
 
 __all__ = [
-    "RESIDUALS", "WINDOWS", "GridPeaks", "PowerLaw", "RadialProfile", "dct2", "dct_spectrum",
+    "RESIDUALS", "WINDOWS", "GridDetection", "GridPeaks", "LatticeAccumulator", "LatticePoint",
+    "describe_period", "detect_lattice", "detect_lattice_in_images", "folded_maps",
+    "lattice_points", "PowerLaw", "RadialProfile", "dct2", "dct_spectrum",
     "estimate_upsampling_factor", "find_grid_peaks", "frequencies", "grid_points", "grid_score",
     "mean_spectrum", "power_law_fit", "power_spectrum", "radial_profile", "residual",
     "spectral_distance", "window_2d",

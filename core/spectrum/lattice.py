@@ -59,14 +59,15 @@ from core.spectrum.transforms import check_images, require_finite
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, the JPEG (JFIF) luma
 GROUPS = 32  # images are dealt into at most this many groups for the null
 MIN_GROUPS = 8  # below this, rolled groups share part of the signal: weak evidence
-OVERSAMPLE = 4  # zero-padding factor of the FFT: lattice points off the bin grid land
-#                 within 1/8 bin of a padded bin (Hann loses < 0.1 dB there)
 BACKGROUND_BINS = 2.5  # the background of a point: median of 8 points this many bins away
 #                        (outside the Hann main lobe of +-2 bins; lattice points of
 #                        P <= side / 4 are >= 4 bins apart, so it falls between them)
 RING_SHARE = 7 / 8  # the ring mean carries 1/8 of a point's noise power; the fresh
 #                    noise of a null draw brings the rest
-MAX_POINTS = 256  # own points per candidate period scored at most (P > 16 has more)
+EXCLUDE_BINS = 1.5  # points this close to an excluded (JPEG) lattice point are left out
+MAX_POINTS = 128  # own points per candidate period scored at most (one of each +-f pair;
+#                  P > 16 has more): a mean over 128 points has a standard error under a
+#                  tenth of one point's spread, and large periods stay cheap
 EVIDENCE = ("phase-folded luma differences (|d|, d^2 along x and y): Fourier lattice "
             "against local background, null from randomly shifted image groups")
 
@@ -247,20 +248,31 @@ def _wrap(f: torch.Tensor) -> torch.Tensor:
     return f - torch.floor(f + 0.5)
 
 
-def _on_lattice(fy: torch.Tensor, fx: torch.Tensor, period: int) -> torch.Tensor:
-    """Whether ``(fy, fx)`` lies on the ``(a / period, b / period)`` lattice."""
-    ky, kx = fy * period, fx * period
-    return ((ky - ky.round()).abs() < 1e-6) & ((kx - kx.round()).abs() < 1e-6)
+def _half(f: torch.Tensor) -> torch.Tensor:
+    """One of each pair ``f, -f`` of ``(n, 2)`` wrapped frequencies (a real map's spectrum
+    is conjugate-symmetric, so the other carries nothing new)."""
+    neg = _wrap(-f)
+    keep = (f[:, 0] > neg[:, 0]) | ((f[:, 0] == neg[:, 0]) & (f[:, 1] >= neg[:, 1]))
+    return f[keep]
+
+
+
+def oversample(h: int) -> int:
+    """Zero-padding factor of the FFT for a map of side ``h``: 4 below 64 px (lattice
+    points off the bin grid land within 1/8 bin of a padded bin), else 2 (1/4 bin; Hann
+    loses under 0.5 dB there, and the FFT is 4 times cheaper)."""
+    return 4 if h < 64 else 2
 
 
 def _group_spectra(means: torch.Tensor) -> torch.Tensor:
-    """``(G, C, h, w)`` maps -> ``(G, C, 4h, 4w)`` FFT of each mean-free, Hann-windowed
-    map, zero-padded by :data:`OVERSAMPLE` (complex64)."""
+    """``(G, C, h, w)`` maps -> ``(G, C, k h, k w // 2 + 1)`` half-plane FFT (``rfft2``)
+    of each mean-free, Hann-windowed map, zero-padded by ``k =`` :func:`oversample`."""
     h, w = means.shape[-2:]
+    k = oversample(min(h, w))
     win = (torch.hann_window(h, periodic=False, device=means.device)[:, None]
            * torch.hann_window(w, periodic=False, device=means.device))
     m = means.float() - means.float().mean((-2, -1), keepdim=True)
-    return torch.fft.fft2(m * win, s=(OVERSAMPLE * h, OVERSAMPLE * w))
+    return torch.fft.rfft2(m * win, s=(k * h, k * w))
 
 
 def _ring(freqs: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -278,86 +290,94 @@ class _Evidence:
     Background of a point: the median power of the observed mean map at its 8 ring
     points (:func:`_ring`). Null draw of a point: the complex mean of the observed values
     on its ring (the smooth, non-periodic structure every image shares, such as borders,
-    interpolated to the point) plus fresh noise, divided by the same background. With
-    ``G >= MIN_GROUPS`` groups the noise is the groups' deviations from their mean, each
-    group translated by its own random integer shift (a phase ``exp(-2 pi i f . d_g)``,
-    shared by all frequencies of a draw), scaled by ``sqrt(G / (G - 1))``: the scatter of
-    the data themselves, whatever its spectrum. With fewer groups it is complex Gaussian
-    noise at the background's level (``median / ln 2`` for exponential powers).
+    interpolated to the point) plus fresh noise, divided by the same background.
+
+    The fresh noise is what the average of the groups would hold if each group sat at
+    its own random offset (no shared alignment): a sum of ``G`` deviations from the mean
+    with random phases, which by the central limit theorem is complex Gaussian with the
+    covariance, across the maps, of the groups' own scatter at that point (scaled by
+    ``G / (G - 1)``, and by :data:`RING_SHARE` since the ring mean brings the rest). So
+    the null follows the data's own noise, whatever its spectrum, at ``C^2`` operations
+    per point and draw. With fewer than :data:`MIN_GROUPS` groups the scatter is not
+    estimable and the noise is drawn at the background's level instead (``median / ln 2``
+    for exponentially distributed powers), each map on its own.
     """
 
     def __init__(self, spectra: torch.Tensor, weights: torch.Tensor, draws: int,
-                 generator: torch.Generator):
-        self.spectra = spectra  # (G, C, Nh, Nw)
+                 generator: torch.Generator, side: tuple[int, int]):
+        self.spectra = spectra  # (G, C, Nh, Nw // 2 + 1)
         self.weights = (weights / weights.sum()).to(spectra.device, torch.float32)
         self.draws = draws
         self.generator = generator
-        g = spectra.shape[0]
-        nh, nw = spectra.shape[-2:]
-        self.h, self.w = nh // OVERSAMPLE, nw // OVERSAMPLE
-        self.groups = g
-        self.shift_y = torch.randint(0, self.h, (draws, g), generator=generator)
-        self.shift_x = torch.randint(0, self.w, (draws, g), generator=generator)
-        # exp(-2 pi i k / N) for every padded bin: a shift's phase is a table lookup
-        self.twiddle_y = torch.polar(torch.ones(nh), -2 * math.pi * torch.arange(nh) / nh)
-        self.twiddle_x = torch.polar(torch.ones(nw), -2 * math.pi * torch.arange(nw) / nw)
+        self.groups = spectra.shape[0]
+        self.h, self.w = side
+        self.nh, self.nw = spectra.shape[-2], self.w * oversample(min(side))
+        self._table: torch.Tensor | None = None
+        self.mean = (spectra * self.weights[:, None, None, None]).sum(0)  # (C, Nh, Nw')
 
-    def _values(self, freqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Group values ``(G, C, n)`` at the nearest padded bins of ``(n, 2)``
-        frequencies, and those bins' indices ``(n,)`` along y and x."""
-        nh, nw = self.spectra.shape[-2:]
-        iy = torch.round(freqs[:, 0] * nh).long() % nh
-        ix = torch.round(freqs[:, 1] * nw).long() % nw
-        dev = self.spectra.device
-        return self.spectra[:, :, iy.to(dev), ix.to(dev)], iy, ix
+    def _values(self, spectra: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
+        """Values ``(..., n)`` of half-plane ``spectra (..., Nh, Nw // 2 + 1)`` at the
+        nearest padded bins of ``(n, 2)`` frequencies (the other half-plane through
+        conjugate symmetry)."""
+        iy = torch.round(freqs[:, 0] * self.nh).long() % self.nh
+        ix = torch.round(freqs[:, 1] * self.nw).long() % self.nw
+        flip = ix > self.nw // 2
+        iy = torch.where(flip, (-iy) % self.nh, iy).to(spectra.device)
+        ix = torch.where(flip, (-ix) % self.nw, ix).to(spectra.device)
+        values = spectra[..., iy, ix]
+        return torch.where(flip.to(values.device), values.conj(), values)
 
-    def _shifted_noise(self, deviations: torch.Tensor, iy: torch.Tensor,
-                       ix: torch.Tensor) -> torch.Tensor:
-        """``(G, C, n)`` weighted group deviations at bins ``(iy, ix)`` -> ``(R, C, n)``
-        sums over the groups, each translated by its draw's shift."""
-        nh, nw = self.spectra.shape[-2:]
-        ky = (iy[:, None, None] * self.shift_y[None]) % nh  # (n, R, G)
-        kx = (ix[:, None, None] * self.shift_x[None]) % nw
-        rot = (self.twiddle_y[ky] * self.twiddle_x[kx]).to(deviations.device)
-        sums = torch.bmm(rot, deviations.permute(2, 0, 1).contiguous())  # (n, R, C)
-        return sums.permute(1, 2, 0)
+    def _complex_normal(self, shape) -> torch.Tensor:
+        """Standard complex normal draws of ``shape`` ``(n, C, R)``, the first ``n`` of
+        one fixed table (drawn once: every candidate's null uses the same draws, so
+        their maxima compare like for like, and sampling costs nothing per candidate)."""
+        n = shape[0]
+        if self._table is None or self._table.shape[0] < n or self._table.shape[1:] != shape[1:]:
+            rows = max(n, 9 * MAX_POINTS)
+            parts = torch.randn((2, rows, *shape[1:]), generator=self.generator)
+            self._table = torch.complex(parts[0], parts[1]).to(self.spectra.device) / math.sqrt(2)
+        return self._table[:n]
 
     def log_ratios(self, freqs: torch.Tensor) -> torch.Tensor:
         """``(n, 2)`` frequencies (cycles/pixel) -> ``(1 + draws, C, n)`` natural-log
         ratios: the observed mean map first, then each null draw."""
         n = freqs.shape[0]
-        values, iy, ix = self._values(_ring(freqs, self.h, self.w).reshape(-1, 2))
-        values = values.reshape(*values.shape[:2], 9, n)  # (G, C, 9, n)
-        mean = torch.einsum("gcjn,g->cjn", values, self.weights.to(values.dtype))
+        ring = self._values(self.mean, _ring(freqs, self.h, self.w).reshape(-1, 2))
+        mean = ring.reshape(ring.shape[0], 9, n)  # (C, 9, n); the point first
         power = mean.abs().square()
         background = power[:, 1:].median(1).values  # (C, n)
         tiny = power.mean() * 1e-9 + 1e-30
         observed = torch.log((power[:, 0] + tiny) / (background + tiny))
-        base = mean[:, 1:].mean(1)  # (C, n): the ring's smooth part at the point
         if self.draws == 0:
             return observed[None]
+        base = mean[:, 1:].mean(1)  # (C, n): the ring's smooth part at the point
+        c = mean.shape[0]
         if self.groups >= MIN_GROUPS:
-            dev = (values[:, :, 0] - mean[None, :, 0]) * self.weights[:, None, None]
-            # the ring's first block is the points themselves
-            noise = self._shifted_noise(dev, iy[:n], ix[:n])
-            noise = noise * math.sqrt(self.groups / (self.groups - 1) * RING_SHARE)
+            values = self._values(self.spectra, freqs)  # (G, C, n)
+            dev = (values - mean[None, :, 0]) * self.weights[:, None, None]
+            dev = dev.permute(2, 1, 0).contiguous()  # (n, C, G)
+            cov = torch.bmm(dev, dev.conj().transpose(1, 2))  # (n, C, C)
+            cov = cov * (self.groups / (self.groups - 1) * RING_SHARE)
+            vals, vecs = torch.linalg.eigh(cov)  # Hermitian PSD: cov = A A^H
+            a = vecs * vals.clamp_min(0).sqrt().to(vecs.dtype)[:, None, :]
+            z = self._complex_normal((n, c, self.draws))
+            noise = torch.bmm(a, z).permute(2, 1, 0)  # (R, C, n)
         else:
-            scale = (background / math.log(2) / 2 * RING_SHARE).sqrt()  # per part
-            shape = (self.draws, *background.shape)
-            re = torch.randn(shape, generator=self.generator).to(scale.device)
-            im = torch.randn(shape, generator=self.generator).to(scale.device)
-            noise = torch.complex(re * scale, im * scale)
+            scale = (background / math.log(2) * RING_SHARE).sqrt()  # (C, n)
+            noise = self._complex_normal((n, c, self.draws)).permute(2, 1, 0) * scale
         null = (base[None] + noise).abs().square()
         return torch.cat([observed[None], torch.log((null + tiny) / (background + tiny))])
 
 
-def _candidate_points(period: float, exclude_period: int | None) -> torch.Tensor:
+def _candidate_points(period: float, exclude_period: int | None, h: int, w: int
+                      ) -> torch.Tensor:
     """The frequencies ``(n, 2)`` that hold ``period``'s own evidence.
 
     Integer ``P``: ``(a / P, b / P)`` with ``gcd(a, b, P) = 1`` (no shorter period has
     them). Non-integer ``T`` (a resized lattice): ``(a / T, b / T)`` below Nyquist with
-    ``gcd(a, b) = 1``. Points of ``exclude_period``'s lattice are left out; at most
-    :data:`MAX_POINTS`, a fixed spread subset.
+    ``gcd(a, b) = 1``. Points within :data:`EXCLUDE_BINS` bins of ``exclude_period``'s
+    lattice are left out (its peaks leak that far); at most :data:`MAX_POINTS`, a fixed
+    spread subset.
     """
     if float(period).is_integer():
         f = _wrap(lattice_points(int(period), own=True).double() / int(period))
@@ -366,25 +386,30 @@ def _candidate_points(period: float, exclude_period: int | None) -> torch.Tensor
         pairs = [(a, b) for a in range(-k, k + 1) for b in range(-k, k + 1)
                  if (a or b) and math.gcd(a, b) == 1 and max(abs(a), abs(b)) < period / 2]
         f = torch.tensor(pairs, dtype=torch.float64) / period
+    f = _half(f)
     if exclude_period is not None:
-        f = f[~_on_lattice(f[:, 0], f[:, 1], exclude_period)]
+        f = f[~_near(f, _all_points(exclude_period, None), h, w, EXCLUDE_BINS)]
     if len(f) > MAX_POINTS:
         pick = torch.randperm(len(f), generator=torch.Generator().manual_seed(len(f)))
         f = f[pick[:MAX_POINTS]]
     return f
 
 
-def _all_points(period: int, exclude_period: int | None) -> torch.Tensor:
-    f = _wrap(lattice_points(period).double() / period)
+def _all_points(period: int, exclude_period: int | None, h: int = 0, w: int = 0
+                ) -> torch.Tensor:
+    """Every lattice point of ``period`` (one of each +-f pair), less those near
+    ``exclude_period``'s lattice."""
+    f = _half(_wrap(lattice_points(period).double() / period))
     if exclude_period is not None:
-        f = f[~_on_lattice(f[:, 0], f[:, 1], exclude_period)]
+        f = f[~_near(f, _all_points(exclude_period, None), h, w, EXCLUDE_BINS)]
     return f
 
 
 def _near(f: torch.Tensor, lattice: torch.Tensor, h: int, w: int, bins: float) -> torch.Tensor:
     """Which of ``f (n, 2)`` lie within ``bins`` bins of a point of ``lattice (m, 2)``."""
-    dy = _wrap(f[:, None, 0] - lattice[None, :, 0]).abs() * h
-    dx = _wrap(f[:, None, 1] - lattice[None, :, 1]).abs() * w
+    both = torch.cat([lattice, _wrap(-lattice)])  # the +-f pairs were halved
+    dy = _wrap(f[:, None, 0] - both[None, :, 0]).abs() * h
+    dx = _wrap(f[:, None, 1] - both[None, :, 1]).abs() * w
     return ((dy <= bins) & (dx <= bins)).any(1)
 
 
@@ -395,7 +420,7 @@ def _scores(evidence: _Evidence, periods, exclude_period, draws: int, skip=None
     ``skip(period, freqs) -> mask`` drops points (e.g. those a found lattice explains)."""
     stats = {}
     for p in periods:
-        f = _candidate_points(p, exclude_period)
+        f = _candidate_points(p, exclude_period, evidence.h, evidence.w)
         if skip is not None and len(f):
             f = f[~skip(p, f)]
         if len(f) >= 2:
@@ -418,11 +443,12 @@ def detect_lattice(group_means: torch.Tensor, counts: torch.Tensor | None = None
                    seed: int = 0) -> GridDetection:
     """Detect a period shared by a set of images, from their group-mean folded maps.
 
-    Integer candidates are tested first; the reported period is the largest significant
-    multiple of the most significant one (a cascade of x2 stages lights 2, 4, ... up to
-    its full period). When none is significant and ``fractional`` is on, periods on a
-    quarter-pixel grid are tried (a resized lattice); that second look is paid for by
-    doubling its false alarm (Bonferroni).
+    Candidates are the integers 2 .. a quarter of the side and, with ``fractional``, the
+    half-integers between them (a resized lattice), all in one family of tests. The
+    reported period is the largest significant multiple of the most significant integer
+    candidate (a cascade of x2 stages lights 2, 4, ... up to its full period); a
+    half-integer period is reported only when no significant integer within half a pixel
+    explains it.
 
     Args:
         group_means: ``(G, C, h, w)`` mean :func:`folded_maps` of ``G`` groups of images
@@ -432,7 +458,7 @@ def detect_lattice(group_means: torch.Tensor, counts: torch.Tensor | None = None
         alpha: false-alarm level for a detection.
         draws: null draws; ``false_alarm >= 1 / (draws + 1)``.
         exclude_period: leave this period's lattice out of the evidence (8 for JPEG).
-        fractional: try non-integer periods when no integer one is found.
+        fractional: also try half-integer periods.
         seed: seed of the null draws (the result is deterministic given it).
 
     Returns:
@@ -456,7 +482,7 @@ def detect_lattice(group_means: torch.Tensor, counts: torch.Tensor | None = None
     periods = [p for p in periods if p <= top]
     images = int(counts.sum())
     evidence = _Evidence(_group_spectra(group_means), counts, draws,
-                         torch.Generator().manual_seed(int(seed)))
+                         torch.Generator().manual_seed(int(seed)), (h, w))
     weak = "ok" if g >= MIN_GROUPS else (
         f"weak: {images} image(s); with fewer than {MIN_GROUPS} the null is a noise model, "
         "not the data's own scatter")
@@ -470,38 +496,41 @@ def detect_lattice(group_means: torch.Tensor, counts: torch.Tensor | None = None
                              tuple(scores), images, g, exclude_period, weak,
                              notes=tuple(notes))
 
+    if fractional:  # a resized lattice: half-pixel periods, in the same family of tests
+        periods = periods + [p + 0.5 for p in range(2, top)]
     scores = _scores(evidence, periods, exclude_period, draws)
     significant = [c for c in scores if c.false_alarm <= alpha]
-    if not significant and fractional and top >= 3:
-        grid = [p / 4 for p in range(9, 4 * top) if p % 4]
-        extra = [CandidateScore(c.period, c.score_db, c.z, min(1.0, 2 * c.false_alarm))
-                 for c in _scores(evidence, grid, exclude_period, draws)]
-        found = [c for c in extra if c.false_alarm <= alpha]
-        if found:
-            best = min(found, key=lambda c: (c.false_alarm, -c.z))
-            f = _candidate_points(best.period, exclude_period)
-            db = evidence.log_ratios(f)[0].mean(0).cpu() * DB
-            notes.append(f"no integer period; the lattice fits period {best.period:g} px")
-            return result(best.period, float(db.mean()), best.false_alarm, scores + extra,
-                          _strongest(f, db))
     if not significant:
         best = min(scores, key=lambda c: (c.false_alarm, -c.z), default=None)
         return result(None, 0.0, best.false_alarm if best else 1.0, scores)
     first = min(significant, key=lambda c: (c.false_alarm, -c.z))
-    chosen = max((c for c in significant if c.period % first.period == 0),
-                 key=lambda c: c.period)
-    f_all = _all_points(chosen.period, exclude_period)
+    whole = [c for c in significant if float(c.period).is_integer()]
+    if not float(first.period).is_integer():
+        # At small sizes a half period shares points with its integer neighbours: an
+        # integer period within half a pixel that is significant too explains it.
+        near = [c for c in whole if abs(c.period - first.period) <= 0.5]
+        first = min(near, key=lambda c: (c.false_alarm, -c.z)) if near else first
+    if float(first.period).is_integer():
+        chosen = max((c for c in whole if c.period % first.period == 0),
+                     key=lambda c: c.period)
+        f_all = _all_points(int(chosen.period), exclude_period, h, w)
+    else:
+        chosen = first
+        f_all = _candidate_points(chosen.period, exclude_period, h, w)
+        notes.append(f"no integer period explains the lattice; it fits {chosen.period:g} px "
+                     "(a resized image?)")
     db = evidence.log_ratios(f_all)[0].mean(0).cpu() * DB
     # Other periods: judged again without the points the found lattice explains (at
     # small sizes, 7 and 8 have points within a bin of each other).
-    rest = [p for p in periods if chosen.period % p]
+    rest = [p for p in periods if float(p).is_integer() and float(chosen.period).is_integer()
+            and chosen.period % p]
     again = _scores(evidence, rest, exclude_period, draws,
                     skip=lambda p, f: _near(f, f_all, h, w, 1.5))
     others = sorted(c.period for c in again if c.false_alarm <= alpha)
     if others:
         notes.append("also significant, not dividing the period: " + ", ".join(map(str, others)))
-    return result(chosen.period, float(db.mean()), chosen.false_alarm, scores,
-                  _strongest(f_all, db))
+    period = int(chosen.period) if float(chosen.period).is_integer() else chosen.period
+    return result(period, float(db.mean()), chosen.false_alarm, scores, _strongest(f_all, db))
 
 
 def _strongest(freqs: torch.Tensor, db: torch.Tensor) -> list[LatticePoint]:
