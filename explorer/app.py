@@ -29,12 +29,19 @@ The **Zoo** tab shows the spectra of small real generators trained by fpx.
 
 
 def create_app() -> pn.template.BaseTemplate:
-    lab = SpectrumLab()
+    lab, zoo = SpectrumLab(), ZooView()
+    tabs = pn.Tabs(("Spectrum Lab", lab), ("Zoo", zoo), dynamic=True,
+                   sizing_mode="stretch_width")
+    # Each tab owns its controls: the sidebar shows the open tab's, and only those.
+    controls = pn.Column(lab.controls, sizing_mode="stretch_width", margin=0)
+    views = [lab, zoo]
+    tabs.param.watch(lambda e: setattr(controls, "objects", [views[e.new].controls]),
+                     "active")
     return pn.template.BootstrapTemplate(
         title="fpx: generative-model fingerprints in the frequency domain",
-        sidebar=[lab.controls, pn.pane.Markdown(ABOUT)],
-        main=[pn.Tabs(("Spectrum Lab", lab), ("Zoo", ZooView()), dynamic=True)],
-        sidebar_width=330,
+        sidebar=[controls, pn.pane.Markdown(ABOUT)],
+        main=[tabs],
+        sidebar_width=300,
     )
 
 

@@ -85,34 +85,57 @@ class LabState(param.Parameterized):
     preset = param.Selector(default=CUSTOM, objects=[CUSTOM, *PRESETS], label="Presets",
                             doc="A known design; choosing one sets the controls")
     upsampling = param.Selector(default="transposed", objects=UPSAMPLING_CHOICES,
-                                label="Upsampling", doc="How each up-block enlarges")
+                                label="Upsampling",
+                                doc="How each up-block enlarges its input: a learned "
+                                    "filter (transposed conv, pixel shuffle) or a fixed "
+                                    "one (nearest, bilinear, bicubic), then a 3x3 conv")
     factor = param.Selector(default=2, objects=[2, 4], label="Scale factor",
-                            doc="Upsampling factor s of each up-block")
+                            doc="How many times each up-block enlarges the image per side "
+                                "(s); replicas land at multiples of 1/s cycles/pixel")
     kernel = param.Integer(default=4, bounds=(1, 8), label="Kernel size",
-                           doc="Kernel of a learned resampling filter such as the transposed "
-                               "conv (its stride is the factor); upsamplers with a fixed "
-                               "resampling use their 3x3 convolution")
+                           doc="Side in pixels of the transposed conv's learned filter (its "
+                               "stride is the scale factor; a size not divisible by it "
+                               "makes a checkerboard); unused by the fixed upsamplers")
     blocks = param.Integer(default=2, bounds=(1, 3), label="Up-blocks",
-                           doc="Number of up-blocks; the total factor is s ** blocks")
-    norm = param.Selector(default="batch", objects=list(NORMALIZATION), label="Normalization")
-    activation = param.Selector(default="relu", objects=list(ACTIVATION), label="Activation")
+                           doc="How many up-blocks follow each other; the total factor is "
+                               "s ** up-blocks (as many x2 down-blocks come first)")
+    norm = param.Selector(default="batch", objects=list(NORMALIZATION), label="Normalization",
+                          doc="How each block rescales its features (over the batch, each "
+                              "image, each pixel's channels, or channel groups); it shapes "
+                              "the radial profile, not the grid")
+    activation = param.Selector(default="relu", objects=list(ACTIVATION), label="Activation",
+                                doc="The nonlinearity after (post) or before (pre) each "
+                                    "up-block; it adds weak lines at the current period")
     order = param.Selector(default="post", objects=["post", "pre"], label="Order",
                            doc="post: up, conv, norm, act; pre: norm, act, up, conv")
     seed = param.Integer(default=0, bounds=(0, 9999), softbounds=(0, 99), label="Seed",
-                         doc="Seed of the random weights")
+                         doc="Picks the generator's random weights (it is never trained): "
+                             "another seed, the same architecture")
     convs = param.Integer(default=1, bounds=(1, 4), precedence=-1,
                           doc="Convolutions per block (kept for loaded specs)")
     channels = param.Integer(default=16, bounds=(4, 64), precedence=-1,
                              doc="Feature channels; 16 keeps the lab interactive on a CPU")
-    residual = param.Selector(default="none", objects=list(RESIDUALS), label="Residual")
-    window = param.Selector(default="none", objects=["none", *WINDOWS], label="Window")
-    source = param.Selector(default="bundled", objects=SOURCE_CHOICES, label="Image source")
+    residual = param.Selector(default="none", objects=list(RESIDUALS), label="Residual",
+                              doc="Analyse the image minus a 3x3 blur or median of it (the "
+                                  "fine detail where fingerprints live), or the image itself")
+    window = param.Selector(default="none", objects=["none", *WINDOWS], label="Window",
+                            doc="Taper each crop to 0 at its edges before the FFT, so the "
+                                "edges' jump adds no cross of leakage; lowers the exponent")
+    source = param.Selector(default="bundled", objects=SOURCE_CHOICES, label="Image source",
+                            doc="The real images: crops of the bundled photos, an uploaded "
+                                "image cut into crops, or a folder on the server")
+    upload_name = param.String(default="", precedence=-1,
+                               doc="File name of the upload in use (empty if none)")
     folder = param.String(default="", label="Folder path",
                           doc="A folder of images on the server (read as images only)")
-    crop_size = param.Selector(default=128, objects=[64, 128, 256], label="Crop size")
+    crop_size = param.Selector(default=128, objects=[64, 128, 256], label="Crop size",
+                               doc="Side in pixels of the square crops analysed; the "
+                                   "spectrum has one bin per 1/size cycles/pixel")
     batch = param.Integer(default=8, bounds=(1, 64), precedence=-1,
                           doc="Generated crops averaged per spectrum")
-    show_predicted = param.Boolean(default=True, label="Show predicted peaks")
+    show_predicted = param.Boolean(default=True, label="Show predicted peaks",
+                                   doc="Draw the lines core.theory predicts from the design "
+                                       "as green crosses on the generated spectrum")
     message = param.String(default="", doc="The last problem, one line (empty if none)")
     result = param.ClassSelector(class_=LabResult, allow_None=True, default=None)
     pinned = param.ClassSelector(class_=LabResult, allow_None=True, default=None,
@@ -214,20 +237,23 @@ class LabState(param.Parameterized):
 
     # --- real images ---------------------------------------------------------------
 
-    def set_upload(self, data: bytes, name: str) -> None:
-        """Take an uploaded image and switch the source to it. An upload that is not a
-        usable image is refused with a message; the lab keeps its current images."""
+    def set_upload(self, data: bytes, name: str) -> bool:
+        """Take an uploaded image and switch the source to it; ``True`` when taken. An
+        upload that is not a usable image is refused with a message (``False``); the lab
+        keeps its current images."""
         name = name or "upload"
         try:
             sources.upload(data, name, self.crop_size)
         except FpxError as err:
             self.message = f"upload refused: {err}"
-            return
+            return False
+        self.upload_name = name
         self._upload = (data, name)
         if self.source == "upload":
             self.recompute()
         else:
             self.source = "upload"
+        return True
 
     def _real(self) -> sources.RealSet:
         if self.source == "bundled":

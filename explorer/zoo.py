@@ -77,9 +77,15 @@ def tile(images: torch.Tensor, grid: int = GRID) -> torch.Tensor:
 class ZooState(param.Parameterized):
     """Which shipped zoo entry to look at, against what, with which residual."""
 
-    entry = param.Selector(default=None, objects=[], label="Zoo entry")
-    reference = param.Selector(default=REAL, objects=[REAL], label="Compare with")
-    residual = param.Selector(default="none", objects=list(RESIDUALS), label="Residual")
+    entry = param.Selector(default=None, objects=[], label="Zoo entry",
+                           doc="A small trained generator shipped with fpx (its samples "
+                               "in core/assets/zoo); the name says family and upsampling")
+    reference = param.Selector(default=REAL, objects=[REAL], label="Compare with",
+                               doc="What the entry's spectrum is set against: the real "
+                                   "crops it was trained on, or another entry")
+    residual = param.Selector(default="none", objects=list(RESIDUALS), label="Residual",
+                              doc="Analyse the images minus a 3x3 blur or median of them "
+                                  "(the fine detail where fingerprints live), or as they are")
     message = param.String(default="", doc="The last problem, one line (empty if none)")
     result = param.ClassSelector(class_=ZooResult, allow_None=True, default=None)
 

@@ -77,7 +77,8 @@ def test_tile_lays_out_row_by_row_and_pads():
 
 
 def test_view_draws_the_result_into_its_figures():
-    from explorer.views.zoo import ZooView, zoo_readout
+    from explorer.readout import zoo_markdown as zoo_readout
+    from explorer.views.zoo import ZooView
 
     view = ZooView()
     view.state.entry = "gan_nearest"

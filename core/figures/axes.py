@@ -186,8 +186,9 @@ def draw_profiles(ax, profiles: Mapping, *, styles: Mapping[str, dict] | None = 
     ax.grid(alpha=0.3)
     if title is not None:
         ax.set_title(title, fontsize=10)
-    if legend and profiles:
-        ax.legend(fontsize=legend_size)
+    if legend and profiles:  # below the axes, outside the lines
+        ax.legend(fontsize=legend_size or 8, loc="upper center", bbox_to_anchor=(0.5, -0.14),
+                  ncol=min(3, len(profiles)), frameon=False)
 
 
 def draw_images(ax, images: Sequence, title: str | None = None) -> None:

@@ -12,36 +12,15 @@ import panel as pn
 import param
 
 from core.blocks import upsampler
+from core.figures.axes import shared_color_limits
 from explorer.export import lab_png
+from explorer.readout import lab_markdown
 from explorer.state import LabResult, LabState
 from explorer.views.figures import CropFigure, ProfileFigure, SpectrumFigure
 
 IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"]
 MAX_UPLOAD = "25MB"
-
-
-def readout(result: LabResult | None) -> str:
-    if result is None:
-        return "No result yet."
-    gen, real = result.generated, result.real
-    factor = gen.upsampling_factor
-    total = result.spec.total_factor
-    return "\n".join([
-        "| | generated | real |",
-        "|---|---|---|",
-        f"| Estimated upsampling factor | **{factor or 'none'}** "
-        f"(design: {total}) | {real.upsampling_factor or 'none'} |",
-        f"| Grid prominence | **{gen.grid_prominence_db:.1f} dB** | "
-        f"{real.grid_prominence_db:.1f} dB |",
-        f"| Spectral distance to real | **{result.distance_db:.2f} dB** | |",
-        f"| Power-law exponent | **{float(gen.power_law.exponent):.2f}** | "
-        f"{float(real.power_law.exponent):.2f} |",
-        f"| Peaks detected / predicted | {len(gen.peaks)} / {len(result.predicted)} | "
-        f"{len(real.peaks)} |",
-        "",
-        f"<small>{gen.images} generated crops vs {result.source}; "
-        f"computed in {result.compute_ms:.0f} ms</small>",
-    ])
+SHARED = "dB (one scale for generated and real)"
 
 
 class SpectrumLab(pn.viewable.Viewer):
@@ -62,46 +41,75 @@ class SpectrumLab(pn.viewable.Viewer):
         # Every widget's visible label is its parameter's label ("Upsampling", ...).
         kernel = w.IntSlider.from_param(s.param.kernel, throttled=True,
                                         disabled=not s.kernel_applies)
+        slider = {name: w.IntSlider.from_param(s.param[name], throttled=True)
+                  for name in ("blocks", "seed")}
         s.param.watch(lambda e: setattr(kernel, "disabled", not s.kernel_applies),
                       "upsampling")
         design = [
             w.Select.from_param(s.param.preset),
             w.Select.from_param(s.param.upsampling),
             w.Select.from_param(s.param.factor),
-            kernel,
-            w.IntSlider.from_param(s.param.blocks, throttled=True),
+            with_help(kernel, s.param.kernel),
+            with_help(slider["blocks"], s.param.blocks),
             w.Select.from_param(s.param.norm),
             w.Select.from_param(s.param.activation),
             w.Select.from_param(s.param.order),
-            w.IntSlider.from_param(s.param.seed, throttled=True),
+            with_help(slider["seed"], s.param.seed),
         ]
-        self.upload = w.FileDropper(
-            accepted_filetypes=IMAGE_TYPES, max_file_size=MAX_UPLOAD, multiple=False,
-            label="Upload image", visible=s.source == "upload", height=90,
-        )
-        self.upload.param.watch(self._on_upload, "value")
+        self._upload_box = pn.Column(self._new_upload(), visible=s.source == "upload",
+                                     sizing_mode="stretch_width", margin=0)
+        using = pn.pane.Markdown(pn.bind(lambda n: f"Using **{n}**" if n else "",
+                                         s.param.upload_name),
+                                 visible=s.source == "upload", css_classes=["fpx-upload-name"],
+                                 sizing_mode="stretch_width", margin=(0, 10))
         folder = w.TextInput.from_param(s.param.folder, placeholder="/path/to/images",
-                                        visible=s.source == "folder")
-        s.param.watch(lambda e: (setattr(self.upload, "visible", e.new == "upload"),
-                                 setattr(folder, "visible", e.new == "folder")), "source")
+                                        visible=s.source == "folder",
+                                        sizing_mode="stretch_width")
+
+        def on_source(e):
+            self._upload_box.visible = using.visible = e.new == "upload"
+            folder.visible = e.new == "folder"
+
+        s.param.watch(on_source, "source")
         analysis = [
             w.Select.from_param(s.param.residual),
             w.Select.from_param(s.param.window),
             w.Select.from_param(s.param.crop_size),
-            w.Checkbox.from_param(s.param.show_predicted),
+            with_help(w.Checkbox.from_param(s.param.show_predicted), s.param.show_predicted),
         ]
+        for widget in design + analysis:  # as wide as the sidebar, never wider
+            if isinstance(widget, pn.widgets.Widget):
+                widget.sizing_mode = "stretch_width"
         return pn.Column(
             pn.pane.Markdown("### Generator"), *design,
-            pn.pane.Markdown("### Real images"), w.Select.from_param(s.param.source),
-            self.upload, folder,
+            pn.pane.Markdown("### Real images"),
+            w.Select.from_param(s.param.source, sizing_mode="stretch_width"),
+            self._upload_box, using, folder,
             pn.pane.Markdown("### Analysis"), *analysis,
             sizing_mode="stretch_width",
         )
 
+    def _new_upload(self) -> pn.widgets.FileDropper:
+        upload = pn.widgets.FileDropper(
+            accepted_filetypes=IMAGE_TYPES, max_file_size=MAX_UPLOAD, multiple=False,
+            label="Upload image", height=90, sizing_mode="stretch_width")
+        upload.param.watch(self._on_upload, "value")
+        return upload
+
+    @property
+    def upload(self) -> pn.widgets.FileDropper:
+        """The upload box now shown."""
+        return self._upload_box.objects[0]
+
     def _on_upload(self, event) -> None:
-        if event.new:
-            name, data = list(event.new.items())[-1]
-            self.state.set_upload(data if isinstance(data, bytes) else data.encode(), name)
+        if not event.new:
+            return
+        name, data = list(event.new.items())[-1]
+        taken = self.state.set_upload(data if isinstance(data, bytes) else data.encode(), name)
+        if not taken:
+            # The drop box marks any finished transfer "Upload complete"; a refused file
+            # gets a fresh, empty box instead (the message above says why).
+            self._upload_box.objects = [self._new_upload()]
 
     # --- plots -----------------------------------------------------------------------
 
@@ -109,48 +117,48 @@ class SpectrumLab(pn.viewable.Viewer):
         s = self.state
         self.fig = {
             "input": CropFigure("Input crop"), "output": CropFigure("Generated output"),
-            "generated": SpectrumFigure("Generated: mean log spectrum"),
-            "real": SpectrumFigure("Real: mean log spectrum"),
+            "generated": SpectrumFigure("Generated: mean log spectrum", colorbar_title=SHARED),
+            "real": SpectrumFigure("Real: mean log spectrum", colorbar_title=SHARED),
             "difference": SpectrumFigure("Difference: generated - real", diverging=True),
             "profiles": ProfileFigure("Radial profiles", ["real", "generated"]),
         }
-        self._drawn_real = None
         self._draw()
         s.param.watch(lambda e: _under_lock(self._draw), ["result", "show_predicted"])
         alert = pn.pane.Alert(pn.bind(lambda m: m or "", s.param.message), alert_type="warning",
                               visible=pn.bind(bool, s.param.message),
-                              css_classes=["fpx-message"])
-        numbers = pn.pane.Markdown(pn.bind(readout, s.param.result),
-                                   css_classes=["fpx-readout"], width=440)
+                              css_classes=["fpx-message"], sizing_mode="stretch_width")
+        numbers = pn.pane.Markdown(pn.bind(lab_markdown, s.param.result),
+                                   css_classes=["fpx-readout"], width=480)
 
         def pane(key):
             fig = self.fig[key].figure
             fig.css_classes = [f"fpx-{key}"]  # a handle for browser tests and benchmarks
             return pn.pane.Bokeh(fig)
 
+        # FlexBoxes wrap what does not fit the width onto the next line (a Row would
+        # squeeze its plots out of square and scroll the page sideways).
         return pn.Column(
             alert,
-            pn.Row(numbers, pane("input"), pane("output")),
-            pn.Row(pane("generated"), pane("real")),
-            pn.Row(pane("difference"), pane("profiles")),
+            flow(numbers, pn.Row(pane("input"), pane("output"))),
+            flow(pane("generated"), pane("real"), pane("difference"), pane("profiles")),
             self._compare_card(), self._export_card(), sizing_mode="stretch_width",
         )
 
     def _draw(self) -> None:
-        """Push the current result into the figures (only what changed)."""
+        """Push the current result into the figures. The generated and real spectra
+        share one colour range (one colour, one power)."""
         r = self.state.result
         if r is None:
             return
         f = self.fig
         predicted = [(p.fx, p.fy) for p in r.predicted] if self.state.show_predicted else []
-        f["generated"].update(r.generated.spectrum, r.generated.peaks, predicted)
+        clim = shared_color_limits([r.generated.spectrum, r.real.spectrum])
+        f["generated"].update(r.generated.spectrum, r.generated.peaks, predicted, clim=clim)
+        f["real"].update(r.real.spectrum, r.real.peaks, clim=clim)
         f["output"].update(r.output_crop)
+        f["input"].update(r.input_crop)
         f["difference"].update(r.difference)
         f["profiles"].update({"real": r.real.profile, "generated": r.generated.profile})
-        if r.real is not self._drawn_real:  # the real side changes only with its settings
-            f["real"].update(r.real.spectrum, r.real.peaks)
-            f["input"].update(r.input_crop)
-            self._drawn_real = r.real
 
     # --- compare and export ----------------------------------------------------------
 
@@ -160,13 +168,17 @@ class SpectrumLab(pn.viewable.Viewer):
         clear = pn.widgets.Button(label="Clear A")
         pin.on_click(lambda e: s.pin())
         clear.on_click(lambda e: s.unpin())
-        figs = {"A": SpectrumFigure("A: generated spectrum"),
-                "B": SpectrumFigure("B (current): generated spectrum"),
+        shared = "dB (one scale for A and B)"
+        figs = {"A": SpectrumFigure("A (pinned): generated spectrum", colorbar_title=shared),
+                "B": SpectrumFigure("B (current): generated spectrum", colorbar_title=shared),
                 "profiles": ProfileFigure("Radial profiles: A vs B", ["real", "A", "B"])}
+        for key, fig in figs.items():
+            fig.figure.css_classes = [f"fpx-compare-{key}"]
         hint = pn.pane.Markdown("Pin a configuration as **A**, change a block, and compare it "
-                                "here with the current one (**B**).")
+                                "here with the current one (**B**). Circles: detected "
+                                "peaks; crosses: predicted ones.")
         caption = pn.pane.Markdown("", css_classes=["fpx-compare-caption"])
-        plots = pn.Row(*(pn.pane.Bokeh(f.figure) for f in figs.values()), visible=False)
+        plots = flow(*(pn.pane.Bokeh(f.figure) for f in figs.values()), visible=False)
 
         def draw(*_):
             a, b = s.pinned, s.result
@@ -174,11 +186,11 @@ class SpectrumLab(pn.viewable.Viewer):
             hint.visible, plots.visible, caption.visible = not shown, shown, shown
             if not shown:
                 return
-            spectra = [a.generated.spectrum, b.generated.spectrum]
-            clim = (min(float(t.quantile(0.01)) for t in spectra),
-                    max(float(t.quantile(0.999)) for t in spectra))
-            figs["A"].update(spectra[0], a.generated.peaks, clim=clim)
-            figs["B"].update(spectra[1], b.generated.peaks, clim=clim)
+            clim = shared_color_limits([a.generated.spectrum, b.generated.spectrum])
+            figs["A"].update(a.generated.spectrum, a.generated.peaks,
+                             [(p.fx, p.fy) for p in a.predicted], clim=clim)
+            figs["B"].update(b.generated.spectrum, b.generated.peaks,
+                             [(p.fx, p.fy) for p in b.predicted], clim=clim)
             figs["profiles"].update({"real": b.real.profile, "A": a.generated.profile,
                                      "B": b.generated.profile})
             caption.object = (f"**A**: {_describe(a)} &nbsp;&nbsp; **B** (current): "
@@ -205,6 +217,21 @@ class SpectrumLab(pn.viewable.Viewer):
 
     def __panel__(self):
         return self._layout
+
+
+def flow(*items, **options) -> pn.FlexBox:
+    """Items side by side while they fit, wrapped onto the next line when they do not."""
+    return pn.FlexBox(*items, flex_wrap="wrap", align_items="flex-start",
+                      sizing_mode="stretch_width", **options)
+
+
+def with_help(widget, parameter) -> pn.Row:
+    """A widget that has no ``description`` of its own (sliders, checkboxes) beside a
+    help icon whose tooltip is its parameter's ``doc``."""
+    widget.sizing_mode = "stretch_width"
+    return pn.Row(widget, pn.widgets.TooltipIcon(value=parameter.doc, width=20,
+                                                 margin=(18, 5, 0, 0)),
+                  sizing_mode="stretch_width")
 
 
 def _under_lock(draw) -> None:

@@ -1,6 +1,7 @@
 """The Zoo tab: the spectra of the small real generators shipped with fpx.
 
-Pick an entry and what to compare it with; every figure redraws from one
+Pick an entry and what to compare it with (:attr:`ZooView.controls`, shown in the
+sidebar while this tab is open); every figure redraws from one
 :class:`~explorer.zoo.ZooResult`, in place, like the Spectrum Lab.
 """
 
@@ -9,40 +10,19 @@ from __future__ import annotations
 import panel as pn
 import param
 
+from core.figures.axes import shared_color_limits
+from explorer.readout import zoo_markdown
 from explorer.views.figures import CropFigure, ProfileFigure, SpectrumFigure
-from explorer.views.spectrum_lab import _under_lock
-from explorer.zoo import ZooResult, ZooState
+from explorer.views.spectrum_lab import _under_lock, flow
+from explorer.zoo import REAL, ZooState
 
-
-def zoo_readout(result: ZooResult | None) -> str:
-    if result is None:
-        return "No zoo samples to show."
-    info = result.info
-    e, q = info.entry, info.quality
-    rep, ref = result.report, result.ref_report
-    return "\n".join([
-        f"| **{result.entry}** | |",
-        "|---|---|",
-        f"| Design | {e.family}: {e.upsampling} upsampling, {e.normalization} norm, "
-        f"{e.activation}, loss {e.loss}, seed {e.seed} |",
-        f"| Training | {info.train_steps} steps, batch {info.settings.batch}, "
-        f"{info.train_seconds:.0f} s on CPU ({info.data} photos) |",
-        f"| Quality vs real crops | spectral distance {q.spectral_distance_db:.2f} dB, "
-        f"kernel MMD {q.kernel_mmd:.3f} (noise: {q.kernel_mmd_noise:.2f}) |",
-        f"| Estimated upsampling factor | **{rep.upsampling_factor or 'none'}** "
-        f"(reference: {ref.upsampling_factor or 'none'}) |",
-        f"| Grid peaks / prominence | {len(rep.peaks)} / {rep.grid_prominence_db:.1f} dB |",
-        f"| Spectral distance to {result.reference} | **{result.distance_db:.2f} dB** |",
-        f"| Power-law exponent | {float(rep.power_law.exponent):.2f} "
-        f"(reference {float(ref.power_law.exponent):.2f}) |",
-        "",
-        f"<small>{rep.images} samples vs {ref.images} ({result.reference}); computed in "
-        f"{result.compute_ms:.0f} ms</small>",
-    ])
+SHARED = "dB (one scale for entry and reference)"
+SAMPLES_SIZE = 256  # px: the 4 x 4 tile of 32-px samples, each enlarged 2x
 
 
 class ZooView(pn.viewable.Viewer):
-    """Controls on top, the entry's samples, spectra and profiles below."""
+    """Controls in :attr:`controls` (for a sidebar); readout, samples, spectra and
+    profiles in the viewer itself."""
 
     state = param.ClassSelector(class_=ZooState)
 
@@ -51,22 +31,26 @@ class ZooView(pn.viewable.Viewer):
         super().__init__(**params)
         s = self.state
         self.fig = {
-            "samples": CropFigure("Samples"),
-            "entry": SpectrumFigure("Entry: mean log spectrum"),
-            "reference": SpectrumFigure("Reference: mean log spectrum"),
+            "samples": CropFigure("Samples (first 16)", size=SAMPLES_SIZE),
+            "entry": SpectrumFigure("Entry: mean log spectrum", colorbar_title=SHARED),
+            "reference": SpectrumFigure("Reference: mean log spectrum", colorbar_title=SHARED),
             "difference": SpectrumFigure("Difference: entry - reference", diverging=True),
-            "profiles": ProfileFigure("Radial profiles", ["reference", "entry"]),
+            "profiles": ProfileFigure("Radial profiles", ["reference", "entry"],
+                                      roles={"reference": "real", "entry": "generated"}),
         }
         self._draw()
         s.param.watch(lambda e: _under_lock(self._draw), "result")
-        controls = pn.Row(pn.widgets.Select.from_param(s.param.entry, width=230),
-                          pn.widgets.Select.from_param(s.param.reference, width=230),
-                          pn.widgets.Select.from_param(s.param.residual, name="Residual ",
-                                                       width=120))
+        self.controls = pn.Column(
+            pn.pane.Markdown("### Zoo"),
+            pn.widgets.Select.from_param(s.param.entry, sizing_mode="stretch_width"),
+            pn.widgets.Select.from_param(s.param.reference, sizing_mode="stretch_width"),
+            pn.widgets.Select.from_param(s.param.residual, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width")
         alert = pn.pane.Alert(pn.bind(lambda m: m or "", s.param.message),
-                              alert_type="warning", visible=pn.bind(bool, s.param.message))
-        readout = pn.pane.Markdown(pn.bind(zoo_readout, s.param.result),
-                                   css_classes=["fpx-zoo-readout"], width=560)
+                              alert_type="warning", visible=pn.bind(bool, s.param.message),
+                              sizing_mode="stretch_width")
+        readout = pn.pane.Markdown(pn.bind(zoo_markdown, s.param.result),
+                                   css_classes=["fpx-zoo-readout"], width=480)
 
         def pane(key):
             fig = self.fig[key].figure
@@ -77,10 +61,11 @@ class ZooView(pn.viewable.Viewer):
             pn.pane.Markdown("Small GANs, VAEs, a flow and DDPMs trained by "
                              "`fpx zoo train` on the bundled photos; 200 samples each "
                              "(`core/assets/zoo`). Their design choices are recorded, "
-                             "so their spectra can be read against the design."),
-            controls, alert, pn.Row(readout, pane("samples")),
-            pn.Row(pane("entry"), pane("reference")),
-            pn.Row(pane("difference"), pane("profiles")), sizing_mode="stretch_width")
+                             "so their spectra can be read against the design.",
+                             sizing_mode="stretch_width"),
+            alert, flow(readout, pane("samples")),
+            flow(pane("entry"), pane("reference"), pane("difference"), pane("profiles")),
+            sizing_mode="stretch_width")
 
     def _draw(self) -> None:
         r = self.state.result
@@ -88,9 +73,15 @@ class ZooView(pn.viewable.Viewer):
             return
         f = self.fig
         f["samples"].update(r.samples)
-        f["entry"].update(r.report.spectrum, r.report.peaks)
-        f["reference"].update(r.ref_report.spectrum, r.ref_report.peaks)
+        clim = shared_color_limits([r.report.spectrum, r.ref_report.spectrum])
+        f["entry"].update(r.report.spectrum, r.report.peaks, clim=clim)
+        f["reference"].update(r.ref_report.spectrum, r.ref_report.peaks, clim=clim)
         f["difference"].update(r.difference)
+        # The reference is the real crops (their colour) or another entry (A's colour).
+        real = r.reference == REAL
+        f["profiles"].set_role("reference", "real" if real else "A",
+                               "real crops" if real else r.reference)
+        f["profiles"].set_role("entry", "generated", r.entry)
         f["profiles"].update({"reference": r.ref_report.profile, "entry": r.report.profile})
 
     def __panel__(self):
