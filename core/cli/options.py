@@ -174,12 +174,10 @@ def check_output(path: Path, kind: str, option: str = "--out") -> None:
     except FileNotFoundError:
         info = None
     except OSError as err:  # a component is a file (ENOTDIR), a loop, no permission
-        info = None
-        if err.errno not in (2,):
-            parent = _existing_parent(path)
-            if parent is not None and not parent.is_dir():
-                raise refuse(f"{parent} is a file, not a folder") from None
-            raise refuse(f"cannot use it ({err.strerror})") from None
+        parent = _existing_parent(path)
+        if parent is not None and not parent.is_dir():
+            raise refuse(f"{parent} is a file, not a folder") from None
+        raise refuse(f"cannot use it ({err.strerror})") from None
     if info is not None:
         if kind == "dir" and not stat.S_ISDIR(info.st_mode):
             raise refuse("exists and is not a folder; give a folder path")

@@ -248,12 +248,20 @@ def embed_folders(model: Extractor, folders: list[str | Path], *, batch: int = 6
             embs.append(e)
             kept.extend(map(str, paths))
             kept_labels.extend(label_of[str(p)] for p in paths)
-        if len(kept) == before:
+        # A named folder, or a model folder inside it, none of whose images is usable
+        # would silently drop out of the results: it is an error unless asked for.
+        usable = set(kept_labels[before:])
+        where = {label: path.parent if path.parent == Path(folder) else
+                 Path(folder) / path.relative_to(folder).parts[0]
+                 for path, label in zip(files, labels)}
+        lost = [Path(folder)] if len(kept) == before else [
+            where[label] for label in where if label not in usable]
+        for gone in lost:
             why = f"no usable image of at least {size}x{size}"
             if not skip_unusable:
-                raise InvalidInputError(f"{folder}: {why}; pass --skip-unusable to go on "
+                raise InvalidInputError(f"{gone}: {why}; pass --skip-unusable to go on "
                                         "without it")
-            skipped.add(folder, f"{why}; left out")
+            skipped.add(gone, f"{why}; left out")
     if not embs:
         raise InvalidInputError(f"no usable image of at least {size}x{size} in the given folders")
     return EmbeddingSet(torch.cat(embs).numpy(), tuple(kept), tuple(kept_labels),

@@ -137,6 +137,23 @@ cases("folder", {
     "spectrum-missing": lambda w, o, c: ["spectrum", w.bad / "nope"],
 })
 
+def _with_junk_model(w, o):
+    root = o.parent / "models"
+    shutil.copytree(w.gen, root)
+    shutil.copytree(w.bad / "junk", root / "junk")
+    return root
+
+
+cases("folder", {
+    "embed-junk-model-inside": lambda w, o, c: ["embed", _with_junk_model(w, o), "--out",
+                                                o / "e.npz", *ext(w)],
+    "verify-junk-model-inside": lambda w, o, c: ["verify", _with_junk_model(w, o), *ext(w)],
+    "relate-junk-model-inside": lambda w, o, c: ["relate", _with_junk_model(w, o), *ext(w)],
+    "artifacts-junk-model-inside": lambda w, o, c: [
+        "artifacts", "--real", w.real, "--generated", _with_junk_model(w, o), "--size", 32,
+        "--out", o, *CPU],
+})
+
 # --- numbers ----------------------------------------------------------------------------
 
 BIG = 10**12

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.hostile.cases import CASES
+from tests.hostile.cases import CASES, CPU, ext
 from tests.hostile.workspace import files_under, fpx
 
 
@@ -35,3 +35,23 @@ def test_hostile_input(build, ws, capsys, tmp_path, monkeypatch):
     written = (files_under(ws.root) | files_under(tmp_path)) - before
     strays = [p for p in written if out not in p.parents and p != out]
     assert not strays, strays
+
+
+@pytest.mark.parametrize("command", ["embed", "verify", "zoo-quality", "artifacts"])
+def test_skip_unusable_goes_on_and_names_what_it_left_out(command, ws, capsys, tmp_path):
+    """The same mixed inputs with ``--skip-unusable``: exit 0, and one ``fpx: skipped``
+    line for the folder left out (no raw warning, no error)."""
+    junk = ws.bad / "junk"
+    argv = {
+        "embed": ["embed", ws.gen, junk, "--out", tmp_path / "e.npz", *ext(ws)],
+        "verify": ["verify", ws.gen, junk, "--pairs", 50, *ext(ws)],
+        "zoo-quality": ["zoo", "quality", ws.gen / "a", junk, "--real", ws.real],
+        "artifacts": ["artifacts", "--real", ws.real, "--generated", ws.gen / "a", junk,
+                      "--size", 32, "--out", tmp_path / "arts", "--holdout-real", 2, *CPU],
+    }[command]
+    result = fpx(capsys, *argv, "--skip-unusable")
+    assert result.error is None and result.status == 0, result.stderr
+    assert f"fpx: skipped {junk}: no usable image" in "\n".join(result.stderr)
+    assert all(line.startswith("fpx: skipped ") for line in result.stderr
+               if "fpx" in line), result.stderr
+    assert not any("Warning" in line or "error:" in line for line in result.stderr)
