@@ -29,7 +29,6 @@ from core.spectrum import (
     LatticeAccumulator,
     PowerLaw,
     RadialProfile,
-    detect_lattice,
     find_grid_peaks,
     mean_spectrum,
     power_law_fit,
@@ -149,7 +148,7 @@ def analyse_batches(batches: Iterable[torch.Tensor], *, residual: str = "none",
             yield batch
 
     mean = mean_spectrum(counted(), residual_kind=residual, window=window)
-    grid = detect_lattice(*lattice.group_means(), exclude_period=exclude_period, draws=draws)
+    grid = lattice.detect(exclude_period=exclude_period, draws=draws)
     return summarise(mean, grid, images=lattice.seen, residual=residual, window=window)
 
 

@@ -49,7 +49,7 @@ All functions are pure and batched; CPU or CUDA.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -57,8 +57,11 @@ from core.errors import InvalidInputError, check_int, check_real
 from core.spectrum.transforms import check_images, require_finite
 
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, the JPEG (JFIF) luma
+ALPHA = 0.01  # default false-alarm level of a detection
 GROUPS = 32  # images are dealt into at most this many groups for the null
-MIN_GROUPS = 8  # below this, rolled groups share part of the signal: weak evidence
+MIN_GROUPS = 16  # groups needed: fewer leave the groups' scatter too rough an estimate of
+#                  the noise (measured: 8 single images call every period significant)
+MIN_TILE = 32  # pixels: the smallest tile a small set is cut into (periods up to 8)
 BACKGROUND_BINS = 2.5  # the background of a point: median of 8 points this many bins away
 #                        (outside the Hann main lobe of +-2 bins; lattice points of
 #                        P <= side / 4 are >= 4 bins apart, so it falls between them)
@@ -105,9 +108,11 @@ def folded_maps(x: torch.Tensor) -> torch.Tensor:
 
 class LatticeAccumulator:
     """Running group sums of :func:`folded_maps`, fed batch by batch (one pass over a
-    folder, alongside the mean spectrum).
+    folder, alongside the mean spectrum), and the lattice test on them (:meth:`detect`).
 
-    Image ``i`` (in the order seen) goes to group ``i % groups``.
+    Image ``i`` (in the order seen) goes to group ``i % groups``. The maps of the first
+    :data:`MIN_GROUPS` images are also kept one by one: a set smaller than that is tested
+    on tiles of its images instead (:meth:`detect`).
     """
 
     def __init__(self, groups: int = GROUPS):
@@ -115,6 +120,7 @@ class LatticeAccumulator:
         self.sums: torch.Tensor | None = None
         self.counts = torch.zeros(groups, dtype=torch.long)
         self.seen = 0
+        self.first: list[torch.Tensor] = []
 
     def add(self, x: torch.Tensor) -> None:
         """Add a batch ``(B, C, H, W)`` of images of the size seen so far."""
@@ -127,16 +133,62 @@ class LatticeAccumulator:
         index = (torch.arange(maps.shape[0]) + self.seen) % self.groups
         self.sums.index_add_(0, index.to(maps.device), maps)
         self.counts += torch.bincount(index, minlength=self.groups)
+        if self.seen < MIN_GROUPS:
+            self.first.extend(maps[:MIN_GROUPS - self.seen])
         self.seen += maps.shape[0]
 
     def group_means(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(G, 2, h, w)`` mean maps of the non-empty groups and ``(G,)`` their counts."""
+        """``(G, C, h, w)`` mean maps of the non-empty groups and ``(G,)`` their counts."""
         if self.sums is None:
             raise InvalidInputError("no images were added")
         keep = self.counts > 0
         counts = self.counts[keep]
         means = self.sums[keep.to(self.sums.device)]
         return means / counts.to(means)[:, None, None, None], counts
+
+    def tiles(self) -> tuple[torch.Tensor, int] | None:
+        """For a set of fewer than :data:`MIN_GROUPS` images: the maps of the images cut
+        into ``T x T`` tiles at offsets that are multiples of ``T`` (``T`` the largest
+        power of two giving at least :data:`MIN_GROUPS` tiles, and at least
+        :data:`MIN_TILE` pixels), as ``((N, C, T - 1, T - 1), T)``; ``None`` when the
+        images are too small for that."""
+        if not self.first:
+            return None
+        maps = torch.stack(self.first)
+        side = maps.shape[-1] + 1
+        t = 1 << (side.bit_length() - 1)
+        while t >= MIN_TILE and len(maps) * (side // t) ** 2 < MIN_GROUPS:
+            t //= 2
+        if t < MIN_TILE:
+            return None
+        k = side // t
+        cut = [maps[:, :, i * t:(i + 1) * t - 1, j * t:(j + 1) * t - 1]
+               for i in range(k) for j in range(k)]
+        return torch.cat(cut), t
+
+    def detect(self, **options) -> GridDetection:
+        """:func:`detect_lattice` on the groups; a set of fewer than :data:`MIN_GROUPS`
+        images on tiles of them (:meth:`tiles`), where only periods dividing the tile
+        side keep their alignment from tile to tile; a set too small even for that gets
+        no test, and says so."""
+        means, counts = self.group_means()
+        _check_options(**options)
+        if len(means) >= MIN_GROUPS:
+            return detect_lattice(means, counts, **options)
+        tiled = self.tiles()
+        if tiled is None:
+            side = means.shape[-1] + 1
+            return GridDetection(
+                None, (), 0.0, 1.0, options.get("alpha", ALPHA), (), self.seen, len(means),
+                options.get("exclude_period"),
+                f"too few: {self.seen} image(s) of {side} px; the test needs "
+                f"{MIN_GROUPS} images, or images large enough to cut into {MIN_GROUPS} "
+                f"tiles of {MIN_TILE} px")
+        maps, t = tiled
+        d = detect_lattice(maps, **options)
+        note = (f"{self.seen} image(s) cut into {len(maps)} tiles of {t} px: only periods "
+                f"dividing {t} stay aligned from tile to tile")
+        return replace(d, images=self.seen, evidence=f"weak: {note}")
 
 
 @dataclass(frozen=True)
@@ -298,9 +350,7 @@ class _Evidence:
     covariance, across the maps, of the groups' own scatter at that point (scaled by
     ``G / (G - 1)``, and by :data:`RING_SHARE` since the ring mean brings the rest). So
     the null follows the data's own noise, whatever its spectrum, at ``C^2`` operations
-    per point and draw. With fewer than :data:`MIN_GROUPS` groups the scatter is not
-    estimable and the noise is drawn at the background's level instead (``median / ln 2``
-    for exponentially distributed powers), each map on its own.
+    per point and draw (:func:`detect_lattice` needs :data:`MIN_GROUPS` groups for it).
     """
 
     def __init__(self, spectra: torch.Tensor, weights: torch.Tensor, draws: int,
@@ -352,19 +402,14 @@ class _Evidence:
             return observed[None]
         base = mean[:, 1:].mean(1)  # (C, n): the ring's smooth part at the point
         c = mean.shape[0]
-        if self.groups >= MIN_GROUPS:
-            values = self._values(self.spectra, freqs)  # (G, C, n)
-            dev = (values - mean[None, :, 0]) * self.weights[:, None, None]
-            dev = dev.permute(2, 1, 0).contiguous()  # (n, C, G)
-            cov = torch.bmm(dev, dev.conj().transpose(1, 2))  # (n, C, C)
-            cov = cov * (self.groups / (self.groups - 1) * RING_SHARE)
-            vals, vecs = torch.linalg.eigh(cov)  # Hermitian PSD: cov = A A^H
-            a = vecs * vals.clamp_min(0).sqrt().to(vecs.dtype)[:, None, :]
-            z = self._complex_normal((n, c, self.draws))
-            noise = torch.bmm(a, z).permute(2, 1, 0)  # (R, C, n)
-        else:
-            scale = (background / math.log(2) * RING_SHARE).sqrt()  # (C, n)
-            noise = self._complex_normal((n, c, self.draws)).permute(2, 1, 0) * scale
+        values = self._values(self.spectra, freqs)  # (G, C, n)
+        dev = (values - mean[None, :, 0]) * self.weights[:, None, None]
+        dev = dev.permute(2, 1, 0).contiguous()  # (n, C, G)
+        cov = torch.bmm(dev, dev.conj().transpose(1, 2))  # (n, C, C)
+        cov = cov * (self.groups / (self.groups - 1) * RING_SHARE)
+        vals, vecs = torch.linalg.eigh(cov)  # Hermitian PSD: cov = A A^H
+        a = vecs * vals.clamp_min(0).sqrt().to(vecs.dtype)[:, None, :]
+        noise = torch.bmm(a, self._complex_normal((n, c, self.draws))).permute(2, 1, 0)
         null = (base[None] + noise).abs().square()
         return torch.cat([observed[None], torch.log((null + tiny) / (background + tiny))])
 
@@ -437,8 +482,19 @@ def _scores(evidence: _Evidence, periods, exclude_period, draws: int, skip=None
 DB = 10 / math.log(10)  # natural-log power ratio -> dB
 
 
+def _check_options(*, alpha=ALPHA, draws=199, exclude_period=None, candidates=None,
+                   **_) -> float:
+    """Validate :func:`detect_lattice`'s options (one-line errors); returns ``alpha``."""
+    check_int("draws", draws, 19)
+    if exclude_period is not None:
+        check_int("exclude_period", exclude_period, 2)
+    for p in candidates or ():
+        check_int("candidate period", p, 2)
+    return check_real("alpha", alpha, 0.0, 1.0)
+
+
 def detect_lattice(group_means: torch.Tensor, counts: torch.Tensor | None = None, *,
-                   candidates=None, alpha: float = 0.01, draws: int = 199,
+                   candidates=None, alpha: float = ALPHA, draws: int = 199,
                    exclude_period: int | None = None, fractional: bool = True,
                    seed: int = 0) -> GridDetection:
     """Detect a period shared by a set of images, from their group-mean folded maps.
@@ -464,15 +520,16 @@ def detect_lattice(group_means: torch.Tensor, counts: torch.Tensor | None = None
     Returns:
         :class:`GridDetection`.
     """
+    alpha = _check_options(alpha=alpha, draws=draws, exclude_period=exclude_period,
+                           candidates=candidates)
     if not isinstance(group_means, torch.Tensor) or group_means.ndim != 4:
         raise InvalidInputError("group_means must be a (G, C, h, w) tensor")
     require_finite(group_means, "group_means")
     g, _, h, w = group_means.shape
+    if g < MIN_GROUPS:
+        raise InvalidInputError(f"the lattice test needs at least {MIN_GROUPS} groups of "
+                                f"images, got {g} (LatticeAccumulator.detect tiles small sets)")
     side = min(h, w) + 1
-    check_int("draws", draws, 19)
-    alpha = check_real("alpha", alpha, 0.0, 1.0)
-    if exclude_period is not None:
-        check_int("exclude_period", exclude_period, 2)
     counts = torch.ones(g) if counts is None else counts.detach().float().cpu()
     if counts.shape != (g,) or bool((counts <= 0).any()):
         raise InvalidInputError(f"counts must be {g} positive numbers")
@@ -483,9 +540,7 @@ def detect_lattice(group_means: torch.Tensor, counts: torch.Tensor | None = None
     images = int(counts.sum())
     evidence = _Evidence(_group_spectra(group_means), counts, draws,
                          torch.Generator().manual_seed(int(seed)), (h, w))
-    weak = "ok" if g >= MIN_GROUPS else (
-        f"weak: {images} image(s); with fewer than {MIN_GROUPS} the null is a noise model, "
-        "not the data's own scatter")
+    weak = "ok"
     notes = []
     if exclude_period is not None:
         notes.append(f"the 1/{exclude_period} lattice (JPEG blocks) is left out: periods "
@@ -543,6 +598,6 @@ def _strongest(freqs: torch.Tensor, db: torch.Tensor) -> list[LatticePoint]:
 def detect_lattice_in_images(x: torch.Tensor, **options) -> GridDetection:
     """:func:`detect_lattice` on a batch ``(B, C, H, W)`` of images of one size."""
     check_images(x)
-    acc = LatticeAccumulator(min(GROUPS, int(x.shape[0])))
+    acc = LatticeAccumulator()
     acc.add(x)
-    return detect_lattice(*acc.group_means(), **options)
+    return acc.detect(**options)
