@@ -6,6 +6,11 @@ Compares, on the same batch of random images (float32):
     ring average by ``np.bincount`` over a precomputed ring index (the usual script);
   * bare fft2: ``torch.fft.fft2`` over the batch, computing nothing else (the floor).
 
+Then the parts of ``fpx spectrum`` on ``--lattice-images`` real crops of
+``--lattice-size`` px (default 1000 of 64 px), each timed alone: decoding the PNG files,
+the mean spectrum, the isolated-peak finder, and the lattice detector (folded maps and
+the test); the detector must not be the slow part.
+
 Run: ``python benchmarks/spectrum.py [--batch 256] [--sizes 128 256] [--repeats 5]``.
 Prints images/s and time ratios; on a CUDA machine it repeats the torch rows on the GPU.
 """
@@ -19,7 +24,14 @@ import time
 import numpy as np
 import torch
 
-from core.spectrum import power_spectrum, radial_profile
+from core.spectrum import (
+    LatticeAccumulator,
+    estimate_upsampling_factor,
+    find_grid_peaks,
+    mean_spectrum,
+    power_spectrum,
+    radial_profile,
+)
 
 
 def timed(fns: dict, repeats: int, sync=lambda: None) -> dict[str, float]:
@@ -86,10 +98,57 @@ def run(batch: int, sizes: list[int], repeats: int) -> None:
             print(line + "\n")
 
 
+def run_parts(count: int, size: int, repeats: int) -> None:
+    """Time each part of ``fpx spectrum`` on ``count`` bundled crops of ``size`` px."""
+    import tempfile
+    from pathlib import Path
+
+    from core.data import bundled_crops
+    from core.data.folder import iter_image_batches, scan_images
+    from core.data.pngs import write_pngs
+
+    x = bundled_crops(size, count, seed=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_pngs(x, Path(tmp))
+        files = scan_images([tmp])
+
+        def decode():
+            return list(iter_image_batches(files, size, 64))
+
+        def lattice():
+            acc = LatticeAccumulator()
+            for i in range(0, count, 64):
+                acc.add(x[i:i + 64])
+            return acc.detect()
+
+        mean = mean_spectrum([x]).mean(0)
+        fns = {
+            "decode PNG files": decode,
+            "mean spectrum": lambda: mean_spectrum(x[i:i + 64] for i in range(0, count, 64)),
+            "peak finder + factor": lambda: estimate_upsampling_factor(find_grid_peaks(mean)),
+            "lattice detector": lattice,
+        }
+        times = timed(fns, repeats)
+    total = sum(times.values())
+    print(f"parts of fpx spectrum on {count} real crops of {size} px "
+          f"(median of {repeats} runs)\n")
+    print(f"{'part':<24} {'seconds':>8} {'share':>7}")
+    print("-" * 41)
+    for name, t in times.items():
+        print(f"{name:<24} {t:>8.3f} {t / total:>7.0%}")
+    slowest = max(times, key=times.get)
+    print(f"=> the lattice detector takes {times['lattice detector']:.2f} s, "
+          f"{times['lattice detector'] / times['peak finder + factor']:.0f}x the peak finder; "
+          f"the slowest part is: {slowest}\n")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--lattice-images", type=int, default=1000)
+    parser.add_argument("--lattice-size", type=int, default=64)
     args = parser.parse_args()
     run(args.batch, args.sizes, args.repeats)
+    run_parts(args.lattice_images, args.lattice_size, max(3, args.repeats // 3))

@@ -219,7 +219,7 @@ def test_table_on_transposed_x2_output(capsys, upsampled_dir):
     status, out, err = run(capsys, "spectrum", upsampled_dir, "--size", SIZE)
     assert status == 0 and err == []
     line = next(line for line in out.splitlines() if line.startswith("upsampling factor"))
-    assert "2 (grid prominence" in line
+    assert "period 2: consistent with one x2 upsampling stage (score" in line
     assert "fy (c/px)" in out
     assert "+0.5000" in out or "-0.5000" in out
 

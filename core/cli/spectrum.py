@@ -107,7 +107,9 @@ def _write_outputs(report, summary: dict, out: Path, command: str) -> None:
         raise FpxError(f"--out {out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     period = report.grid.period
-    spectrum_png(report.spectrum, out / "spectrum.png", peaks=report.peaks,
+    # the lattice when one is found (its points, each +-f pair), else the isolated peaks
+    marks = report.grid.points() if period else report.peaks
+    spectrum_png(report.spectrum, out / "spectrum.png", peaks=marks,
                  title=f"Mean log spectrum ({report.images} images, {report.size} px; "
                        f"{'period ' + format(period, 'g') if period else 'no lattice'})")
     profile_png({"images": report.profile}, out / "profile.png")
@@ -130,7 +132,7 @@ def _print_table(s: dict, out: Path | None) -> None:
         ("images", f"{s['images']} (skipped {len(s['skipped'])})"),
         ("crop size", size),
         ("residual / window", f"{s['residual']} / {s['window'] or 'none'}"),
-        ("upsampling lattice", found),
+        ("upsampling factor", found),
     ]
     if s["jpeg_files"]:
         rows.append(("JPEG files", f"{s['jpeg_files']}: their 8x8 block grid is left out"))

@@ -100,10 +100,14 @@ def folded_maps(x: torch.Tensor) -> torch.Tensor:
         y = torch.einsum("bchw,c->bhw", x, w)
     else:
         y = x.mean(1)
-    dx = y[:, :-1, 1:] - y[:, :-1, :-1]
-    dy = y[:, 1:, :-1] - y[:, :-1, :-1]
-    maps = torch.stack([dx.abs(), dy.abs(), dx.square(), dy.square()], 1).float()
-    return maps / maps.mean((-2, -1), keepdim=True).clamp_min(1e-12)
+    y = y.float()
+    b, h, w = y.shape
+    maps = y.new_empty((b, 4, h - 1, w - 1))
+    torch.sub(y[:, :-1, 1:], y[:, :-1, :-1], out=maps[:, 0])  # dx
+    torch.sub(y[:, 1:, :-1], y[:, :-1, :-1], out=maps[:, 1])  # dy
+    torch.square(maps[:, :2], out=maps[:, 2:])
+    maps[:, :2].abs_()
+    return maps.div_(maps.mean((-2, -1), keepdim=True).clamp_min_(1e-12))
 
 
 class LatticeAccumulator:
@@ -202,6 +206,17 @@ class LatticePoint:
 
 
 @dataclass(frozen=True)
+class LatticeMarks:
+    """Frequencies ``fy, fx`` ``(n,)`` (cycles/pixel) to mark on a spectrum."""
+
+    fy: torch.Tensor
+    fx: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.fy.numel())
+
+
+@dataclass(frozen=True)
 class CandidateScore:
     """The evidence for one candidate period: mean log ratio on its own points (dB),
     standardised against the null (``z``), and its family-wise false-alarm rate."""
@@ -245,6 +260,14 @@ class GridDetection:
     evidence: str = "ok"
     predicted_by: str = EVIDENCE
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def points(self) -> LatticeMarks:
+        """The lattice's points with both members of each ``+-f`` pair, for drawing."""
+        fy = torch.tensor([p.fy for p in self.lattice], dtype=torch.float64)
+        fx = torch.tensor([p.fx for p in self.lattice], dtype=torch.float64)
+        both = torch.cat([torch.stack([fy, fx], 1), _wrap(-torch.stack([fy, fx], 1))])
+        both = torch.unique(both.round(decimals=9), dim=0)
+        return LatticeMarks(both[:, 0], both[:, 1])
 
     def to_json_dict(self) -> dict:
         """The ``grid`` object of ``fpx spectrum --json``."""
@@ -377,15 +400,15 @@ class _Evidence:
         values = spectra[..., iy, ix]
         return torch.where(flip.to(values.device), values.conj(), values)
 
-    def _complex_normal(self, shape) -> torch.Tensor:
-        """Standard complex normal draws of ``shape`` ``(n, C, R)``, the first ``n`` of
-        one fixed table (drawn once: every candidate's null uses the same draws, so
-        their maxima compare like for like, and sampling costs nothing per candidate)."""
-        n = shape[0]
-        if self._table is None or self._table.shape[0] < n or self._table.shape[1:] != shape[1:]:
-            rows = max(n, 9 * MAX_POINTS)
-            parts = torch.randn((2, rows, *shape[1:]), generator=self.generator)
-            self._table = torch.complex(parts[0], parts[1]).to(self.spectra.device) / math.sqrt(2)
+    def _normal(self, n: int, rows: int) -> torch.Tensor:
+        """``(n, rows, draws)`` normal draws of variance 1/2 (the real and imaginary parts
+        of standard complex normals), the first ``n`` of one fixed table: every
+        candidate's null uses the same draws, so their maxima compare like for like, and
+        sampling costs nothing per candidate."""
+        if self._table is None or self._table.shape[0] < n:
+            size = max(n, 9 * MAX_POINTS)
+            table = torch.randn((size, rows, self.draws), generator=self.generator)
+            self._table = (table / math.sqrt(2)).to(self.spectra.device)
         return self._table[:n]
 
     def log_ratios(self, freqs: torch.Tensor) -> torch.Tensor:
@@ -409,8 +432,13 @@ class _Evidence:
         cov = cov * (self.groups / (self.groups - 1) * RING_SHARE)
         vals, vecs = torch.linalg.eigh(cov)  # Hermitian PSD: cov = A A^H
         a = vecs * vals.clamp_min(0).sqrt().to(vecs.dtype)[:, None, :]
-        noise = torch.bmm(a, self._complex_normal((n, c, self.draws))).permute(2, 1, 0)
-        null = (base[None] + noise).abs().square()
+        # A z in real arithmetic ([[Re, -Im], [Im, Re]] blocks): a real batched product
+        # is some 20 times faster than a complex one on CPU.
+        blocks = torch.cat([torch.cat([a.real, -a.imag], 2), torch.cat([a.imag, a.real], 2)], 1)
+        noise = torch.bmm(blocks, self._normal(n, 2 * c))  # (n, 2C, R): real parts, then imag
+        re = noise[:, :c] + base.real.T[:, :, None]
+        im = noise[:, c:] + base.imag.T[:, :, None]
+        null = (re.square() + im.square()).permute(2, 1, 0)  # (R, C, n)
         return torch.cat([observed[None], torch.log((null + tiny) / (background + tiny))])
 
 
