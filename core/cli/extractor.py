@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING
 
 from core.cli.options import (
     EXIT_INTERRUPTED,
+    MAX_COUNT,
     add_out,
     add_skip_unusable,
     command,
     count,
     emit,
+    int_range,
     positive_int,
     print_json,
     print_rows,
@@ -64,7 +66,7 @@ def register(sub) -> None:
     p = _embedding_command(sub, "verify", run_verify, "do two images come from the same model?")
     p.add_argument("folders", nargs="*", metavar="FOLDER")
     _add_embeddings(p)
-    p.add_argument("--pairs", type=count, default=10_000,
+    p.add_argument("--pairs", type=int_range(2, MAX_COUNT), default=10_000,
                    help="image pairs drawn (default 10000, at most 1000000)")
     p.add_argument("--seed", type=seed, default=0)
 

@@ -29,6 +29,8 @@ def training_images(data: str, size: int, count: int, seed: int) -> torch.Tensor
     if data == "bundled":
         images = bundled_crops(size, count, seed=seed, split="train")
     elif data.startswith("cifar10:"):
+        if not data.removeprefix("cifar10:").strip():
+            raise InvalidInputError("data 'cifar10:' names no path; write cifar10:PATH")
         raw, _ = load_cifar10(data.removeprefix("cifar10:"), "train")
         raw = raw[torch.randperm(len(raw), generator=rng)[:count]]
         images = raw.float() / 127.5 - 1

@@ -164,6 +164,7 @@ cases("number", {
                                                 *ext(w)],
     "verify-seed-float": lambda w, o, c: ["verify", w.gen, "--seed", "1e3", *ext(w)],
     "verify-pairs-zero": lambda w, o, c: ["verify", w.gen, "--pairs", 0, *ext(w)],
+    "verify-pairs-one": lambda w, o, c: ["verify", w.gen, "--pairs", 1, *ext(w)],
     "verify-pairs-huge": lambda w, o, c: ["verify", w.gen, "--pairs", BIG, *ext(w)],
     "verify-pairs-negative": lambda w, o, c: ["verify", w.gen, "--pairs", -5, *ext(w)],
     "identify-seed-negative": lambda w, o, c: ["identify", "--gallery", w.gen, "--query",
@@ -496,6 +497,22 @@ for _damage, _change in ZOO_SAMPLE_DAMAGE.items():
     CASES.append((f"zoo-sample-{_damage}", _resume_zoo(_change, "sample")))
 
 
+def _bank_damage(change):
+    def build(w, o, c):
+        shutil.copytree(w.extractor_run(c), o)
+        change(o / "bank")
+        return ["train", "--resume", "--steps", 3, "--out", o, *CPU]
+    return build
+
+
+cases("resume-train-bank", {
+    "json-garbage": _bank_damage(lambda b: (b / "bank.json").write_text("{oops")),
+    "json-list": _bank_damage(lambda b: (b / "bank.json").write_text("[1]")),
+    "weights-garbage": _bank_damage(lambda b: (b / "bank.safetensors").write_bytes(b"xx")),
+    "weights-missing": _bank_damage(lambda b: (b / "bank.safetensors").unlink()),
+})
+
+
 @case("resume-train-nothing-to-resume")
 def _nothing(w, o, c):
     return ["train", "--resume", "--steps", 3, "--out", o, *CPU]
@@ -534,6 +551,11 @@ def _ship(w, o, c):
 def _cifar_missing(w, o, c):
     return ["zoo", "train", "gan_tconv", "--data", f"cifar10:{w.bad / 'nope'}", "--steps", 1,
             "--out", o, *CPU]
+
+
+@case("zoo-train-data-cifar-no-path")
+def _cifar_no_path(w, o, c):
+    return ["zoo", "train", "gan_tconv", "--data", "cifar10:", "--steps", 1, "--out", o, *CPU]
 
 
 @case("zoo-train-data-cifar-random")
