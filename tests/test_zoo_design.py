@@ -1,0 +1,57 @@
+"""core.zoo.design: what a zoo entry's recorded design predicts about its lattice."""
+
+import pytest
+
+from core.errors import InvalidInputError
+from core.zoo.default import DEFAULT_ZOO, get_entry
+from core.zoo.design import STAGE_RULES, design_of, register_stages
+from core.zoo.entries import ZooEntry
+
+
+@pytest.mark.parametrize("entry", DEFAULT_ZOO, ids=lambda e: e.name)
+def test_every_default_entry_has_a_design(entry):
+    d = design_of(entry)
+    assert d.period is not None and d.period == 2 ** len(d.stages)
+    assert d.describe().endswith(tuple(["activations carry the period)", f"period {d.period}",
+                                        "bypasses every up-stage"]))
+    assert d.to_json_dict()["period"] == d.period
+
+
+def test_latent_decoders_grow_from_4x4():
+    d = design_of(get_entry("gan_tconv"))
+    assert d.period == 8 and len(d.stages) == 3 and d.lines == "replica"
+    assert d.describe() == "three x2 transposed stages from 4x4: period 8"
+    assert design_of(get_entry("gan_tconv"), 64).period == 16  # one stage more at 64 px
+    assert design_of(get_entry("vae_bilinear")).lines == "nonlinearity"
+
+
+def test_flow_and_diffusion_designs():
+    assert design_of(get_entry("flow_glow")).period == 8
+    d = design_of(get_entry("ddpm_tconv"))  # mults "1,2": one up-stage
+    assert d.period == 2 and "skip" in d.bypass
+
+
+def test_consistent_means_equal_or_a_divisor():
+    d = design_of(get_entry("gan_bilinear_hinge"))
+    assert d.consistent(8) and d.consistent(2) and d.consistent(4)
+    assert not d.consistent(16) and not d.consistent(3) and not d.consistent(None)
+    assert not d.consistent(10.5)
+
+
+def test_a_family_without_a_rule_predicts_nothing():
+    entry = ZooEntry("toy", "gan", "transposed", "batch", "relu", "ns")
+    rules = dict(STAGE_RULES)
+    try:
+        STAGE_RULES.pop("gan")
+        d = design_of(entry)
+        assert d.period is None and d.describe().startswith("no upsampling stage")
+    finally:
+        STAGE_RULES.clear()
+        STAGE_RULES.update(rules)
+    with pytest.raises(ValueError, match="registered twice"):
+        register_stages("gan")(lambda entry, size: ((), ""))
+
+
+def test_bad_size_is_refused():
+    with pytest.raises(InvalidInputError, match="power of two"):
+        design_of(get_entry("gan_tconv"), 48)
