@@ -1,4 +1,4 @@
-"""Every hostile case of cases.py, run through ``core.cli.main`` in this process: a
+"""Every hostile case of the casebook, run through ``core.cli.main`` in this process: a
 non-zero exit, exactly one ``error:`` line (argparse's usage errors are the ``fpx CMD:
 error:`` kind), no traceback, no raw Python warning, and nothing written outside the
 case's own output path (nor into the working folder)."""
@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.hostile.cases import CASES, CPU, ext
+from tests.hostile import cases_inputs, cases_records  # noqa: F401 - they file the cases
+from tests.hostile.casebook import CASES, CPU, ext
 from tests.hostile.workspace import files_under, fpx
 
 
