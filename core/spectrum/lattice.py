@@ -368,12 +368,13 @@ class _Evidence:
     interpolated to the point) plus fresh noise, divided by the same background.
 
     The fresh noise is what the average of the groups would hold if each group sat at
-    its own random offset (no shared alignment): a sum of ``G`` deviations from the mean
-    with random phases, which by the central limit theorem is complex Gaussian with the
-    covariance, across the maps, of the groups' own scatter at that point (scaled by
-    ``G / (G - 1)``, and by :data:`RING_SHARE` since the ring mean brings the rest). So
-    the null follows the data's own noise, whatever its spectrum, at ``C^2`` operations
-    per point and draw (:func:`detect_lattice` needs :data:`MIN_GROUPS` groups for it).
+    its own random offset (no shared alignment): the groups' deviations from their mean,
+    each turned by a random phase (a translation by ``d`` turns frequency ``f`` by
+    ``exp(-2 pi i f . d)``) and summed, scaled by ``sqrt(G / (G - 1))`` and by
+    :data:`RING_SHARE` (the ring mean brings the rest). It is the data's own scatter,
+    heavy tails included (a Gaussian with the same covariance called 2.5 times too many
+    false alarms on sets of single images), at ``4 C G`` operations per point and draw;
+    :func:`detect_lattice` needs :data:`MIN_GROUPS` groups for it.
     """
 
     def __init__(self, spectra: torch.Tensor, weights: torch.Tensor, draws: int,
@@ -400,20 +401,21 @@ class _Evidence:
         values = spectra[..., iy, ix]
         return torch.where(flip.to(values.device), values.conj(), values)
 
-    def _normal(self, n: int, rows: int) -> torch.Tensor:
-        """``(n, rows, draws)`` normal draws of variance 1/2 (the real and imaginary parts
-        of standard complex normals), the first ``n`` of one fixed table: every
-        candidate's null uses the same draws, so their maxima compare like for like, and
-        sampling costs nothing per candidate."""
+    def _phases(self, n: int) -> torch.Tensor:
+        """``(n, 2G, draws)``: ``cos theta`` over ``sin theta`` of a random phase per
+        point, group and draw, the first ``n`` rows of one fixed table (every candidate's
+        null uses the same draws, so their maxima compare like for like)."""
         if self._table is None or self._table.shape[0] < n:
-            size = max(n, 9 * MAX_POINTS)
-            table = torch.randn((size, rows, self.draws), generator=self.generator)
-            self._table = (table / math.sqrt(2)).to(self.spectra.device)
+            rows = max(n, MAX_POINTS)
+            theta = 2 * math.pi * torch.rand((rows, self.groups, self.draws),
+                                             generator=self.generator)
+            self._table = torch.cat([theta.cos(), theta.sin()], 1).to(self.spectra.device)
         return self._table[:n]
 
-    def log_ratios(self, freqs: torch.Tensor) -> torch.Tensor:
+    def log_ratios(self, freqs: torch.Tensor, *, observed_only: bool = False) -> torch.Tensor:
         """``(n, 2)`` frequencies (cycles/pixel) -> ``(1 + draws, C, n)`` natural-log
-        ratios: the observed mean map first, then each null draw."""
+        ratios: the observed mean map first, then each null draw (only the first with
+        ``observed_only``)."""
         n = freqs.shape[0]
         ring = self._values(self.mean, _ring(freqs, self.h, self.w).reshape(-1, 2))
         mean = ring.reshape(ring.shape[0], 9, n)  # (C, 9, n); the point first
@@ -421,21 +423,18 @@ class _Evidence:
         background = power[:, 1:].median(1).values  # (C, n)
         tiny = power.mean() * 1e-9 + 1e-30
         observed = torch.log((power[:, 0] + tiny) / (background + tiny))
-        if self.draws == 0:
+        if observed_only or self.draws == 0:
             return observed[None]
         base = mean[:, 1:].mean(1)  # (C, n): the ring's smooth part at the point
-        c = mean.shape[0]
+        c, g = mean.shape[0], self.groups
         values = self._values(self.spectra, freqs)  # (G, C, n)
         dev = (values - mean[None, :, 0]) * self.weights[:, None, None]
-        dev = dev.permute(2, 1, 0).contiguous()  # (n, C, G)
-        cov = torch.bmm(dev, dev.conj().transpose(1, 2))  # (n, C, C)
-        cov = cov * (self.groups / (self.groups - 1) * RING_SHARE)
-        vals, vecs = torch.linalg.eigh(cov)  # Hermitian PSD: cov = A A^H
-        a = vecs * vals.clamp_min(0).sqrt().to(vecs.dtype)[:, None, :]
-        # A z in real arithmetic ([[Re, -Im], [Im, Re]] blocks): a real batched product
-        # is some 20 times faster than a complex one on CPU.
-        blocks = torch.cat([torch.cat([a.real, -a.imag], 2), torch.cat([a.imag, a.real], 2)], 1)
-        noise = torch.bmm(blocks, self._normal(n, 2 * c))  # (n, 2C, R): real parts, then imag
+        dev = dev.permute(2, 1, 0) * math.sqrt(g / (g - 1) * RING_SHARE)  # (n, C, G)
+        # sum_g dev_g exp(i theta_g) in real arithmetic ([[Re, -Im], [Im, Re]] blocks times
+        # [cos; sin]): a real batched product is some 20 times faster than a complex one.
+        blocks = torch.cat([torch.cat([dev.real, -dev.imag], 2),
+                            torch.cat([dev.imag, dev.real], 2)], 1)  # (n, 2C, 2G)
+        noise = torch.bmm(blocks, self._phases(n))  # (n, 2C, R): real parts, then imag
         re = noise[:, :c] + base.real.T[:, :, None]
         im = noise[:, c:] + base.imag.T[:, :, None]
         null = (re.square() + im.square()).permute(2, 1, 0)  # (R, C, n)
@@ -602,7 +601,7 @@ def detect_lattice(group_means: torch.Tensor, counts: torch.Tensor | None = None
         f_all = _candidate_points(chosen.period, exclude_period, h, w)
         notes.append(f"no integer period explains the lattice; it fits {chosen.period:g} px "
                      "(a resized image?)")
-    db = evidence.log_ratios(f_all)[0].mean(0).cpu() * DB
+    db = evidence.log_ratios(f_all, observed_only=True)[0].mean(0).cpu() * DB
     # Other periods: judged again without the points the found lattice explains (at
     # small sizes, 7 and 8 have points within a bin of each other).
     rest = [p for p in periods if float(p).is_integer() and float(chosen.period).is_integer()
