@@ -143,14 +143,21 @@ def test_embed_folders_labels_by_top_folder_and_records_skips(tmp_path):
     _write(tmp_path / "models" / "vae", 2, 40, 1)  # centre-cropped to 32
     _write(tmp_path / "flat", 2, 32, 2)
     _write(tmp_path / "models" / "tiny", 1, 16, 3)  # too small: skipped, recorded
+    # A model folder none of whose images is usable is an error unless asked to go on,
+    # then a named skip of its own.
+    with pytest.raises(InvalidInputError, match=r"models/tiny: no usable image .* "
+                                                r"--skip-unusable"):
+        embed_folders(model, [tmp_path / "models", tmp_path / "flat"],
+                      notify=lambda p, r: None)
     seen = []
     s = embed_folders(model, [tmp_path / "models", tmp_path / "flat"],
-                      notify=lambda p, r: seen.append(p))
+                      notify=lambda p, r: seen.append(p), skip_unusable=True)
     assert isinstance(s, EmbeddingSet) and s.embeddings.shape == (7, 8)
     assert s.models == ("gan", "vae", "flat") and s.labels.count("gan") == 3
     assert np.allclose(np.linalg.norm(s.embeddings, axis=1), 1, atol=1e-5)  # unit rows
-    assert [p for p, _ in s.skipped] == seen == [str(tmp_path / "models/tiny/00000.png")]
-    assert "too small" in s.skipped[0][1]
+    assert [p for p, _ in s.skipped] == seen == [str(tmp_path / "models/tiny/00000.png"),
+                                                 str(tmp_path / "models/tiny")]
+    assert "too small" in s.skipped[0][1] and "left out" in s.skipped[1][1]
     assert EmbeddingSet.load(s.save(tmp_path / "e.npz")) == s
     with pytest.raises(InvalidInputError, match="no usable image of at least 32x32"):
         embed_folders(model, [tmp_path / "models" / "tiny"], notify=lambda p, r: None)
