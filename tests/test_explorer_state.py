@@ -146,7 +146,7 @@ def test_uploaded_image_becomes_the_real_source():
 @pytest.mark.parametrize("data,reason", [
     (b"this is not an image", "not a recognised image"),
     (png_bytes()[:200], "noise.png"),
-    (b"", "no image uploaded"),
+    (b"", "the uploaded file is empty"),  # a 0-byte file, not a missing upload
 ])
 def test_bad_uploads_are_refused_and_the_lab_keeps_working(data, reason):
     s = LabState()
