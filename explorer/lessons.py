@@ -22,7 +22,15 @@ import torch.nn.functional as F
 from core.analysis import analyse_batches
 from core.blocks import ACTIVATION, NORMALIZATION, upsampler, zero_insert
 from core.data import bundled_crops
-from core.figures import draw_images, draw_profiles, draw_spectrum, figure_bytes, new_figure
+from core.figures import (
+    ROLE_COLORS,
+    draw_images,
+    draw_profiles,
+    draw_spectrum,
+    figure_bytes,
+    new_figure,
+    shared_color_limits,
+)
 from core.spectrum import (
     mean_spectrum,
     power_law_fit,
@@ -38,6 +46,9 @@ from core.theory import (
 from explorer.state import LabState
 
 FILTERS = ("none", *INTERPOLATORS)
+# Lines that are neither real nor generated (a sweep's members): hues no role wears.
+OTHER_COLORS = ["#ff7f0e", "#2ca02c", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+                "#17becf", "#000000"]
 
 
 def param_widgets(owner: param.Parameterized, names) -> dict:
@@ -168,7 +179,7 @@ class ReplicaLesson(param.Parameterized):
         spec = mean_spectrum([self.crop_2d()]).mean(0).numpy()
         grid = [(a / s - (a / s >= 0.5), b / s - (b / s >= 0.5)) for a in range(s)
                 for b in range(s) if (a, b) != (0, 0)]  # (fx, fy) of the replicas
-        draw_spectrum(axes[2], spec, predicted=grid, colorbar=False,
+        draw_spectrum(axes[2], spec, predicted=grid,
                       title="2-D: a photo crop, same upsampling")
         fig.tight_layout()
         self.shown = _digest(y, spec)
@@ -211,7 +222,7 @@ class UpsamplingLesson(param.Parameterized):
         draw_images(axes[0], [r.input_crop, r.output_crop],
                     "input crop | output of the random block")
         draw_spectrum(axes[1], r.generated.spectrum, peaks=r.generated.peaks,
-                      predicted=[(p.fx, p.fy) for p in r.predicted], colorbar=False,
+                      predicted=[(p.fx, p.fy) for p in r.predicted],
                       title=f"observed: factor {r.generated.upsampling_factor or 'none'} "
                             f"(design {r.spec.total_factor})")
         draw_profiles(axes[2], {"real": r.real.profile, "generated": r.generated.profile},
@@ -263,12 +274,14 @@ class NormActLesson(param.Parameterized):
         axes = fig.subplots(1, 2)
         fitted = {f"{label} (exponent {float(power_law_fit(prof).exponent):.2f})": prof
                   for label, prof in profiles.items()}
+        others = {label: {"color": c} for label, c in zip(fitted, OTHER_COLORS)}
         draw_profiles(axes[0], {"real": r.real.profile, **fitted},
-                      styles={"real": {"color": "k", "lw": 2}}, legend_size=7,
+                      styles={"real": {"lw": 2.5}, **others}, legend_size=7,
                       title=f"radial profiles for every {self.sweep}")
         base = profiles[getattr(self.lab, self.sweep)]
         draw_profiles(axes[1], {label: prof._replace(power=prof.power - base.power)
                                 for label, prof in profiles.items()},
+                      styles={label: {"color": c} for label, c in zip(profiles, OTHER_COLORS)},
                       ylabel="dB", legend_size=7,
                       title=f"difference from the current {self.sweep} "
                             f"({getattr(self.lab, self.sweep)})")
@@ -325,24 +338,32 @@ class GeneratorsLesson(param.Parameterized):
         cols = min(4, len(runs))
         rows = math.ceil(len(runs) / cols)
         fig = new_figure((4 * cols, 3.6 * rows + 4))
+        fig.set_layout_engine("constrained")  # room for the one colour bar of all spectra
         table = self.detection_table(runs)
+        # One colour scale for the spectra that are compared here, one bar stating it.
+        clim = shared_color_limits([r["report"].spectrum for r in runs])
+        spectrum_axes, grid = [], fig.add_gridspec(rows + 1, cols)
         for i, (r, row) in enumerate(zip(runs, table)):
-            ax = fig.add_subplot(rows + 1, cols, i + 1)
-            draw_spectrum(ax, r["report"].spectrum, peaks=r["report"].peaks, colorbar=False,
-                          title=f"{row[0]}\nfactor {row[1]}, detected {row[2]}")
+            ax = fig.add_subplot(grid[i // cols, i % cols])
+            im = draw_spectrum(ax, r["report"].spectrum, peaks=r["report"].peaks,
+                               colorbar=False, legend=False, vmin=clim[0], vmax=clim[1],
+                               title=f"{row[0]}\nfactor {row[1]}, detected {row[2]}")
             ax.set_xlabel("")
             ax.set_ylabel("")
-        ax = fig.add_subplot(rows + 1, 1, rows + 1)
+            spectrum_axes.append(ax)
+        fig.colorbar(im, ax=spectrum_axes, fraction=0.02, label="dB (one scale for all)")
+        ax = fig.add_subplot(grid[rows, :])
         # Two draws can share a design (the label), so no label -> profile mapping here.
-        ax.plot(real.profile.frequency[1:], real.profile.power[1:], "k", lw=2.5, label="real")
-        for r, row in zip(runs, table):
+        ax.plot(real.profile.frequency[1:], real.profile.power[1:], color=ROLE_COLORS["real"],
+                lw=2.5, label="real")
+        for r, row, color in zip(runs, table, OTHER_COLORS * 2):
             prof = r["report"].profile
-            ax.plot(prof.frequency[1:], prof.power[1:], lw=1, label=row[0])
+            ax.plot(prof.frequency[1:], prof.power[1:], lw=1, color=color, label=row[0])
         ax.set_xlabel("frequency (cycles/pixel)")
         ax.set_ylabel("mean power (dB)")
-        ax.legend(fontsize=7, ncol=2)
+        ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.12),
+                  frameon=False)  # below the axes, off the lines
         ax.grid(alpha=0.3)
-        fig.tight_layout()
         self.shown = _digest(*(r["report"].spectrum for r in runs))
         return fig
 

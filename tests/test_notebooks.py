@@ -91,3 +91,35 @@ def test_lesson_controls_come_from_the_parameters():
     assert made["upsampling"].value == LabState.upsampling
     with pytest.raises(TypeError, match="message"):
         param_widgets(LabState, ["message"])
+
+
+def test_the_readme_notebook_command_starts_jupyter_as_written():
+    """The README's ``jupyter lab ...`` command, word for word, starts a server here, root
+    included (JupyterLab refuses root without ``--allow-root``). ``BROWSER=true`` only
+    keeps a test machine from opening a browser."""
+    import os
+    import re
+    import shlex
+    import subprocess
+    import sys
+    import time
+
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"`(jupyter lab [^`]*notebooks/?)`", readme).group(1)
+    argv = shlex.split(command)
+    argv[0] = str(Path(sys.executable).with_name("jupyter"))  # the venv's, as activated
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, "BROWSER": "true"})
+    try:
+        deadline, seen = time.time() + 120, []
+        while time.time() < deadline:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                break
+            seen.append(line)
+            if "is running at" in line:
+                return
+        pytest.fail(f"{command!r} did not start:\n{''.join(seen)}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -174,6 +174,7 @@ class SpectrumLab(pn.viewable.Viewer):
                 "profiles": ProfileFigure("Radial profiles: A vs B", ["real", "A", "B"])}
         for key, fig in figs.items():
             fig.figure.css_classes = [f"fpx-compare-{key}"]
+        self.compare_fig = figs
         hint = pn.pane.Markdown("Pin a configuration as **A**, change a block, and compare it "
                                 "here with the current one (**B**). Circles: detected "
                                 "peaks; crosses: predicted ones.")
