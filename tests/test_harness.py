@@ -343,3 +343,25 @@ def test_the_encoder_learns_the_same_weights_in_memory_and_in_a_folder(whole_run
     trainer, whole = whole_runs("ssl_encoder")
     in_memory = train_encoder(trainer.real, trainer.config).state_dict()
     assert _same(in_memory, trainer.weights(whole))
+
+
+def test_orphan_checkpoint_writes_are_removed_and_damaged_checkpoints_named(tmp_path):
+    from core.checkpoints import checkpoint_step, require, save_checkpoint
+
+    toy_train(tmp_path / "run")
+    orphan = tmp_path / "run" / ".checkpoint.pt.0123456789ab.tmp"  # a write cut by kill -9
+    orphan.write_bytes(b"PK half a checkpoint")
+    said = []
+    run = Run(tmp_path / "run", steps=6, checkpoint_every=3, format=TAG, log=said.append)
+    state = run.load(True)
+    assert not orphan.exists() and any(orphan.name in line for line in said)
+    assert checkpoint_step(state, "ckpt", 6) == 6
+    for bad in (0, 7, -1, 2.0, "3", True):
+        with pytest.raises(InvalidInputError, match=r"ckpt: damaged checkpoint \(step"):
+            checkpoint_step({"step": bad}, "ckpt", 6)
+    with pytest.raises(InvalidInputError, match=r"ckpt: damaged checkpoint \(no 'model'\)"):
+        require({}, "ckpt", model=dict)
+    with pytest.raises(InvalidInputError, match=r"\('model' is a list\)"):
+        require({"model": []}, "ckpt", model=dict)
+    save_checkpoint(tmp_path / "x.pt", {"step": 1}, format="fpx.toy/1")
+    assert not list(tmp_path.glob(".x.pt.*.tmp"))

@@ -276,3 +276,24 @@ def test_check_real_returns_floats_and_allows_the_slack():
 
     assert check_real("x", 3) == 3.0 and type(check_real("x", 3)) is float
     assert check_real("nmi", 1 + 1e-12, 0, 1, slack=1e-9) == 1 + 1e-12
+
+
+def test_replaced_folder_is_all_or_nothing(tmp_path):
+    from core.runtime import replaced_folder
+
+    target = tmp_path / "set"
+    target.mkdir()
+    (target / "old.png").write_bytes(b"old")
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(RuntimeError):
+        with replaced_folder(target) as new:
+            (new / "new.png").write_bytes(b"new")
+            raise RuntimeError("failed half-way")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["set"]  # nothing left beside
+    assert sorted(p.name for p in target.iterdir()) == ["notes.txt", "old.png"]
+    (tmp_path / ".set.abc.new").mkdir()  # left by a process killed mid-way
+    with replaced_folder(target, carry=lambda name: not name.endswith(".png")) as new:
+        (new / "new.png").write_bytes(b"new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["set"]
+    assert sorted(p.name for p in target.iterdir()) == ["new.png", "notes.txt"]
+    assert stat.S_IMODE(target.stat().st_mode) & 0o055  # not mkdtemp's private 0o700
