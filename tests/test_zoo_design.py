@@ -55,3 +55,28 @@ def test_a_family_without_a_rule_predicts_nothing():
 def test_bad_size_is_refused():
     with pytest.raises(InvalidInputError, match="power of two"):
         design_of(get_entry("gan_tconv"), 48)
+
+
+def test_fpx_zoo_list_sets_detected_beside_predicted(capsys, tmp_path):
+    import json
+    import shutil
+
+    from core.cli import main
+    from core.zoo.shipped import SHIPPED_ZOO
+
+    for name in ("gan_tconv", "ddpm_tconv"):
+        shutil.copytree(SHIPPED_ZOO / "samples" / name, tmp_path / name)
+    assert main(["zoo", "list", "--lattice", str(tmp_path), "--json"]) == 0
+    out, err = capsys.readouterr()
+    rows = {r["name"]: r for r in json.loads(out)["entries"]}
+    assert rows["gan_tconv"]["design"]["period"] == 8
+    assert rows["gan_tconv"]["lattice"]["detected"] == 8
+    assert rows["gan_tconv"]["lattice"]["consistent"] is True
+    assert rows["ddpm_tconv"]["lattice"]["detected"] is None  # the U-Net's skip: no trace
+    assert rows["vae_tconv"]["lattice"] is None
+    assert f"fpx: skipped vae_tconv: no folder {tmp_path / 'vae_tconv'}" in err
+    assert main(["zoo", "list"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].endswith("trained  period (design)") and "detected" not in table[0]
+    assert main(["zoo", "list", "--lattice", str(tmp_path / "none")]) == 1
+    assert capsys.readouterr().err.strip().endswith("not a folder")

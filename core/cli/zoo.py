@@ -35,8 +35,12 @@ def register(sub) -> None:
     zsub.required = True
 
     p = command(zsub, "list", run_list, json=True,
-                help="the default entries and their design choices")
+                help="the default entries, their design choices and predicted period")
     p.add_argument("--runs", type=Path, default=RUNS, help=f"trained runs (default {RUNS})")
+    p.add_argument("--lattice", nargs="?", type=Path, const="shipped", default=None,
+                   metavar="DIR", help="also detect the lattice in each entry's samples "
+                                       "(DIR/NAME; default: the shipped samples) beside the "
+                                       "period its design predicts")
 
     p = command(zsub, "train", run_train, device=True, help="train an entry (or all)")
     p.add_argument("name", help="entry name, or 'all'")
@@ -85,19 +89,42 @@ def _entries(name: str):
 
 def run_list(args) -> int:
     from core.zoo import DEFAULT_ZOO
+    from core.zoo.design import check_lattice, design_of
+    from core.zoo.shipped import SHIPPED_ZOO
 
-    rows = [{**e.to_dict(), "trained": (args.runs / e.name / "checkpoint.pt").exists()}
-            for e in DEFAULT_ZOO]
+    rows = [{**e.to_dict(), "trained": (args.runs / e.name / "checkpoint.pt").exists(),
+             "design": design_of(e).to_json_dict()} for e in DEFAULT_ZOO]
+    if args.lattice is not None:
+        root = SHIPPED_ZOO / "samples" if str(args.lattice) == "shipped" else args.lattice
+        if not root.is_dir():
+            raise InvalidInputError(f"--lattice {root}: not a folder")
+        for entry, row in zip(DEFAULT_ZOO, rows):
+            folder = root / entry.name
+            if not folder.is_dir():
+                say(f"fpx: skipped {entry.name}: no folder {folder}")
+                row["lattice"] = None
+                continue
+            say(f"lattice of {entry.name}")
+            row["lattice"] = check_lattice(entry, folder, notify=skipped).to_json_dict()
     return emit(args, {"entries": rows}, lambda: _entry_table(rows))
 
 
 def _entry_table(rows: list[dict]) -> None:
     cols = ("name", "family", "upsampling", "normalization", "activation", "loss", "seed")
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
-    print("  ".join(c.ljust(widths[c]) for c in cols) + "  trained")
-    for r in rows:
-        print("  ".join(str(r[c]).ljust(widths[c]) for c in cols) + "  "
-              + ("yes" if r["trained"] else "-"))
+    table = [[str(r[c]) for c in cols] + ["yes" if r["trained"] else "-",
+                                          str(r["design"]["period"] or "-")] for r in rows]
+    head = list(cols) + ["trained", "period (design)"]
+    if any("lattice" in r for r in rows):
+        head += ["detected", "false alarm", "consistent"]
+        for line, r in zip(table, rows):
+            found = r.get("lattice")
+            line += (["-", "-", "-"] if found is None else
+                     [format(found["detected"], "g") if found["detected"] else "none",
+                      f"{found['false_alarm']:.3f}", "yes" if found["consistent"] else "no"])
+    widths = [max(len(h), *(len(line[i]) for line in table)) for i, h in enumerate(head)]
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip())
+    for line in table:
+        print("  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip())
 
 
 def run_train(args) -> int:

@@ -67,7 +67,8 @@ BACKGROUND_BINS = 2.5  # the background of a point: median of 8 points this many
 #                        P <= side / 4 are >= 4 bins apart, so it falls between them)
 RING_SHARE = 7 / 8  # the ring mean carries 1/8 of a point's noise power; the fresh
 #                    noise of a null draw brings the rest
-EXCLUDE_BINS = 1.5  # points this close to an excluded (JPEG) lattice point are left out
+EXCLUDE_BINS = 2.0  # points this close to an excluded (JPEG) lattice point are left out (the
+#                    Hann main lobe: a strong JPEG peak leaks that far)
 MAX_POINTS = 128  # own points per candidate period scored at most (one of each +-f pair;
 #                  P > 16 has more): a mean over 128 points has a standard error under a
 #                  tenth of one point's spread, and large periods stay cheap

@@ -136,3 +136,45 @@ def _diffusion(entry: ZooEntry, size: int):
     levels = len(channel_mults(size, entry.option("mults", None)))
     stages = tuple(_stage(entry) for _ in range(levels - 1))
     return stages, "a full-resolution skip path bypasses every up-stage"
+
+
+@dataclass(frozen=True)
+class LatticeCheck:
+    """An entry's predicted period beside the one detected in its samples.
+
+    Attributes:
+        entry: the entry's name.
+        design: its :class:`Design`.
+        detected: the period :func:`core.spectrum.detect_lattice` found (``None``: none).
+        score_db, false_alarm: the detection's score and false-alarm rate.
+        images, size: samples analysed and their side in pixels.
+        consistent: :meth:`Design.consistent` of the detected period.
+    """
+
+    entry: str
+    design: Design
+    detected: float | None
+    score_db: float
+    false_alarm: float
+    images: int
+    size: int
+    consistent: bool
+
+    def to_json_dict(self) -> dict:
+        return {"predicted": self.design.period, "detected": self.detected,
+                "consistent": self.consistent, "score_db": round(self.score_db, 2),
+                "false_alarm": round(self.false_alarm, 4), "images": self.images,
+                "size": self.size, "design": self.design.describe()}
+
+
+def check_lattice(entry: ZooEntry, folder, *, notify=None) -> LatticeCheck:
+    """Detect the lattice in ``folder`` (an entry's samples, at their own size) and set
+    it beside the entry's design at that size."""
+    from core.analysis import analyse_paths
+
+    report = analyse_paths([folder], notify=notify)
+    design = design_of(entry, report.size)
+    period = report.grid.period
+    return LatticeCheck(entry.name, design, period, report.grid.score_db,
+                        report.grid.false_alarm, report.images, report.size,
+                        design.consistent(period))
