@@ -78,10 +78,12 @@ def _upload_cached(digest: str, data: bytes, name: str, size: int) -> RealSet:
 
 def upload(data: bytes | None, name: str, size: int) -> RealSet:
     """Tiles of an uploaded image (the bytes are decoded as pixels, nothing else)."""
-    if data is not None and len(data) == 0:
-        raise InvalidInputError(f"{name or 'upload'}: the uploaded file is empty (0 bytes)")
-    if not data:
+    # None (or no bytes under the default name "upload") is no upload yet; no bytes under
+    # a file's name is an empty file, which must not read as a missing upload.
+    if data is None or (not data and (name or "upload") == "upload"):
         raise InvalidInputError("no image uploaded yet: choose a file with the upload button")
+    if len(data) == 0:
+        raise InvalidInputError(f"{name}: the uploaded file is empty (0 bytes)")
     if len(data) > MAX_UPLOAD_BYTES:
         raise InvalidInputError(f"{name}: {len(data) / 2**20:.0f} MB is larger than the "
                                 f"{MAX_UPLOAD_BYTES // 2**20} MB upload limit")
