@@ -53,20 +53,24 @@ def browser():
 
 
 class Page:
-    """One browser tab on the lab, with the few moves the tests need."""
+    """One browser tab on the lab, with the few moves the tests need. ``errors`` collects
+    the page's console errors *and warnings* and uncaught exceptions; ``requests`` every
+    URL the page asked for."""
 
-    def __init__(self, browser, url):
-        self.page = browser.new_page(viewport={"width": 1400, "height": 1300})
-        self.errors = []
+    def __init__(self, browser, url, viewport=(1400, 1300)):
+        self.page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+        self.errors, self.requests = [], []
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.goto(url, wait_until="networkidle", timeout=120_000)
         self.page.locator(".fpx-generated canvas").first.wait_for(timeout=60_000)
         self.page.wait_for_timeout(500)
 
     def _console(self, msg):
-        if msg.type == "error" and not any(s in msg.text for s in IGNORED_CONSOLE):
-            self.errors.append(msg.text)
+        if msg.type in ("error", "warning") and not any(s in msg.text
+                                                        for s in IGNORED_CONSOLE):
+            self.errors.append(f"{msg.type}: {msg.text}")
 
     def shot(self, css=".fpx-generated") -> bytes:
         return self.page.locator(css).first.screenshot()
@@ -180,3 +184,170 @@ def test_ten_sessions_at_once_all_update(browser, app_url):
     finally:
         for p in pages:
             p.page.close()
+
+
+# --- what a user sees: any screen, offline, no noise -------------------------------------
+
+# Sizes of every Bokeh plot's frame, found through BokehJS's own views, keyed by the
+# figure's css class (fpx-generated, fpx-real, ...); plots not shown measure 0.
+FRAMES_JS = """() => {
+  const out = {}, seen = new Set();
+  function walk(v) {
+    if (!v || seen.has(v)) return;
+    seen.add(v);
+    if (v.frame && v.model && v.model.css_classes.length)
+      out[v.model.css_classes.join(' ')] = [v.frame.bbox.width, v.frame.bbox.height];
+    for (const c of (v.child_views || [])) walk(c);
+  }
+  for (const k in Bokeh.index) walk(Bokeh.index[k]);
+  return out;
+}"""
+
+# Everything that scrolls sideways: the page itself, or any element (shadow roots
+# included) whose content is wider than its box and may scroll.
+SIDEWAYS_JS = """() => {
+  const bad = [];
+  const d = document.documentElement;
+  if (d.scrollWidth > d.clientWidth) bad.push(['page', d.scrollWidth, d.clientWidth]);
+  function walk(root) {
+    for (const el of root.querySelectorAll('*')) {
+      const o = getComputedStyle(el).overflowX;
+      if ((o === 'auto' || o === 'scroll') && el.scrollWidth > el.clientWidth + 1)
+        bad.push([el.tagName + '.' + el.className, el.scrollWidth, el.clientWidth]);
+      if (el.shadowRoot) walk(el.shadowRoot);
+    }
+  }
+  walk(document);
+  return bad;
+}"""
+
+LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "http://localhost", "ws://localhost",
+         "data:", "blob:")
+SPECTRA = ("fpx-generated", "fpx-real", "fpx-difference", "fpx-profiles")
+ZOO_SPECTRA = ("fpx-zoo-entry", "fpx-zoo-reference", "fpx-zoo-difference",
+               "fpx-zoo-profiles")
+
+
+def open_zoo(page) -> None:
+    page.page.locator(".bk-tab", has_text="Zoo").first.click()
+    page.page.locator(".fpx-zoo-entry canvas").first.wait_for(timeout=60_000)
+    page.page.wait_for_timeout(1000)
+
+
+@pytest.mark.parametrize("size", [(1024, 768), (1920, 1080)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_page_fits_the_screen_with_square_spectra(browser, app_url, size):
+    page = Page(browser, app_url, viewport=size)
+    try:
+        for tab, spectra in (("lab", SPECTRA), ("zoo", ZOO_SPECTRA)):
+            if tab == "zoo":
+                open_zoo(page)
+            assert page.page.evaluate(SIDEWAYS_JS) == [], tab
+            frames = page.page.evaluate(FRAMES_JS)
+            for key in spectra:
+                w, h = frames[key]
+                assert w == h and w >= 200, f"{tab}: {key} frame {w}x{h} is not square"
+        assert page.errors == []
+    finally:
+        page.page.close()
+
+
+def test_each_tab_shows_its_own_controls_only(lab):
+    sidebar = lab.page.locator("#sidebar")
+    sync_api.expect(sidebar.get_by_label("Upsampling", exact=True)).to_have_count(1)
+    sync_api.expect(sidebar.get_by_label("Zoo entry", exact=True)).to_have_count(0)
+    open_zoo(lab)
+    sync_api.expect(sidebar.get_by_label("Zoo entry", exact=True)).to_have_count(1)
+    sync_api.expect(sidebar.get_by_label("Upsampling", exact=True)).to_have_count(0)
+    sync_api.expect(lab.page.get_by_label("Residual", exact=True)).to_have_count(1)
+
+
+def test_refused_upload_does_not_say_complete(lab, tmp_path):
+    lab.choose("Image source", "Uploaded image")
+    bogus = tmp_path / "not-a-picture.png"
+    bogus.write_text("this is text, not a picture")
+    lab.page.locator("input[type=file]").first.set_input_files(str(bogus))
+    lab.wait_text(".fpx-message", "upload refused")
+    lab.page.wait_for_timeout(1500)  # the drop box would have finished its animation
+    sync_api.expect(lab.page.get_by_text("Upload complete")).to_have_count(0)
+    sync_api.expect(lab.page.locator(".filepond--item")).to_have_count(0)  # an empty box
+    assert lab.errors == []
+
+
+def test_uploaded_file_name_is_shown_whole(lab, tmp_path):
+    from PIL import Image
+
+    lab.choose("Image source", "Uploaded image")
+    name = "a-rather-long-holiday-photo-name-from-the-beach-2024.png"
+    Image.new("RGB", (300, 300), (120, 80, 40)).save(tmp_path / name)
+    lab.page.locator("input[type=file]").first.set_input_files(str(tmp_path / name))
+    shown = lab.page.locator(".fpx-upload-name")
+    sync_api.expect(shown).to_contain_text(name, timeout=60_000)
+    text = shown.get_by_text(name)
+    assert text.evaluate("e => e.scrollWidth <= e.clientWidth + 1")
+
+
+def _change_every_control(page) -> int:
+    """Move every control of both tabs once, each after the server has answered the one
+    before (the readout is rewritten with each computation); returns how many moved."""
+    p, moved = page.page, 0
+    readout = ".fpx-readout"
+
+    def act(do, wait=True):
+        nonlocal moved
+        before = p.locator(readout).first.inner_text()
+        do()
+        moved += 1
+        if wait:
+            sync_api.expect(p.locator(readout).first).not_to_have_text(before, timeout=90_000)
+
+    for label, option in [("Presets", "Checkerboard k3 s2"), ("Upsampling", "Pixel shuffle"),
+                          ("Scale factor", "4"), ("Normalization", "instance"),
+                          ("Activation", "tanh"), ("Order", "pre"), ("Residual", "blur"),
+                          ("Window", "hann"), ("Crop size", "64")]:
+        act(lambda label=label, option=option: page.choose(label, option))
+    act(lambda: page.choose("Image source", "Folder on server"), wait=False)
+    box = p.get_by_label("Folder path", exact=True)
+    box.fill("/nowhere", timeout=90_000)  # shown once the server has taken the choice
+    box.press("Enter")
+    page.wait_text(".fpx-message", "/nowhere", timeout=90_000)
+    act(lambda: page.choose("Image source", "Bundled photos"))
+    act(lambda: page.choose("Upsampling", "Transposed conv"))
+    for handle in range(p.locator(".noUi-handle").count()):  # kernel, up-blocks, seed
+        def nudge(i=handle):
+            p.locator(".noUi-handle").nth(i).focus()
+            p.keyboard.press("ArrowLeft" if i == 1 else "ArrowRight")
+        act(nudge)
+    act(lambda: p.get_by_text("Show predicted peaks", exact=True).click(), wait=False)
+    act(lambda: p.get_by_role("button", name="Pin current as A").click(), wait=False)
+    page.wait_text(".fpx-compare-caption", "A:", timeout=90_000)
+    act(lambda: page.choose("Activation", "relu"))
+    act(lambda: p.get_by_role("button", name="Clear A").click(), wait=False)
+    open_zoo(page)
+    readout = ".fpx-zoo-readout"
+    for label, option in [("Zoo entry", "flow_glow"), ("Compare with", "gan_tconv"),
+                          ("Residual", "median")]:
+        act(lambda label=label, option=option: page.choose(label, option))
+    p.locator(".bk-tab", has_text="Spectrum Lab").first.click()
+    p.locator(".fpx-generated canvas").first.wait_for(timeout=60_000)
+    return moved
+
+
+def test_a_session_over_every_control_stays_on_this_machine_and_quiet(browser, app_url):
+    page = Page(browser, app_url, viewport=(1280, 900))
+    try:
+        assert _change_every_control(page) >= 18
+        page.page.wait_for_timeout(2000)
+        foreign = sorted({u for u in page.requests if not u.startswith(LOCAL)})
+        assert foreign == [], f"requests that leave the machine: {foreign}"
+        assert page.errors == []
+    finally:
+        page.page.close()
+
+
+def test_readout_keeps_its_cell_borders_and_explains_unseen_predictions(lab):
+    lab.choose("Upsampling", "Nearest")
+    lab.wait_text(".fpx-readout", "nulled", timeout=90_000)
+    cell = lab.page.locator(".fpx-readout td").first
+    assert cell.evaluate("e => parseFloat(getComputedStyle(e).borderTopWidth)") >= 1
+    assert "random weights" in lab.page.locator(".fpx-readout").first.inner_text()
+    assert lab.errors == []

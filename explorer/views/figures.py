@@ -31,6 +31,12 @@ from core.figures.axes import (
 )
 from core.spectrum import GridPeaks, RadialProfile
 
+# The readouts' tables keep their cell borders however often they are rewritten (the
+# Markdown pane's own table style is not re-applied after an update).
+TABLE_CSS = """
+table { border-collapse: collapse; }
+th, td { border: 1px solid #c8c8c8; padding: 3px 8px; }
+"""
 SPECTRUM_SIZE = 250  # plot frame, px: square, and two spectra side by side fit 1024 px
 CROP_SIZE = 150
 TOOLS = "pan,wheel_zoom,box_zoom,reset,save"

@@ -16,7 +16,7 @@ from core.figures.axes import shared_color_limits
 from explorer.export import lab_png
 from explorer.readout import lab_markdown
 from explorer.state import LabResult, LabState
-from explorer.views.figures import CropFigure, ProfileFigure, SpectrumFigure
+from explorer.views.figures import TABLE_CSS, CropFigure, ProfileFigure, SpectrumFigure
 
 IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"]
 MAX_UPLOAD = "25MB"
@@ -128,7 +128,8 @@ class SpectrumLab(pn.viewable.Viewer):
                               visible=pn.bind(bool, s.param.message),
                               css_classes=["fpx-message"], sizing_mode="stretch_width")
         numbers = pn.pane.Markdown(pn.bind(lab_markdown, s.param.result),
-                                   css_classes=["fpx-readout"], width=480)
+                                   css_classes=["fpx-readout"], width=480,
+                                   stylesheets=[TABLE_CSS])
 
         def pane(key):
             fig = self.fig[key].figure

@@ -12,7 +12,7 @@ import param
 
 from core.figures.axes import shared_color_limits
 from explorer.readout import zoo_markdown
-from explorer.views.figures import CropFigure, ProfileFigure, SpectrumFigure
+from explorer.views.figures import TABLE_CSS, CropFigure, ProfileFigure, SpectrumFigure
 from explorer.views.spectrum_lab import _under_lock, flow
 from explorer.zoo import REAL, ZooState
 
@@ -50,7 +50,8 @@ class ZooView(pn.viewable.Viewer):
                               alert_type="warning", visible=pn.bind(bool, s.param.message),
                               sizing_mode="stretch_width")
         readout = pn.pane.Markdown(pn.bind(zoo_markdown, s.param.result),
-                                   css_classes=["fpx-zoo-readout"], width=480)
+                                   css_classes=["fpx-zoo-readout"], width=480,
+                                   stylesheets=[TABLE_CSS])
 
         def pane(key):
             fig = self.fig[key].figure
