@@ -272,3 +272,11 @@ def test_a_single_small_image_is_analysed_and_says_why_there_is_no_test(tmp_path
     r = analyse_paths([tmp_path])  # one 16-px image: analysed at its own size
     assert r.images == 1 and r.size == 16 and r.upsampling_factor is None
     assert r.grid.evidence.startswith("too few: 1 image(s) of 16 px")
+
+
+def test_jpeg_at_32_px_leaves_no_period_to_test_and_says_so():
+    x = jpeg_roundtrip(modulated(bundled_crops(32, 40, seed=36), 8), 90)
+    d = detect_lattice_in_images(x, exclude_period=8)
+    assert d.period is None and d.candidates == ()
+    assert d.evidence.startswith("none: at this size every candidate's frequencies lie "
+                                 "within 2 bins of the excluded 1/8 lattice")

@@ -582,6 +582,10 @@ def detect_lattice(group_means: torch.Tensor, counts: torch.Tensor | None = None
     if fractional:  # a resized lattice: half-pixel periods, in the same family of tests
         periods = periods + [p + 0.5 for p in range(2, top)]
     scores = _scores(evidence, periods, exclude_period, draws)
+    if not scores:
+        weak = ("none: at this size every candidate's frequencies lie within "
+                f"{EXCLUDE_BINS:g} bins of the excluded 1/{exclude_period} lattice"
+                if exclude_period is not None else "none: no candidate period fits")
     significant = [c for c in scores if c.false_alarm <= alpha]
     if not significant:
         best = min(scores, key=lambda c: (c.false_alarm, -c.z), default=None)
