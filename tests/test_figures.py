@@ -18,6 +18,7 @@ from PIL import Image
 
 from core.errors import InvalidInputError
 from core.figures import (
+    ROLE_COLORS,
     artifact_grid,
     color_limits,
     confusion_png,
@@ -28,6 +29,7 @@ from core.figures import (
     new_figure,
     profile_png,
     scatter_png,
+    shared_color_limits,
     spectrum_extent,
     spectrum_png,
 )
@@ -218,3 +220,47 @@ def test_artifact_grid_has_a_row_per_model():
     width, height = png_size(artifact_grid(s, per_model=2, scale=2))
     label = 8 + 7 * len("real")
     assert (width, height) == (label + 6 * (16 + 2) + 2, HEADER + 3 * (16 + 2) + 2)
+
+
+# --- issue 17: figures read right at a glance ---------------------------------------------
+
+def test_shared_color_limits_are_one_range_for_all_panels():
+    a, b = torch.arange(100.0), torch.arange(100.0) - 60
+    lo, hi = shared_color_limits([a, b])
+    assert (lo, hi) == pytest.approx(color_limits(torch.cat([a, b])))  # all values at once
+    assert lo < color_limits(a)[0] and hi > color_limits(b)[1]  # spans both panels
+
+
+def test_every_role_has_its_own_colour_but_b_is_the_current_generator():
+    roles = ["real", "generated", "A", "detected", "predicted"]
+    assert len({ROLE_COLORS[r] for r in roles}) == len(roles)
+    assert ROLE_COLORS["B"] == ROLE_COLORS["generated"]
+
+
+def test_neighbouring_groups_never_share_a_hue():
+    from core.figures.groups import group_style
+
+    styles = [group_style(i) for i in range(20)]
+    for (c1, _), (c2, _) in zip(styles, styles[1:]):
+        assert c1 != c2
+    assert len({(c, m) for c, m in styles}) == 20
+
+
+def test_dendrogram_grows_with_the_models_and_keeps_long_names(tmp_path):
+    names = [f"m{i:03d}-2xtransposed-batch-leaky_relu-post" for i in range(12)]
+    sim = np.eye(12) * 0.5 + 0.5
+    width, height = png_size(dendrogram_png({"models": names, "similarity": sim},
+                                            tmp_path / "d.png"))
+    assert height > 12 * 30  # ~0.32 inch a leaf: never squashed
+    assert width > 600
+
+
+def test_edge_markers_are_drawn_whole_and_the_legend_sits_below():
+    spec, fy, fx = sinusoid_spectrum(32, 32, 16, 0)
+    fig = new_figure((4, 4))
+    ax = fig.subplots()
+    draw_spectrum(ax, spec, predicted=[(-0.5, 0.0)])
+    assert all(not c.get_clip_on() for c in ax.collections)
+    FigureCanvasAgg(fig).draw()
+    legend = ax.get_legend().get_window_extent()
+    assert legend.y1 < ax.get_window_extent().y0  # below the axes: off the data

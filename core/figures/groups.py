@@ -66,11 +66,13 @@ GROUP_MARKERS = ("o", "s", "^", "D", "v", "P")
 
 def group_style(i: int) -> tuple[tuple, str]:
     """Colour and marker of the ``i``-th group: the ten distinct hues of ``tab10`` in
-    turn, then the next marker shape. Neighbouring groups (paired models sort next to
-    each other: ``ddpm_nearest``, ``ddpm_tconv``) never share a hue, as the light/dark
-    pairs of ``tab20`` would make them."""
-    cmap = matplotlib.colormaps["tab10"]
-    return cmap(i % 10), GROUP_MARKERS[(i // 10) % len(GROUP_MARKERS)]
+    turn (``tab20``'s dark shades), then their light shades with the next marker shape,
+    and so on. Neighbouring groups (paired models sort next to each other:
+    ``ddpm_nearest``, ``ddpm_tconv``) never share a hue, as ``tab20`` taken in order
+    (dark and light of one hue side by side) would make them."""
+    cmap = matplotlib.colormaps["tab20"]
+    lap, k = divmod(i, 10)
+    return cmap(2 * k + lap % 2), GROUP_MARKERS[lap % len(GROUP_MARKERS)]
 
 
 def scatter_png(points, labels: Sequence[str], path: str | Path, *,
