@@ -131,13 +131,16 @@ def summarise(spectrum: torch.Tensor, grid: GridDetection, *, images: int,
 
 def analyse_batches(batches: Iterable[torch.Tensor], *, residual: str = "none",
                     window: str | None = None, device: torch.device | str = "cpu",
-                    exclude_period: int | None = None, draws: int = 199) -> SpectrumReport:
+                    exclude_period: int | None = None, draws: int = 199,
+                    candidates=None, fractional: bool = True) -> SpectrumReport:
     """Analyse an iterable of ``(B, C, H, W)`` batches (square images of one size), in one
     pass: the mean spectrum and the lattice's group maps are accumulated together.
 
     Args:
         exclude_period: a period whose lattice is not evidence (8 for JPEG files).
-        draws: null draws of the lattice test (fewer: faster, coarser false alarm).
+        draws, candidates, fractional: options of the lattice test
+            (:func:`core.spectrum.detect_lattice`); fewer draws and candidates are faster
+            (the dashboard's lab tests the periods its design makes likely).
     """
     lattice = LatticeAccumulator()
 
@@ -148,7 +151,8 @@ def analyse_batches(batches: Iterable[torch.Tensor], *, residual: str = "none",
             yield batch
 
     mean = mean_spectrum(counted(), residual_kind=residual, window=window)
-    grid = lattice.detect(exclude_period=exclude_period, draws=draws)
+    grid = lattice.detect(exclude_period=exclude_period, draws=draws, candidates=candidates,
+                          fractional=fractional)
     return summarise(mean, grid, images=lattice.seen, residual=residual, window=window)
 
 

@@ -18,11 +18,17 @@ from core.blocks import upsampler
 
 # One-line help for every number a readout shows (plain words, units).
 HELP = {
-    "factor": "The period P (pixels) of the grid of peaks at k/P cycles/pixel that the "
-              "detector finds; 'none': no grid stands out. Design: the generator's total "
-              "upsampling factor (scale factor ** up-blocks).",
-    "prominence": "How far the grid's peaks rise above the spectrum's local background, "
-                  "on average, in dB (0 dB: no grid).",
+    "factor": "The period P (pixels) of the upsampling lattice (power at k/P "
+              "cycles/pixel) shared by the images at the same alignment, as the lattice "
+              "test finds it; 'none': no period passes its 1% false-alarm level. Design: "
+              "the generator's total upsampling factor (scale factor ** up-blocks).",
+    "prominence": "How far the lattice's frequencies rise above their surroundings, on "
+                  "average, in dB (0 dB: no lattice), and the chance that images with "
+                  "nothing locked to the pixel grid score as high (false alarm).",
+    "predicted": "The period the entry's recorded design predicts (the product of its "
+                 "up-stages' factors; core.zoo.design) and whether the detected one agrees "
+                 "(equal, or a divisor: fixed interpolation filters can hide earlier "
+                 "stages' lattice).",
     "distance": "Root-mean-square difference between two radial profiles, in dB, over "
                 "0-0.5 cycles/pixel (0 dB: the same power at every frequency).",
     "exponent": "Slope a of power ~ 1/f^a over 0.125-0.5 cycles/pixel. Photos: about 2 to "
@@ -161,6 +167,19 @@ def lab_text(result, width: int = 64) -> list[str]:
     return lines
 
 
+def _predicted(entry, report) -> str:
+    """``"8 (three x2 transposed stages from 4x4): detected 8 agrees"``."""
+    from core.zoo.design import design_of
+
+    design = design_of(entry, report.size)
+    if design.period is None:
+        return "no prediction (no up-stage)"
+    found = report.upsampling_factor
+    verdict = ("not detected" if found is None else
+               f"detected {found:g} {'agrees' if design.consistent(found) else 'disagrees'}")
+    return f"{design.period} ({design.describe().split(': period')[0]}): {verdict}"
+
+
 def zoo_markdown(result) -> str:
     """The zoo tab's readout as Markdown (help on hover)."""
     if result is None:
@@ -179,8 +198,9 @@ def zoo_markdown(result) -> str:
          f"{q.kernel_mmd:.3f} (uniform noise: {q.kernel_mmd_noise:.2f})"),
         ("Estimated upsampling factor", "factor",
          f"**{_factor(rep)}** (reference: {_factor(ref)})"),
-        ("Grid peaks / prominence", "prominence",
-         f"{len(rep.peaks)} / {rep.grid_prominence_db:.1f} dB"),
+        ("Predicted by the design", "predicted", _predicted(e, rep)),
+        ("Lattice score / false alarm", "prominence",
+         f"{rep.grid_prominence_db:.1f} dB / {rep.grid.false_alarm:.3f}"),
         (f"Spectral distance to {result.reference}", "distance",
          f"**{result.distance_db:.2f} dB**"),
         ("Power-law exponent", "exponent", f"{float(rep.power_law.exponent):.2f} "

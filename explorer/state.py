@@ -19,7 +19,7 @@ from core.analysis import SpectrumReport, analyse_batches
 from core.blocks import ACTIVATION, NORMALIZATION, UPSAMPLING, upsampler
 from core.errors import FpxError, InvalidInputError
 from core.specs import BlockSpec, GeneratorSpec
-from core.spectrum import RESIDUALS, WINDOWS, spectral_distance
+from core.spectrum import RESIDUALS, WINDOWS, periods_near, spectral_distance
 from core.synthetic import build_generator, match_statistics
 from core.theory import PredictedPeak, predict_peaks
 from explorer import sources
@@ -300,7 +300,11 @@ class LabState(param.Parameterized):
         with torch.no_grad():
             model = build_generator(spec).train()  # norms use the batch's statistics
             y = match_statistics(model(x), x)
-        generated = analyse_batches([y], residual=self.residual, window=window)
+        # The lattice test on the periods this design makes likely (its divisors and
+        # twice it), with 99 null draws: the full scan would cost a second per update.
+        generated = analyse_batches([y], residual=self.residual, window=window,
+                                    candidates=periods_near(spec.total_factor, y.shape[-1]),
+                                    fractional=False, draws=99)
         return LabResult(
             spec=spec, source=real_set.label, input_crop=x[0], output_crop=y[0].clamp(-1, 1),
             real=real, generated=generated, difference=generated.spectrum - real.spectrum,
@@ -336,5 +340,6 @@ def _real_report(real_set: sources.RealSet, residual: str, window: str | None) -
     if key not in _REAL_CACHE:
         if len(_REAL_CACHE) > 32:
             _REAL_CACHE.pop(next(iter(_REAL_CACHE)))
-        _REAL_CACHE[key] = analyse_batches([real_set.crops], residual=residual, window=window)
+        _REAL_CACHE[key] = analyse_batches([real_set.crops], residual=residual, window=window,
+                                           fractional=False, draws=99)
     return _REAL_CACHE[key]

@@ -12,6 +12,7 @@ from core.spectrum.lattice import (
     detect_lattice_in_images,
     folded_maps,
     lattice_points,
+    periods_near,
 )
 from core.spectrum.peaks import (
     GridPeaks,
@@ -42,7 +43,7 @@ from core.spectrum.transforms import (
 __all__ = [
     "RESIDUALS", "WINDOWS", "GridDetection", "GridPeaks", "LatticeAccumulator", "LatticePoint",
     "describe_period", "detect_lattice", "detect_lattice_in_images", "folded_maps",
-    "lattice_points", "PowerLaw", "RadialProfile", "dct2", "dct_spectrum",
+    "lattice_points", "periods_near", "PowerLaw", "RadialProfile", "dct2", "dct_spectrum",
     "estimate_upsampling_factor", "find_grid_peaks", "frequencies", "grid_points", "grid_score",
     "mean_spectrum", "power_law_fit", "power_spectrum", "radial_profile", "residual",
     "spectral_distance", "window_2d",

@@ -310,6 +310,15 @@ def describe_period(period: float | None) -> str:
     return f"period {p}: consistent with upsampling stages whose factors multiply to {p}"
 
 
+def periods_near(period: int, side: int) -> tuple[int, ...]:
+    """Candidate periods for testing a design of ``period`` on images of ``side`` px: its
+    divisors above 1, and twice it, up to a quarter of the side (a quick test of what the
+    design makes likely, rather than of every period)."""
+    check_int("period", period, 1)
+    near = {d for d in range(2, period + 1) if period % d == 0} | {2 * period}
+    return tuple(sorted(p for p in near if 4 * p <= side))
+
+
 def lattice_points(period: int, *, own: bool = False) -> torch.Tensor:
     """Integer pairs ``(a, b)``, ``0 <= a, b < period``, not both 0, as ``(n, 2)``; with
     ``own``, only those of no shorter period (``gcd(a, b, period) == 1``). Their
@@ -334,10 +343,10 @@ def _half(f: torch.Tensor) -> torch.Tensor:
 
 
 def oversample(h: int) -> int:
-    """Zero-padding factor of the FFT for a map of side ``h``: 4 below 64 px (lattice
+    """Zero-padding factor of the FFT for a map of side ``h``: 4 below 48 px (lattice
     points off the bin grid land within 1/8 bin of a padded bin), else 2 (1/4 bin; Hann
     loses under 0.5 dB there, and the FFT is 4 times cheaper)."""
-    return 4 if h < 64 else 2
+    return 4 if h < 48 else 2
 
 
 def _group_spectra(means: torch.Tensor) -> torch.Tensor:
