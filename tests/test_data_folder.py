@@ -404,3 +404,22 @@ def test_common_crop_size(tmp_path):
     (tmp_path / "none").mkdir()
     with pytest.raises(InvalidInputError, match="no readable image"):
         common_crop_size([tmp_path / "none"], tmp_path / "real")
+
+
+def test_fifos_and_devices_are_named_not_lost(tmp_path):
+    import os
+
+    from core.data.folder import Skipped, scan_images
+
+    fifo = tmp_path / "named.png"
+    os.mkfifo(fifo)
+    inside = tmp_path / "sub"
+    inside.mkdir()
+    os.mkfifo(inside / "pipe.png")
+    skipped = Skipped(notify=lambda path, reason: None)
+    assert scan_images([fifo, "/dev/zero", inside], skipped) == []
+    reasons = {item["path"]: item["reason"] for item in skipped.items}
+    assert reasons == {str(fifo): "not a regular file (a FIFO, socket or device)",
+                       "/dev/zero": "not a regular file (a FIFO, socket or device)",
+                       str(inside / "pipe.png"): "not a regular file (a FIFO, socket or "
+                                                 "device)"}

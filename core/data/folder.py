@@ -62,9 +62,15 @@ def scan_images(paths: Iterable[str | os.PathLike], skipped: Skipped | None = No
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            files = sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES
-                           and q.is_file())
-            if not files:
+            if not os.access(p, os.R_OK | os.X_OK):
+                skipped.add(p, "folder cannot be read (permission denied)")
+                continue
+            named = sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES)
+            files = [q for q in named if q.is_file()]
+            for q in named:
+                if not q.is_file() and not q.is_dir():
+                    skipped.add(q, "not a regular file (a FIFO, socket or device)")
+            if not files and len(named) == 0:
                 skipped.add(p, "folder holds no image files")
             found.extend(files)
         elif p.is_file():
@@ -72,6 +78,8 @@ def scan_images(paths: Iterable[str | os.PathLike], skipped: Skipped | None = No
                 found.append(p)
             else:
                 skipped.add(p, f"not an image suffix ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        elif os.path.lexists(p):
+            skipped.add(p, "not a regular file (a FIFO, socket or device)")
         else:
             skipped.add(p, "no such file or folder")
     # A file named twice (directly and through its folder) counts once.
