@@ -177,10 +177,22 @@ class GeneratorSpec:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> GeneratorSpec:
+        """Parse a spec from JSON text; at most :data:`MAX_SPEC_BYTES`, and anything that
+        is not a spec (binary bytes, deep nesting, giant integers) is a :class:`SpecError`."""
+        if len(text) > MAX_SPEC_BYTES:
+            raise SpecError(f"spec JSON is {len(text)} bytes; a spec is at most "
+                            f"{MAX_SPEC_BYTES}")
+        if not text.strip():
+            raise SpecError("spec JSON is empty")
         try:
             data = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise SpecError(f"spec JSON is not valid JSON: {err}") from None
+        except RecursionError:
+            raise SpecError("spec JSON is nested too deeply to be a spec") from None
+        except ValueError as err:  # e.g. an integer past Python's digit limit
+            raise SpecError(f"spec JSON holds a value fpx cannot read: "
+                            f"{str(err).splitlines()[0][:120]}") from None
         return cls.from_dict(data)
 
 
@@ -194,6 +206,9 @@ def _fields_of(cls, data: Any, owner: str) -> dict[str, Any]:
             f"{owner} has unknown field(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}"
         )
     return dict(data)
+
+
+MAX_SPEC_BYTES = 1 << 16  # a spec is a few hundred bytes; more is not a spec
 
 
 BLOCK_CHOICES = ("upsampling", "factor", "kernel", "norm", "activation", "order", "convs")

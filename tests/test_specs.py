@@ -383,3 +383,18 @@ def test_distance_triangle_on_wide_random_specs():
     specs = [random_spec(rng) for _ in range(60)]
     for a, b, c in itertools.islice(itertools.permutations(specs, 3), 3000):
         assert spec_distance(a, c) <= spec_distance(a, b) + spec_distance(b, c)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[" * 30000 + "]" * 30000, "nested too deeply"),
+    ('{"down": ' + "9" * 5000 + "}", "holds a value fpx cannot read"),
+    ("x" * 70000, "a spec is at most 65536"),
+    ("", "spec JSON is empty"),
+    (b"  ", "spec JSON is empty"),
+    (b"\xff\xfe\x00", "not valid JSON"),
+])
+def test_hostile_spec_json_is_a_one_line_spec_error(text, message):
+    from core.specs import SpecError
+
+    with pytest.raises(SpecError, match=message):
+        GeneratorSpec.from_json(text)
