@@ -80,3 +80,18 @@ def test_fpx_zoo_list_sets_detected_beside_predicted(capsys, tmp_path):
     assert table[0].endswith("trained  period (design)") and "detected" not in table[0]
     assert main(["zoo", "list", "--lattice", str(tmp_path / "none")]) == 1
     assert capsys.readouterr().err.strip().endswith("not a folder")
+
+
+def test_fpx_zoo_quality_uses_the_samples_own_size(capsys, tmp_path):
+    from core.cli import main
+    from core.data import bundled_crops
+    from core.data.pngs import write_pngs
+
+    write_pngs(bundled_crops(64, 12, seed=3), tmp_path / "big")
+    assert main(["zoo", "quality", str(tmp_path / "big"), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "comparing 64-px crops (the samples' own size)" in captured.err
+    write_pngs(bundled_crops(48, 4, seed=3), tmp_path / "odd")
+    assert main(["zoo", "quality", str(tmp_path / "odd")]) == 1
+    assert "the samples are 48 px; zoo quality compares crops of 32 or 64 px" \
+        in capsys.readouterr().err

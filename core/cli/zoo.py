@@ -68,7 +68,9 @@ def register(sub) -> None:
     p.add_argument("folders", nargs="+", type=Path, help="folders of samples")
     p.add_argument("--real", default="bundled",
                    help="a folder of real images, or 'bundled' (default)")
-    p.add_argument("--size", type=int, choices=[32, 64], default=32)
+    p.add_argument("--size", type=int, choices=[32, 64], default=None,
+                   help="compare centre crops of this size (default: the samples' own size, "
+                        "the most common one)")
     add_out(p, "write a contact sheet per folder", option="--sheets")
     add_skip_unusable(p)
 
@@ -174,6 +176,15 @@ def run_quality(args) -> int:
     from core.zoo.quality import assess
     from core.zoo.shipped import REAL_SEED
 
+    if args.size is None:
+        from core.data.folder import Skipped, choose_crop_size, scan_images
+
+        quiet = Skipped(notify=lambda path, reason: None)  # named when the pixels are read
+        args.size = choose_crop_size(scan_images(args.folders, quiet)).size
+        if args.size not in (32, 64):
+            raise InvalidInputError(f"the samples are {args.size} px; zoo quality compares "
+                                    "crops of 32 or 64 px: pass --size 32 or --size 64")
+        say(f"comparing {args.size}-px crops (the samples' own size)")
     real = (bundled_crops(args.size, 1000, seed=REAL_SEED, split="train")
             if args.real == "bundled" else read_folder(args.real, args.size, notify=skipped)[0])
     report = {}
