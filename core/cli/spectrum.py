@@ -111,6 +111,7 @@ def _write_outputs(report, summary: dict, out: Path, command: str) -> None:
     marks = report.grid.points() if period else report.peaks
     spectrum_png(report.spectrum, out / "spectrum.png", peaks=marks,
                  title=f"Mean log spectrum ({report.images} images, {report.size} px; "
+                       f"residual {report.residual}, window {report.window or 'none'}; "
                        f"{'period ' + format(period, 'g') if period else 'no lattice'})")
     profile_png({"images": report.profile}, out / "profile.png")
     record = {**summary, "made_by": {"command": command, "code_version": code_version()}}

@@ -213,7 +213,8 @@ class SpectrumLab(pn.viewable.Viewer):
             callback=lambda: io.BytesIO(s.spec_json().encode()), filename="fpx-spec.json",
             label="Download spec (JSON)", color="success")
         load = pn.widgets.FileInput(accept=".json", label="Load spec (JSON)")
-        load.param.watch(lambda e: e.new and s.load_spec_json(e.new), "value")
+        # An empty file is a spec error like any other (said in the page), not ignored.
+        load.param.watch(lambda e: e.new is not None and s.load_spec_json(e.new), "value")
         return pn.Card(pn.Row(png, spec), load, title="Export", collapsed=False,
                        sizing_mode="stretch_width")
 
