@@ -7,9 +7,9 @@ Why phase-folded statistics, not the mean power spectrum. A generator that upsam
 on the pixel position modulo ``P``, at the same alignment in every image. The mean power
 spectrum sees this only through a product with each image's content (energy at ``k/P``
 smeared into lines along rows and columns, under the content's own 1/f spectrum), which
-is why isolated-peak finders miss trained generators. Here each image becomes two maps
-of local statistics, the absolute horizontal and vertical differences of its luma
-(``|dx|``, ``|dy|``, each divided by its own mean so no image dominates; first
+is why isolated-peak finders miss trained generators. Here each image becomes four maps
+of local statistics of its luma: ``|dx|``, ``|dy|``, ``dx^2`` and ``dy^2`` (first
+differences along x and y, each map divided by its own mean so no image dominates; first
 differences, because a symmetric high-pass such as a Laplacian is blind to nearest
 upsampling by 2, whose two phases are mirror images). Averaged over ``N`` images, a
 position-dependent statistic adds up coherently while content, at random positions,
@@ -18,30 +18,34 @@ does not leak into its neighbours) and Fourier transformed: a period ``P`` shows
 at the lattice ``(a / P, b / P)`` cycles/pixel above the power of the bins around each
 point.
 
-Which period. For each candidate ``P`` (2 to a quarter of the side, any integer) the
-evidence is the mean log ratio, lattice point over local background, on the points that
-belong to ``P`` and to no shorter period (``gcd(a, b, P) = 1``, see
-:func:`core.spectrum.grid_points`): so period 16 is claimed only on frequencies that
-periods 2, 4 and 8 do not explain. A cascade of ``L`` x2 stages lights every level up to
-``2^L``; the reported period is the largest significant multiple of the most significant
-candidate.
+Which period. For each candidate (the integers 2 to a quarter of the side, and the
+half-integers between them for resized lattices) the evidence is the mean log ratio,
+lattice point over local background, on the points that belong to the candidate and to
+no shorter period (``gcd(a, b, P) = 1``, see :func:`core.spectrum.grid_points`): so
+period 16 is claimed only on frequencies that periods 2, 4 and 8 do not explain. A
+cascade of ``L`` x2 stages lights every level up to ``2^L``; the reported period is the
+largest significant multiple of the most significant candidate.
 
 False alarms, calibrated on the data themselves. Images are dealt into ``G`` groups
-(round robin); each draw of the null rolls every group's mean map by a random circular
-shift and averages them again. A rolled group keeps all its content statistics but loses
-the shared alignment, which is exactly the null hypothesis "nothing is locked to the
-pixel grid" (photos cropped anywhere, textures, noise). Each candidate's evidence is
-standardised by its null draws (``z``), and ``false_alarm`` is the share of null draws
-whose *largest* ``z`` over all candidates reaches the observed one (family-wise, with the
-usual ``+1``: at least ``1 / (draws + 1)``). A detection is reported when
-``false_alarm <= alpha``. With few groups (``G < 8``: fewer than 8 images) rolled groups
-still share part of the signal and the test is conservative; ``evidence`` says so.
+(round robin). The null is the same set with its shared alignment destroyed: at each
+frequency, the groups' deviations from their mean, each turned by a random phase (what a
+random translation of the group does there), summed (:class:`_Evidence`). It keeps every
+content statistic of the images, heavy tails included, and loses only what is locked to
+the pixel grid (photos cropped anywhere, textures and noise satisfy it). Each candidate's
+evidence is standardised by its null draws (``z``), and ``false_alarm`` is the share of
+null draws whose *largest* ``z`` over all candidates reaches the observed one
+(family-wise, with the usual ``+1``: at least ``1 / (draws + 1)``). A detection is
+reported when ``false_alarm <= alpha``. Measured on 200 sets of 32 real crops, the test
+fires on 1.5 % at ``alpha = 0.01`` (``tests/test_lattice.py``, ``docs/results.md``). It
+needs :data:`MIN_GROUPS` groups: a smaller set is cut into tiles (only periods dividing
+the tile side stay aligned across tiles), and ``evidence`` says so.
 
 JPEG. Files saved as JPEG carry an 8x8 block grid at the same alignment, as real a
-period as any generator's. With ``exclude_period=8`` every point of the 1/8 lattice is
-left out of the evidence, so periods 2, 4 and 8 cannot be claimed (nothing is left to
-tell them from JPEG), while a period such as 16 still can, on its odd points. Chroma
-subsampling (a 16x16 grid in the colour channels) does not reach the luma analysed here.
+period as any generator's. With ``exclude_period=8`` every frequency within 2 bins of the
+1/8 lattice is left out of the evidence, so periods 2, 4 and 8 cannot be claimed (nothing
+is left to tell them from JPEG; at 32 px nothing at all is), while a period such as 16
+still can, on its odd points. Chroma subsampling (a 16x16 grid in the colour channels)
+does not reach the luma analysed here.
 
 All functions are pure and batched; CPU or CUDA.
 """
