@@ -11,6 +11,7 @@ from core.cli.options import (
     command,
     emit,
     int_range,
+    read_named_folder,
     say,
     seed,
     seed_list,
@@ -92,15 +93,10 @@ def run_artifacts(args) -> int:
     real, real_paths = read_folder(args.real, size, notify=skipped)
     generated, paths, designs = {}, {}, {}
     for folder in folders:
-        try:
-            generated[folder.name], paths[folder.name] = read_folder(folder, size,
-                                                                     notify=skipped)
-        except InvalidInputError as err:
-            if not args.skip_unusable:
-                raise InvalidInputError(f"{err}; pass --skip-unusable to go on without "
-                                        "it") from None
-            skipped(str(folder), "no usable image; left out")
+        found = read_named_folder(folder, size, args)
+        if found is None:
             continue
+        generated[folder.name], paths[folder.name] = found
         design = read_design(folder)
         if design is not None:
             designs[folder.name] = design

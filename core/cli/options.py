@@ -141,6 +141,22 @@ def add_skip_unusable(p: argparse.ArgumentParser) -> None:
                         "such a folder is an error)")
 
 
+def read_named_folder(folder, size: int, args):
+    """``(images, paths)`` of a folder the user named (:func:`core.data.read_folder`),
+    or ``None`` with a named skip when it holds no usable image and ``--skip-unusable``
+    was given; without it, that is an error saying how to go on."""
+    from core.data import read_folder
+
+    try:
+        return read_folder(folder, size, notify=skipped)
+    except InvalidInputError as err:
+        if not args.skip_unusable:
+            raise InvalidInputError(f"{err}; pass --skip-unusable to go on without "
+                                    "it") from None
+        skipped(str(folder), "no usable image; left out")
+        return None
+
+
 def add_out(p: argparse.ArgumentParser, help: str | None = None, *, required: bool = False,
             metavar: str = "DIR", option: str = "--out", kind: str | None = None,
             **kwargs) -> None:

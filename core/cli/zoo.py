@@ -15,6 +15,7 @@ from core.cli.options import (
     count,
     emit,
     print_json,
+    read_named_folder,
     say,
     seed,
     skipped,
@@ -40,7 +41,8 @@ def register(sub) -> None:
     p.add_argument("--lattice", nargs="?", type=Path, const="shipped", default=None,
                    metavar="DIR", help="also detect the lattice in each entry's samples "
                                        "(DIR/NAME; default: the shipped samples) beside the "
-                                       "period its design predicts")
+                                       "period its design predicts and the isolated-peak "
+                                       "finder's estimate")
 
     p = command(zsub, "train", run_train, device=True, help="train an entry (or all)")
     p.add_argument("name", help="entry name, or 'all'")
@@ -117,12 +119,13 @@ def _entry_table(rows: list[dict]) -> None:
                                           str(r["design"]["period"] or "-")] for r in rows]
     head = list(cols) + ["trained", "period (design)"]
     if any("lattice" in r for r in rows):
-        head += ["detected", "false alarm", "consistent"]
+        head += ["detected", "false alarm", "consistent", "peak finder"]
         for line, r in zip(table, rows):
             found = r.get("lattice")
-            line += (["-", "-", "-"] if found is None else
+            line += (["-"] * 4 if found is None else
                      [format(found["detected"], "g") if found["detected"] else "none",
-                      f"{found['false_alarm']:.3f}", "yes" if found["consistent"] else "no"])
+                      f"{found['false_alarm']:.3f}", "yes" if found["consistent"] else "no",
+                      str(found["peaks_factor"] or "none")])
     widths = [max(len(h), *(len(line[i]) for line in table)) for i, h in enumerate(head)]
     print("  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip())
     for line in table:
@@ -189,14 +192,10 @@ def run_quality(args) -> int:
             if args.real == "bundled" else read_folder(args.real, args.size, notify=skipped)[0])
     report = {}
     for folder in args.folders:
-        try:
-            samples, _ = read_folder(folder, args.size, notify=skipped)
-        except InvalidInputError as err:
-            if not args.skip_unusable:
-                raise InvalidInputError(f"{err}; pass --skip-unusable to go on without "
-                                        "it") from None
-            skipped(str(folder), "no usable image; left out")
+        found = read_named_folder(folder, args.size, args)
+        if found is None:
             continue
+        samples = found[0]
         report[folder.name or str(folder)] = assess(samples, real)
         if args.sheets is not None:
             write_contact_sheet(samples[:64], args.sheets / f"{folder.name}.png")

@@ -11,9 +11,8 @@ from core.spectrum.lattice import (
     detect_lattice,
     detect_lattice_in_images,
     folded_maps,
-    lattice_points,
-    periods_near,
 )
+from core.spectrum.lattice_points import lattice_points, periods_near
 from core.spectrum.peaks import (
     GridPeaks,
     estimate_upsampling_factor,

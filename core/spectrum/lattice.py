@@ -60,6 +60,13 @@ import torch
 
 from core.errors import InvalidInputError, check_int, check_real
 from core.spectrum.evidence import Evidence, group_spectra
+from core.spectrum.lattice_points import (
+    EXCLUDE_BINS,
+    all_points,
+    candidate_points,
+    near,
+    wrap,
+)
 from core.spectrum.transforms import check_images, require_finite
 
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, the JPEG (JFIF) luma
@@ -68,11 +75,6 @@ GROUPS = 32  # images are dealt into at most this many groups for the null
 MIN_GROUPS = 16  # groups needed: fewer leave the groups' scatter too rough an estimate of
 #                  the noise (measured: 8 single images call every period significant)
 MIN_TILE = 32  # pixels: the smallest tile a small set is cut into (periods up to 8)
-EXCLUDE_BINS = 2.0  # points this close to an excluded (JPEG) lattice point are left out (the
-#                    Hann main lobe: a strong JPEG peak leaks that far)
-MAX_POINTS = 128  # own points per candidate period scored at most (one of each +-f pair;
-#                  P > 16 has more): a mean over 128 points has a standard error under a
-#                  tenth of one point's spread, and large periods stay cheap
 EVIDENCE = ("phase-folded luma differences (|d|, d^2 along x and y): Fourier lattice "
             "against local background, null from randomly shifted image groups")
 
@@ -267,7 +269,7 @@ class GridDetection:
         """The lattice's points with both members of each ``+-f`` pair, for drawing."""
         fy = torch.tensor([p.fy for p in self.lattice], dtype=torch.float64)
         fx = torch.tensor([p.fx for p in self.lattice], dtype=torch.float64)
-        both = torch.cat([torch.stack([fy, fx], 1), _wrap(-torch.stack([fy, fx], 1))])
+        both = torch.cat([torch.stack([fy, fx], 1), wrap(-torch.stack([fy, fx], 1))])
         both = torch.unique(both.round(decimals=9), dim=0)
         return LatticeMarks(both[:, 0], both[:, 1])
 
@@ -311,82 +313,6 @@ def describe_period(period: float | None) -> str:
     return f"period {p}: consistent with upsampling stages whose factors multiply to {p}"
 
 
-def periods_near(period: int, side: int) -> tuple[int, ...]:
-    """Candidate periods for testing a design of ``period`` on images of ``side`` px: its
-    divisors above 1, and twice it, up to a quarter of the side (a quick test of what the
-    design makes likely, rather than of every period)."""
-    check_int("period", period, 1)
-    near = {d for d in range(2, period + 1) if period % d == 0} | {2 * period}
-    return tuple(sorted(p for p in near if 4 * p <= side))
-
-
-def lattice_points(period: int, *, own: bool = False) -> torch.Tensor:
-    """Integer pairs ``(a, b)``, ``0 <= a, b < period``, not both 0, as ``(n, 2)``; with
-    ``own``, only those of no shorter period (``gcd(a, b, period) == 1``). Their
-    frequencies are ``(a / period, b / period)`` wrapped to ``[-0.5, 0.5)``."""
-    check_int("period", period, 2)
-    pairs = [(a, b) for a in range(period) for b in range(period)
-             if (a or b) and (not own or math.gcd(math.gcd(a, b), period) == 1)]
-    return torch.tensor(pairs, dtype=torch.long)
-
-
-def _wrap(f: torch.Tensor) -> torch.Tensor:
-    return f - torch.floor(f + 0.5)
-
-
-def _half(f: torch.Tensor) -> torch.Tensor:
-    """One of each pair ``f, -f`` of ``(n, 2)`` wrapped frequencies (a real map's spectrum
-    is conjugate-symmetric, so the other carries nothing new)."""
-    neg = _wrap(-f)
-    keep = (f[:, 0] > neg[:, 0]) | ((f[:, 0] == neg[:, 0]) & (f[:, 1] >= neg[:, 1]))
-    return f[keep]
-
-
-
-def _candidate_points(period: float, exclude_period: int | None, h: int, w: int
-                      ) -> torch.Tensor:
-    """The frequencies ``(n, 2)`` that hold ``period``'s own evidence.
-
-    Integer ``P``: ``(a / P, b / P)`` with ``gcd(a, b, P) = 1`` (no shorter period has
-    them). Non-integer ``T`` (a resized lattice): ``(a / T, b / T)`` below Nyquist with
-    ``gcd(a, b) = 1``. Points within :data:`EXCLUDE_BINS` bins of ``exclude_period``'s
-    lattice are left out (its peaks leak that far); at most :data:`MAX_POINTS`, a fixed
-    spread subset.
-    """
-    if float(period).is_integer():
-        f = _wrap(lattice_points(int(period), own=True).double() / int(period))
-    else:
-        k = int(period / 2)
-        pairs = [(a, b) for a in range(-k, k + 1) for b in range(-k, k + 1)
-                 if (a or b) and math.gcd(a, b) == 1 and max(abs(a), abs(b)) < period / 2]
-        f = torch.tensor(pairs, dtype=torch.float64) / period
-    f = _half(f)
-    if exclude_period is not None:
-        f = f[~_near(f, _all_points(exclude_period, None), h, w, EXCLUDE_BINS)]
-    if len(f) > MAX_POINTS:
-        pick = torch.randperm(len(f), generator=torch.Generator().manual_seed(len(f)))
-        f = f[pick[:MAX_POINTS]]
-    return f
-
-
-def _all_points(period: int, exclude_period: int | None, h: int = 0, w: int = 0
-                ) -> torch.Tensor:
-    """Every lattice point of ``period`` (one of each +-f pair), less those near
-    ``exclude_period``'s lattice."""
-    f = _half(_wrap(lattice_points(period).double() / period))
-    if exclude_period is not None:
-        f = f[~_near(f, _all_points(exclude_period, None), h, w, EXCLUDE_BINS)]
-    return f
-
-
-def _near(f: torch.Tensor, lattice: torch.Tensor, h: int, w: int, bins: float) -> torch.Tensor:
-    """Which of ``f (n, 2)`` lie within ``bins`` bins of a point of ``lattice (m, 2)``."""
-    both = torch.cat([lattice, _wrap(-lattice)])  # the +-f pairs were halved
-    dy = _wrap(f[:, None, 0] - both[None, :, 0]).abs() * h
-    dx = _wrap(f[:, None, 1] - both[None, :, 1]).abs() * w
-    return ((dy <= bins) & (dx <= bins)).any(1)
-
-
 def _scores(evidence: Evidence, periods, exclude_period, draws: int, skip=None
             ) -> list[CandidateScore]:
     """Each candidate's observed score, ``z`` against its null draws, and family-wise
@@ -394,7 +320,7 @@ def _scores(evidence: Evidence, periods, exclude_period, draws: int, skip=None
     ``skip(period, freqs) -> mask`` drops points (e.g. those a found lattice explains)."""
     stats = {}
     for p in periods:
-        f = _candidate_points(p, exclude_period, evidence.h, evidence.w)
+        f = candidate_points(p, exclude_period, evidence.h, evidence.w)
         if skip is not None and len(f):
             f = f[~skip(p, f)]
         if len(f) >= 2:
@@ -496,15 +422,15 @@ def detect_lattice(group_means: torch.Tensor, counts: torch.Tensor | None = None
     if not float(first.period).is_integer():
         # At small sizes a half period shares points with its integer neighbours: an
         # integer period within half a pixel that is significant too explains it.
-        near = [c for c in whole if abs(c.period - first.period) <= 0.5]
-        first = min(near, key=lambda c: (c.false_alarm, -c.z)) if near else first
+        close = [c for c in whole if abs(c.period - first.period) <= 0.5]
+        first = min(close, key=lambda c: (c.false_alarm, -c.z)) if close else first
     if float(first.period).is_integer():
         chosen = max((c for c in whole if c.period % first.period == 0),
                      key=lambda c: c.period)
-        f_all = _all_points(int(chosen.period), exclude_period, h, w)
+        f_all = all_points(int(chosen.period), exclude_period, h, w)
     else:
         chosen = first
-        f_all = _candidate_points(chosen.period, exclude_period, h, w)
+        f_all = candidate_points(chosen.period, exclude_period, h, w)
         notes.append(f"no integer period explains the lattice; it fits {chosen.period:g} px "
                      "(a resized image?)")
     db = evidence.log_ratios(f_all, observed_only=True)[0].mean(0).cpu() * DB
@@ -513,7 +439,7 @@ def detect_lattice(group_means: torch.Tensor, counts: torch.Tensor | None = None
     rest = [p for p in periods if float(p).is_integer() and float(chosen.period).is_integer()
             and chosen.period % p]
     again = _scores(evidence, rest, exclude_period, draws,
-                    skip=lambda p, f: _near(f, f_all, h, w, 1.5))
+                    skip=lambda p, f: near(f, f_all, h, w, 1.5))
     others = sorted(c.period for c in again if c.false_alarm <= alpha)
     if others:
         notes.append("also significant, not dividing the period: " + ", ".join(map(str, others)))
