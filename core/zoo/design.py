@@ -149,6 +149,8 @@ class LatticeCheck:
         score_db, false_alarm: the detection's score and false-alarm rate.
         images, size: samples analysed and their side in pixels.
         consistent: :meth:`Design.consistent` of the detected period.
+        peaks_factor: the simplest baseline in the same run: the period the isolated-peak
+            finder reads off the mean spectrum (``estimate_upsampling_factor``), or ``None``.
     """
 
     entry: str
@@ -159,22 +161,25 @@ class LatticeCheck:
     images: int
     size: int
     consistent: bool
+    peaks_factor: int | None = None
 
     def to_json_dict(self) -> dict:
         return {"predicted": self.design.period, "detected": self.detected,
-                "consistent": self.consistent, "score_db": round(self.score_db, 2),
+                "consistent": self.consistent, "peaks_factor": self.peaks_factor,
+                "score_db": round(self.score_db, 2),
                 "false_alarm": round(self.false_alarm, 4), "images": self.images,
                 "size": self.size, "design": self.design.describe()}
 
 
 def check_lattice(entry: ZooEntry, folder, *, notify=None) -> LatticeCheck:
     """Detect the lattice in ``folder`` (an entry's samples, at their own size) and set
-    it beside the entry's design at that size."""
+    it beside the entry's design at that size, and beside the isolated-peak baseline."""
     from core.analysis import analyse_paths
+    from core.spectrum import estimate_upsampling_factor
 
     report = analyse_paths([folder], notify=notify)
     design = design_of(entry, report.size)
     period = report.grid.period
     return LatticeCheck(entry.name, design, period, report.grid.score_db,
                         report.grid.false_alarm, report.images, report.size,
-                        design.consistent(period))
+                        design.consistent(period), estimate_upsampling_factor(report.peaks))
