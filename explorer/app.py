@@ -1,7 +1,7 @@
 """The fpx dashboard: ``panel serve explorer/app.py``.
 
-Template and tabs only; each tab is a Viewer in ``explorer.views`` over a state object
-in ``explorer.state``. Nothing is computed at import: each browser session builds its
+Template only; each tab is a Viewer in ``explorer.views`` over a state object in
+``explorer`` and declares itself there (``TAB``, found by ``explorer.views.tabs``). Nothing is computed at import: each browser session builds its
 own state when it opens.
 """
 
@@ -10,8 +10,7 @@ import panel as pn
 from bokeh.core.validation import silence
 from bokeh.core.validation.warnings import FIXED_SIZING_MODE
 
-from explorer.views.spectrum_lab import SpectrumLab
-from explorer.views.zoo import ZooView
+from explorer.views import tabs as find_tabs
 
 pn.extension("filedropper")
 hv.extension("bokeh")
@@ -29,12 +28,12 @@ The **Zoo** tab shows the spectra of small real generators trained by fpx.
 
 
 def create_app() -> pn.template.BaseTemplate:
-    lab, zoo = SpectrumLab(), ZooView()
-    tabs = pn.Tabs(("Spectrum Lab", lab), ("Zoo", zoo), dynamic=True,
+    found = find_tabs()
+    views = [tab.view() for tab in found]
+    tabs = pn.Tabs(*((tab.title, view) for tab, view in zip(found, views)), dynamic=True,
                    sizing_mode="stretch_width")
     # Each tab owns its controls: the sidebar shows the open tab's, and only those.
-    controls = pn.Column(lab.controls, sizing_mode="stretch_width", margin=0)
-    views = [lab, zoo]
+    controls = pn.Column(views[0].controls, sizing_mode="stretch_width", margin=0)
     tabs.param.watch(lambda e: setattr(controls, "objects", [views[e.new].controls]),
                      "active")
     return pn.template.BootstrapTemplate(

@@ -16,6 +16,7 @@ from core.figures.axes import shared_color_limits
 from explorer.export import lab_png
 from explorer.readout import lab_markdown
 from explorer.state import LabResult, LabState
+from explorer.views import Tab
 from explorer.views.figures import TABLE_CSS, CropFigure, ProfileFigure, SpectrumFigure
 
 IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"]
@@ -255,3 +256,6 @@ def _describe(result: LabResult) -> str:
     b = result.spec.up[0]
     k = f" k{b.kernel}" if upsampler(b.upsampling).kernels == "any" else ""
     return f"{len(result.spec.up)}x {b.upsampling}{k} s{b.factor}, {b.norm}, {b.activation}"
+
+
+TAB = Tab(order=10, title="Spectrum Lab", view=SpectrumLab)

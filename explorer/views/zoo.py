@@ -12,6 +12,7 @@ import param
 
 from core.figures.axes import shared_color_limits
 from explorer.readout import zoo_markdown
+from explorer.views import Tab
 from explorer.views.figures import TABLE_CSS, CropFigure, ProfileFigure, SpectrumFigure
 from explorer.views.spectrum_lab import _under_lock, flow
 from explorer.zoo import REAL, ZooState
@@ -87,3 +88,6 @@ class ZooView(pn.viewable.Viewer):
 
     def __panel__(self):
         return self._layout
+
+
+TAB = Tab(order=20, title="Zoo", view=ZooView)
