@@ -1,0 +1,262 @@
+"""Attribute tab state: who made these images? ``param`` only, never panel.
+
+The images (an upload or a server folder) are embedded like any set
+(:mod:`explorer.image_sets`, so the current extractor and its size policy are used) and
+set against the gallery: the shipped zoo entries (``SHOTS`` reference images each) plus
+any models the user added from the Embeddings tab (``RUNS/gallery/*.npz``). Each image
+gets its nearest models and a verdict, "unknown" under a threshold calibrated on
+held-out models (:mod:`explorer.attribution_gallery`). The evidence is spectral: the
+images' mean spectrum and detected upsampling lattice (:func:`core.analysis.analyse_paths`,
+as ``fpx spectrum``) against the nearest generator's and the real photos'.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import param
+
+from core.analysis import SpectrumReport, analyse_paths
+from core.errors import FpxError, InvalidInputError
+from core.extractor import EmbeddingSet
+from core.spectrum import spectral_distance
+from core.spectrum.lattice import describe_period
+from core.zoo.shipped import SHIPPED_ZOO, read_manifest
+from explorer import attribution_gallery as ag
+from explorer.embeddings import combine
+from explorer.image_sets import (
+    ImageSet,
+    cached_embeddings,
+    extractor_choices,
+    extractor_hash,
+    runs_dir,
+    upload_set,
+    zoo_set,
+)
+from explorer.sources import within_roots
+
+FORMAT = "fpx.attribution/1"
+
+
+def query_folder(path: str) -> ImageSet:
+    """A server folder of images to attribute (under the data roots)."""
+    text = (path or "").strip()
+    if not text:
+        raise InvalidInputError("drop images on the upload area or type a server folder")
+    root = Path(text).expanduser()
+    root = root if root.is_absolute() else Path.cwd() / root
+    if not within_roots(root):
+        raise InvalidInputError(f"{text}: outside the folders this server may read (its "
+                                "data roots, FPX_DATA_ROOTS)")
+    if not root.is_dir():
+        raise InvalidInputError(f"{text}: no such folder")
+    return ImageSet(f"folder {root.name}", root)
+
+
+def user_gallery(runs: Path) -> list[EmbeddingSet]:
+    """Models added from the Embeddings tab (``RUNS/gallery/*.npz``); a damaged file is
+    left out."""
+    found = []
+    for path in sorted((runs / "gallery").glob("*.npz")):
+        try:
+            found.append(EmbeddingSet.load(path))
+        except FpxError:
+            continue
+    return found
+
+
+@functools.lru_cache(maxsize=32)
+def _analysis(paths: tuple[str, ...], size: int | None) -> SpectrumReport:
+    return analyse_paths(list(paths), size=size, residual="blur")
+
+
+@dataclass(frozen=True, eq=False)
+class AttributeResult:
+    """One answer.
+
+    Attributes:
+        verdicts: one per image; summary: the set's most frequent answer.
+        calibration: the threshold and its measured rates.
+        gallery: the known models; removed: those left out of it.
+        report: the images' spectrum analysis at their own size (lattice), residual
+            ``blur``; shown: the same at the evidence's size (the zoo's, or smaller).
+        nearest_report: the nearest generator's (over the set), or ``None`` when it is
+            not a zoo entry; real_report: the zoo's real photos'.
+        distance_nearest_db, distance_real_db: spectral distances of radial profiles.
+        compute_ms: wall time.
+    """
+
+    verdicts: tuple[ag.Verdict, ...]
+    summary: str
+    calibration: ag.Calibration
+    gallery: tuple[str, ...]
+    removed: tuple[str, ...]
+    nearest_model: str
+    report: SpectrumReport
+    shown: SpectrumReport
+    nearest_report: SpectrumReport | None
+    real_report: SpectrumReport
+    distance_nearest_db: float | None
+    distance_real_db: float
+    compute_ms: float
+
+    def to_dict(self) -> dict:
+        grid = self.report.grid
+        return {
+            "format": FORMAT, "summary": self.summary,
+            "verdicts": [v.to_dict() for v in self.verdicts],
+            "calibration": self.calibration.to_dict(),
+            "gallery": list(self.gallery), "removed_from_gallery": list(self.removed),
+            "lattice": {"period": grid.period, "false_alarm": round(grid.false_alarm, 4),
+                        "explanation": describe_period(grid.period), "images": grid.images},
+            "evidence": {"nearest_model": self.nearest_model,
+                         "spectral_distance_to_nearest_db": self.distance_nearest_db,
+                         "spectral_distance_to_real_db": round(self.distance_real_db, 3),
+                         "residual": self.report.residual},
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+class AttributeState(param.Parameterized):
+    """The images asked about, the gallery and the threshold; the answer."""
+
+    extractor = param.Selector(default=None, objects=[], label="Extractor")
+    folder = param.String(default="", label="Server folder",
+                          doc="A folder of images on the server (under FPX_DATA_ROOTS)")
+    target_far = param.Number(default=ag.TARGET_FAR, bounds=(0.005, 0.5), step=0.005,
+                              label="False-accept rate",
+                              doc="Share of images of generators not in the gallery that "
+                                  "may still be attributed to one (sets the threshold)")
+    removed = param.ListSelector(default=[], objects=[], label="Left out of the gallery",
+                                 doc="Known models to pretend unknown (test the verdict)")
+    busy = param.Boolean(default=False)
+    progress = param.Number(default=0.0, bounds=(0.0, 1.0))
+    status = param.String(default="")
+    message = param.String(default="")
+    result = param.ClassSelector(class_=AttributeResult, allow_None=True, default=None)
+
+    def __init__(self, runs: str | Path | None = None, **params):
+        self.extractors = extractor_choices()
+        super().__init__(**params)
+        self.runs = Path(runs) if runs is not None else runs_dir()
+        self.param.extractor.objects = list(self.extractors)
+        try:
+            names = list(read_manifest(SHIPPED_ZOO).entries)
+        except FpxError:
+            names = []
+        self.param.removed.objects = names
+        with param.discard_events(self):
+            if self.extractor is None:
+                self.extractor = next(iter(self.extractors))
+        self.uploads: list[tuple[str, bytes]] = []
+        self._thread: threading.Thread | None = None
+        self._generation = 0
+
+    def set_uploads(self, files: list[tuple[str, bytes]]) -> None:
+        self.uploads = list(files)
+        self.compute()
+
+    @param.depends("extractor", "folder", "target_far", "removed", watch=True)
+    def compute(self) -> None:
+        """Attribute the current images, off this thread."""
+        if not self.uploads and not self.folder.strip():
+            return
+        self._generation += 1
+        gen = self._generation
+        self.busy, self.progress, self.message = True, 0.0, ""
+        self._thread = threading.Thread(target=self._work, args=(gen,), daemon=True,
+                                        name="fpx-attribute")
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _say(self, gen: int, **values) -> None:
+        if gen == self._generation:
+            self.param.update(**values)
+
+    def _work(self, gen: int) -> None:
+        try:
+            result = self.attribute(gen)
+            self._say(gen, result=result, progress=1.0, status=result.summary)
+        except FpxError as err:
+            self._say(gen, message=str(err).splitlines()[0], status="", result=None)
+        except MemoryError:
+            self._say(gen, message="out of memory: attribute fewer images", status="")
+        finally:
+            if gen == self._generation:
+                self.busy = False
+
+    def query(self) -> ImageSet:
+        if self.uploads:
+            return upload_set(self.uploads, self.runs, label="query")
+        return query_folder(self.folder)
+
+    def gallery_data(self, gen: int | None = None) -> EmbeddingSet:
+        """Zoo embeddings plus the user's gallery, cached like the Embeddings tab's."""
+        folder = self.extractors[self.extractor]
+        zoo = cached_embeddings(zoo_set(), folder, self.runs,
+                                status=lambda t: gen is None or self._say(gen, status=t))
+        dims = {zoo.dim}
+        extra = [s for s in user_gallery(self.runs) if s.dim in dims]
+        return combine([zoo, *extra])
+
+    def attribute(self, gen: int | None = None) -> AttributeResult:
+        """The whole answer for the current images (runs on the calling thread)."""
+        t0 = time.perf_counter()
+        say = (lambda **v: self._say(gen, **v)) if gen is not None else (lambda **v: None)
+        folder = self.extractors.get(self.extractor)
+        if folder is None:
+            raise InvalidInputError("choose an extractor")
+        query = self.query()
+        say(progress=0.1, status="gallery")
+        gallery, cal = _calibrated(self, folder)
+        say(progress=0.4, status="embedding the images")
+        found = cached_embeddings(query, folder, self.runs)
+        names = tuple(Path(p).name for p in found.paths)
+        verdicts = ag.verdicts(found.embeddings, names, gallery, cal.threshold)
+        say(progress=0.6, status="spectra and lattice")
+        report = _analysis(tuple(found.paths), None)
+        best = ag.verdicts(found.embeddings.mean(0, keepdims=True), ["set"], gallery,
+                           cal.threshold)[0].nearest[0][0]
+        # The evidence sets spectra side by side at one size: the zoo's (32 px) or the
+        # images' own when smaller; larger images are centre-cropped for it.
+        manifest = read_manifest(SHIPPED_ZOO)
+        size = min(report.size, manifest.size)
+        shown = report if size == report.size else _analysis(tuple(found.paths), size)
+        real = _analysis((str(SHIPPED_ZOO / manifest.real.folder),), size)
+        near_report, d_near = None, None
+        if best in manifest.entries:
+            near_report = _analysis((str(SHIPPED_ZOO / manifest.entries[best].folder),), size)
+            d_near = round(float(spectral_distance(shown.profile, near_report.profile)), 3)
+        return AttributeResult(
+            tuple(verdicts), ag.summary(verdicts), cal, gallery.names, tuple(self.removed),
+            best, report, shown, near_report, real,
+            d_near, float(spectral_distance(shown.profile, real.profile)),
+            (time.perf_counter() - t0) * 1000)
+
+
+_calibrations: dict[tuple, tuple[ag.Gallery, ag.Calibration]] = {}
+
+
+def _calibrated(state: AttributeState, folder: Path) -> tuple[ag.Gallery, ag.Calibration]:
+    """The gallery and its threshold, kept per extractor, gallery files, removed models
+    and target rate (the calibration costs a matrix product, the embedding far more)."""
+    files = tuple(sorted((p.name, p.stat().st_mtime_ns)
+                         for p in (state.runs / "gallery").glob("*.npz")))
+    key = (extractor_hash(folder), str(state.runs), files, tuple(sorted(state.removed)),
+           round(state.target_far, 6))
+    if key not in _calibrations:
+        data = state.gallery_data()
+        gallery = ag.build_gallery(data.embeddings, data.labels, ag.SHOTS, state.removed)
+        _calibrations[key] = (gallery, ag.calibrate(gallery, state.target_far))
+    return _calibrations[key]

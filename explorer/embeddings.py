@@ -1,0 +1,316 @@
+"""Embeddings tab state: where generators sit in the extractor's embedding space.
+``param`` only, never panel.
+
+One computation, :class:`EmbeddingsResult`, feeds every view: the embeddings of the
+chosen image sets (:mod:`explorer.image_sets`: zoo entries, real photos, a server folder,
+uploads; cached on disk) and, from them, the 2-D map, the model-by-model similarity in
+dendrogram order, the verification ROC and the identification confusion for ``shots``
+(:mod:`explorer.embedding_maps`). Work runs on a background thread with ``progress`` and
+``status``; :meth:`EmbeddingsState.wait` joins it (tests, notebooks). Colouring the map
+by a design field changes no number, only the colours the view reads from
+:meth:`EmbeddingsState.colours`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import param
+
+from core.errors import FpxError
+from core.extractor import EmbeddingSet
+from core.zoo.sample import read_design
+from core.zoo.shipped import SHIPPED_ZOO, read_manifest
+from explorer import embedding_maps as maps
+from explorer.image_sets import (
+    ImageSet,
+    cached_embeddings,
+    extractor_choices,
+    real_set,
+    runs_dir,
+    server_set,
+    upload_set,
+    zoo_set,
+)
+
+DESIGN_FIELDS = ("model", "family", "upsampling", "normalization", "activation", "loss")
+REAL_LABEL = "real"
+UNKNOWN = "unrecorded"
+
+
+def zoo_designs() -> dict[str, dict]:
+    """Zoo entry name -> its recorded design fields (``core/assets/zoo/manifest.json``)."""
+    try:
+        manifest = read_manifest(SHIPPED_ZOO)
+    except FpxError:
+        return {}
+    return {name: {f: getattr(e.entry, f, UNKNOWN) for f in DESIGN_FIELDS[1:]}
+            for name, e in manifest.entries.items()}
+
+
+def combine(sets: list[EmbeddingSet]) -> EmbeddingSet:
+    """One set of the rows of several (same extractor: same ``D``)."""
+    if len(sets) == 1:
+        return sets[0]
+    return EmbeddingSet(np.concatenate([s.embeddings for s in sets]),
+                        tuple(p for s in sets for p in s.paths),
+                        tuple(lab for s in sets for lab in s.labels),
+                        tuple(k for s in sets for k in s.skipped))
+
+
+def subset(data: EmbeddingSet, keep: np.ndarray) -> EmbeddingSet:
+    return EmbeddingSet(data.embeddings[keep], tuple(np.asarray(data.paths)[keep].tolist()),
+                        tuple(np.asarray(data.labels)[keep].tolist()), data.skipped)
+
+
+@dataclass(frozen=True, eq=False)
+class EmbeddingsResult:
+    """One computation of the tab.
+
+    Attributes:
+        data: the embeddings, one row per image, labels = models.
+        level: ``images`` or ``models``; method: the map's method.
+        points: ``(P, 2)`` map coordinates; point_labels: ``P`` model names;
+            point_rows: for each point its first row in ``data``.
+        means, models: ``(M, D)`` unit mean embedding per model and their names.
+        similarity, roc, confusion: see :mod:`explorer.embedding_maps` (``None`` with
+            a note in ``notes`` when the data cannot give one, e.g. a single model).
+        compute_ms: wall time of the derivation (not of the embedding).
+    """
+
+    data: EmbeddingSet
+    level: str
+    method: str
+    points: np.ndarray
+    point_labels: tuple[str, ...]
+    point_rows: tuple[int, ...]
+    means: np.ndarray
+    models: tuple[str, ...]
+    similarity: maps.Similarity | None
+    roc: maps.Roc | None
+    confusion: maps.Confusion | None
+    notes: tuple[str, ...]
+    compute_ms: float
+
+
+def derive(data: EmbeddingSet, level: str = "images", method: str = "pca", shots: int = 10,
+           seed: int = 0) -> EmbeddingsResult:
+    """Every view of one embedding set (raises ``FpxError`` when no map can be drawn)."""
+    t0 = time.perf_counter()
+    means, models = maps.model_means(data.embeddings, data.labels)
+    if level == "models":
+        points, labels = means, tuple(models)
+        first = {lab: i for i, lab in reversed(list(enumerate(data.labels)))}
+        rows = tuple(first[m] for m in models)
+    else:
+        points, labels, rows = data.embeddings, data.labels, tuple(range(len(data.labels)))
+    xy = maps.project(points, method, seed)
+    notes, parts = [], {}
+    for name, fn in (("similarity", lambda: maps.similarity(data.embeddings, data.labels)),
+                     ("roc", lambda: maps.roc(data.embeddings, data.labels, seed)),
+                     ("confusion", lambda: maps.confusion(data.embeddings, data.labels, shots))):
+        try:
+            parts[name] = fn()
+        except FpxError as err:
+            parts[name] = None
+            notes.append(f"{name}: {str(err).splitlines()[0]}")
+    return EmbeddingsResult(data, level, method, xy, tuple(labels), rows, means.astype(np.float32),
+                            tuple(models), parts["similarity"], parts["roc"], parts["confusion"],
+                            tuple(notes), (time.perf_counter() - t0) * 1000)
+
+
+class EmbeddingsState(param.Parameterized):
+    """Which images, which extractor, which map; the result and the clicked point."""
+
+    extractor = param.Selector(default=None, objects=[], label="Extractor",
+                               doc="The shipped extractor, or a finished extractor run")
+    entries = param.ListSelector(default=[], objects=[], label="Zoo entries",
+                                 doc="Shipped zoo entries to embed (200 samples each)")
+    real = param.Boolean(default=True, label="Real photos",
+                         doc="Add the zoo's real crops (1000 bundled-photo crops) as a model")
+    folder = param.String(default="", label="Server folder",
+                          doc="A folder on the server whose sub-folders are models "
+                              "(under the data roots, FPX_DATA_ROOTS)")
+    level = param.Selector(default="images", objects=["images", "models"], label="Points",
+                           doc="One point per image, or per model (its mean embedding)")
+    method = param.Selector(default="pca", objects=maps.available_methods(), label="Map",
+                            doc="PCA (fast, linear), t-SNE (neighbourhoods), UMAP if installed")
+    color_by = param.Selector(default="model", objects=list(DESIGN_FIELDS), label="Colour by",
+                              doc="Colour points by a recorded design field")
+    shots = param.Integer(default=10, bounds=(1, 100), label="Shots (identification)",
+                          doc="Gallery images per model for the identification confusion")
+    selected = param.Integer(default=-1, doc="The clicked point's row in the embeddings")
+    busy = param.Boolean(default=False)
+    progress = param.Number(default=0.0, bounds=(0.0, 1.0))
+    status = param.String(default="")
+    message = param.String(default="", doc="The last problem, one line (empty if none)")
+    result = param.ClassSelector(class_=EmbeddingsResult, allow_None=True, default=None)
+
+    def __init__(self, runs: str | Path | None = None, autostart: bool = True, **params):
+        choices = extractor_choices()
+        self.extractors = choices
+        self.designs = zoo_designs()
+        super().__init__(**params)
+        self.runs = Path(runs) if runs is not None else runs_dir()
+        self.param.extractor.objects = list(choices)
+        names = list(self.designs)
+        self.param.entries.objects = names
+        with param.discard_events(self):
+            if self.extractor is None:
+                self.extractor = next(iter(choices))
+            if "entries" not in params:
+                self.entries = names
+        self.uploads: list[tuple[str, bytes]] = []
+        self._thread: threading.Thread | None = None
+        self._generation = 0
+        self._data: EmbeddingSet | None = None
+        if autostart:
+            self.compute()
+
+    # -- the image sets --------------------------------------------------------------
+    def sets(self) -> list[ImageSet]:
+        """The sets chosen now (raises ``FpxError`` for a bad folder or upload)."""
+        out = []
+        if self.entries:
+            out.append(zoo_set())
+        if self.real:
+            out.append(real_set())
+        if self.folder.strip():
+            out.append(server_set(self.folder))
+        if self.uploads:
+            out.append(upload_set(self.uploads, self.runs))
+        return out
+
+    def add_uploads(self, files: list[tuple[str, bytes]]) -> None:
+        """Uploaded images become one model, ``upload``; recomputes."""
+        self.uploads = list(files)
+        self.compute()
+
+    def design(self, model: str) -> dict:
+        """The model's design fields: the zoo's record, ``samples.json`` of a folder's
+        model, ``real`` for the real photos, else ``unrecorded``."""
+        if model in self.designs:
+            return {"model": model, **self.designs[model]}
+        if model == REAL_LABEL or model == "real photos":
+            return {"model": model, **{f: REAL_LABEL for f in DESIGN_FIELDS[1:]}}
+        found = None
+        if self.folder.strip():
+            try:
+                found = read_design(server_set(self.folder).folder / model)
+            except FpxError:
+                found = None
+        fields = {f: (found or {}).get(f, UNKNOWN) for f in DESIGN_FIELDS[1:]}
+        return {"model": model, **{k: str(v) for k, v in fields.items()}}
+
+    def colours(self) -> list[str]:
+        """The value of :attr:`color_by` for every point of the result."""
+        r = self.result
+        if r is None:
+            return []
+        cache = {m: self.design(m)[self.color_by] for m in set(r.point_labels)}
+        return [cache[m] for m in r.point_labels]
+
+    # -- computing -------------------------------------------------------------------
+    @param.depends("extractor", "entries", "real", "folder", watch=True)
+    def compute(self) -> None:
+        """Embed the chosen sets (cached) and derive the views, off this thread."""
+        self._start(embed=True)
+
+    @param.depends("level", "method", "shots", watch=True)
+    def _rederive(self) -> None:
+        self._start(embed=self._data is None)
+
+    def _start(self, embed: bool) -> None:
+        self._generation += 1
+        gen = self._generation
+        self.busy, self.progress, self.message = True, 0.0, ""
+        self._thread = threading.Thread(target=self._work, args=(gen, embed), daemon=True,
+                                        name="fpx-embeddings")
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the running computation (if any) ends."""
+        t = self._thread
+        if t is not None:
+            t.join(timeout)
+
+    def _work(self, gen: int, embed: bool) -> None:
+        try:
+            if embed:
+                self._data = None
+                data = self._embed(gen)
+                if data is None:
+                    return
+                self._data = data
+            if self._data is None:
+                return
+            self._set(gen, status=f"drawing the {self.method} map", progress=0.9)
+            result = derive(self._data, self.level, self.method, self.shots)
+            if gen == self._generation:
+                self.param.update(result=result, selected=-1, progress=1.0,
+                                  status=f"{len(result.data.labels)} images of "
+                                         f"{len(result.models)} models")
+        except FpxError as err:
+            self._set(gen, message=str(err).splitlines()[0], status="", result=None)
+        except MemoryError:
+            self._set(gen, message="out of memory: choose fewer images", status="")
+        finally:
+            if gen == self._generation:
+                self.busy = False
+
+    def _set(self, gen: int, **values) -> None:
+        if gen == self._generation:  # a newer request owns the state
+            self.param.update(**values)
+
+    def _embed(self, gen: int) -> EmbeddingSet | None:
+        folder = self.extractors.get(self.extractor)
+        if folder is None:
+            self._set(gen, message="choose an extractor")
+            return None
+        sets = self.sets()
+        if not sets:
+            self._set(gen, message="choose zoo entries, real photos, a folder or uploads")
+            return None
+        parts = []
+        for i, image_set in enumerate(sets):
+            self._set(gen, progress=0.85 * i / len(sets))
+            found = cached_embeddings(image_set, folder, self.runs,
+                                      status=lambda text: self._set(gen, status=text))
+            if image_set.label == "shipped zoo" and set(self.entries) != set(found.models):
+                found = subset(found, np.isin(found.labels, list(self.entries)))
+            if image_set.label == "real photos":
+                found = EmbeddingSet(found.embeddings, found.paths,
+                                     (REAL_LABEL,) * len(found.paths), found.skipped)
+            parts.append(found)
+        return combine(parts) if gen == self._generation else None
+
+    # -- a clicked point -------------------------------------------------------------
+    def nearest(self, row: int, k: int = 5) -> list[tuple[str, float]]:
+        """The ``k`` models nearest to image ``row`` (cosine to their mean embedding)."""
+        r = self.result
+        return maps.nearest_models(r.data.embeddings[row], r.means, r.models, k)
+
+    def add_to_gallery(self) -> list[str]:
+        """Save the embeddings of the models that are not zoo entries or real photos to
+        ``RUNS/gallery/MODEL.npz``, where the Attribute tab finds them; returns their
+        names."""
+        r = self.result
+        if r is None:
+            return []
+        added = []
+        for model in r.models:
+            if model in self.designs or model == REAL_LABEL:
+                continue
+            keep = np.asarray(r.data.labels) == model
+            safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in model)[:80]
+            target = self.runs / "gallery" / f"{safe}.npz"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            subset(r.data, keep).save(target)
+            added.append(model)
+        self.status = (f"added {', '.join(added)} to the Attribute gallery" if added else
+                       "nothing to add: only zoo entries and real photos are embedded")
+        return added

@@ -1,0 +1,222 @@
+"""Image sets the Embeddings and Attribute tabs embed, and the on-disk cache of their
+embeddings. ``param``-free, panel-free: plain functions over folders.
+
+A set is a folder that :func:`core.extractor.embed_folders` reads (as ``fpx embed``
+does, so its embeddings are the CLI's bit for bit): the shipped zoo's samples (one
+sub-folder per entry), its real crops, a server folder whose sub-folders are models
+(confined to the data roots like the Spectrum Lab's folder source), or uploaded images,
+which are written unchanged under the runs directory first (the dashboard writes nowhere
+else). Embeddings are cached in ``RUNS/embeddings/KEY.npz`` (:meth:`EmbeddingSet.save`),
+``KEY`` hashing the extractor's files and the set's file names and bytes, so a set seen
+before opens at once, in any session.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.data import IMAGE_SUFFIXES, Skipped, decode_rgb, scan_images
+from core.errors import FpxError, InvalidInputError
+from core.extractor import DEFAULT_EXTRACTOR, EmbeddingSet, embed_folders, load_extractor
+from core.zoo.shipped import SHIPPED_ZOO
+from explorer.sources import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, within_roots
+
+SHIPPED = "shipped extractor"
+MAX_UPLOADS = 64
+MAX_SET_IMAGES = 20_000  # a server folder larger than this is refused, not walked for minutes
+_CHUNK = 1 << 20
+
+
+def runs_dir() -> Path:
+    """Where the dashboard writes: ``FPX_RUNS``, else ``runs`` in the working folder."""
+    return Path(os.environ.get("FPX_RUNS", "runs")).expanduser()
+
+
+def extractor_choices() -> dict[str, Path]:
+    """Extractors to choose from: the shipped one and, when the Training tab's module
+    lists them, finished extractor runs (label -> exported folder)."""
+    found = {SHIPPED: DEFAULT_EXTRACTOR}
+    try:
+        from explorer import training
+    except ImportError:
+        return found
+    lister = getattr(training, "finished_extractors", None)
+    if callable(lister):
+        try:
+            for label, folder in dict(lister()).items():
+                found[str(label)] = Path(folder)
+        except (FpxError, OSError, TypeError, ValueError):
+            pass  # a broken runs folder must not take the tab down
+    return found
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """A folder to embed and what to call it (``zoo``, ``real``, ``folder NAME`` ...)."""
+
+    label: str
+    folder: Path
+
+
+def zoo_set() -> ImageSet:
+    return ImageSet("shipped zoo", SHIPPED_ZOO / "samples")
+
+
+def real_set() -> ImageSet:
+    return ImageSet("real photos", SHIPPED_ZOO / "real")
+
+
+def server_set(path: str) -> ImageSet:
+    """A folder on the server whose sub-folders are models; it must lie under the data
+    roots (``FPX_DATA_ROOTS``), and whether a path outside them exists is not told."""
+    text = (path or "").strip()
+    if not text:
+        raise InvalidInputError("type the path of a folder on the server whose sub-folders "
+                                "are models")
+    root = Path(text).expanduser()
+    if not root.is_absolute():
+        root = Path.cwd() / root
+    if not within_roots(root):
+        raise InvalidInputError(f"{text}: outside the folders this server may read (its "
+                                "data roots, FPX_DATA_ROOTS)")
+    if not root.is_dir():
+        raise InvalidInputError(f"{text}: no such folder")
+    models = [p for p in sorted(root.iterdir()) if p.is_dir() and not p.is_symlink()]
+    if len(models) < 2:
+        raise InvalidInputError(f"{text}: holds {len(models)} model folder(s); give a folder "
+                                "whose sub-folders (at least 2) are models")
+    return ImageSet(f"folder {root.name}", root)
+
+
+def _safe_name(name: str, index: int) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(name or "").name)[:80].lstrip(".")
+    suffix = Path(stem).suffix.lower()
+    return f"{index:03d}_{stem}" if suffix in IMAGE_SUFFIXES else f"{index:03d}_{stem}.img.png"
+
+
+def upload_set(files: list[tuple[str, bytes]], runs: Path | None = None,
+               label: str = "upload") -> ImageSet:
+    """Write uploaded images, bytes unchanged, to ``RUNS/uploads/DIGEST/LABEL/``.
+
+    Each file is decoded first (format sniffed from the bytes): a file that is not an
+    image, empty or too large is refused by name and nothing is written.
+    """
+    if not files:
+        raise InvalidInputError("no image uploaded yet: drop image files on the upload area")
+    if len(files) > MAX_UPLOADS:
+        raise InvalidInputError(f"{len(files)} files: at most {MAX_UPLOADS} at once")
+    digest = hashlib.sha256()
+    for name, data in files:
+        if not data:
+            raise InvalidInputError(f"{name}: the uploaded file is empty (0 bytes)")
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise InvalidInputError(f"{name}: larger than the {MAX_UPLOAD_BYTES // 2**20} MB "
+                                    "upload limit")
+        try:
+            decode_rgb(bytes(data), name, max_pixels=MAX_UPLOAD_PIXELS)
+        except FpxError as err:
+            raise InvalidInputError(f"{name}: not a usable image "
+                                    f"({str(err).splitlines()[0][:120]})") from None
+        digest.update(hashlib.sha256(data).digest())
+    label = re.sub(r"[^A-Za-z0-9._-]", "_", label) or "upload"
+    folder = (runs or runs_dir()) / "uploads" / digest.hexdigest()[:16] / label
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, (name, data) in enumerate(files):
+        target = folder / _safe_name(name, i)
+        if not target.exists():
+            from core.runtime import atomic_write
+
+            atomic_write(target, bytes(data))
+    return ImageSet(f"upload ({len(files)} image{'s' * (len(files) != 1)})", folder)
+
+
+def file_digest(path: Path) -> bytes:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            h.update(chunk)
+    return h.digest()
+
+
+@functools.lru_cache(maxsize=16)
+def _extractor_hash(folder: str, stamp: tuple) -> str:
+    h = hashlib.sha256()
+    for name in ("extractor.json", "extractor.safetensors"):
+        h.update(file_digest(Path(folder) / name))
+    return h.hexdigest()
+
+
+def extractor_hash(folder: Path) -> str:
+    """SHA-256 of the exported extractor's record and weights."""
+    files = [Path(folder) / n for n in ("extractor.json", "extractor.safetensors")]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise InvalidInputError(f"{folder}: no {', '.join(missing)} (an unfinished or "
+                                "damaged extractor run: export it with fpx train)")
+    stamp = tuple((f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    return _extractor_hash(str(folder), stamp)
+
+
+def set_key(image_set: ImageSet, extractor: Path) -> str:
+    """Cache key: the extractor's hash, the folder as given, and every image file's
+    relative path and bytes (a renamed, added or changed file is a new key)."""
+    files = scan_images([image_set.folder], Skipped())
+    if len(files) > MAX_SET_IMAGES:
+        raise InvalidInputError(f"{image_set.folder}: {len(files)} images; at most "
+                                f"{MAX_SET_IMAGES} in one set")
+    h = hashlib.sha256(extractor_hash(extractor).encode())
+    h.update(str(image_set.folder).encode())
+    for path in files:
+        h.update(str(path.relative_to(image_set.folder)).encode() + b"\0")
+        h.update(file_digest(path))
+    return h.hexdigest()[:32]
+
+
+@functools.lru_cache(maxsize=4)
+def _model(folder: str, digest: str):
+    return load_extractor(folder)
+
+
+def extractor_model(folder: Path):
+    """The exported extractor in ``folder`` on the CPU, loaded once per process."""
+    return _model(str(folder), extractor_hash(folder))
+
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock(key: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(key, threading.Lock())
+
+
+def cached_embeddings(image_set: ImageSet, extractor: Path, runs: Path | None = None,
+                      status: Callable[[str], None] | None = None) -> EmbeddingSet:
+    """The set's embeddings: read from the cache, or made by
+    :func:`core.extractor.embed_folders` (``fpx embed``) and cached. Sessions asking
+    for the same set at once wait for one computation."""
+    say = status or (lambda text: None)
+    say(f"{image_set.label}: hashing images")
+    key = set_key(image_set, extractor)
+    path = (runs or runs_dir()) / "embeddings" / f"{key}.npz"
+    with _lock(key):
+        if path.exists():
+            try:
+                say(f"{image_set.label}: read from cache")
+                return EmbeddingSet.load(path)
+            except FpxError:
+                pass  # a damaged cache file is made again
+        say(f"{image_set.label}: embedding images")
+        model = extractor_model(extractor)
+        result = embed_folders(model, [image_set.folder])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        result.save(path)
+        return result
