@@ -222,6 +222,53 @@ def test_interrupted_training_resumes_exactly(family, tmp_path):
     assert steps == [1, 2, 3, 4]  # the step lost to the interruption is not listed twice
 
 
+def test_snapshots_at_every_checkpoint_leave_resume_exact(tmp_path):
+    """--snapshots: step 0 and every checkpoint get samples, spectrum and lattice record;
+    the snapshots draw their own noise, so a cut run resumed still equals a whole one."""
+    from core.zoo.snapshots import KEPT, read_real, read_snapshot, snapshot_steps
+
+    entry = tiny("gan")
+    kw = {"steps": 4, "batch": 4, "checkpoint_every": 2, "device": "cpu", "quiet": True}
+    train_entry(entry, tmp_path / "plain", **kw)
+    train_entry(entry, tmp_path / "cut", stop_after=3, snapshots=True, **kw)
+    snaps = tmp_path / "cut" / entry.name / "snapshots"
+    assert snapshot_steps(snaps) == [0, 2]
+    train_entry(entry, tmp_path / "cut", resume=True, snapshots=True, **kw)
+    assert snapshot_steps(snaps) == [0, 2, 4]
+    a, _ = load_trained(tmp_path / "plain" / entry.name)
+    b, _ = load_trained(tmp_path / "cut" / entry.name)
+    assert _same_weights(a.state_dict(), b.state_dict())
+    snap = read_snapshot(snaps, 4)
+    assert snap.samples.shape == (KEPT, 3, 32, 32) and snap.samples.dtype == np.uint8
+    assert snap.spectrum.shape == (32, 32) and np.isfinite(snap.spectrum).all()
+    rec = snap.record
+    assert rec["step"] == 4 and rec["spectral_distance_db"] > 0
+    assert rec["grid_prominence_db"] >= 0 and len(rec["profile"]["power_db"]) == 17
+    # the step-0 snapshot is the untrained generator: other samples than at step 4
+    assert not np.array_equal(read_snapshot(snaps, 0).samples, snap.samples)
+    assert len(read_real(snaps)["profile"]["frequency"]) == 17
+    (snaps / "step_00000002.json").write_text("{broken")
+    with pytest.raises(InvalidInputError, match="unreadable snapshot"):
+        read_snapshot(snaps, 2)
+
+
+def test_cli_trains_an_entry_recorded_as_json_with_its_seed(tmp_path, capsys):
+    entry = tiny("vae", upsampling="nearest")
+    path = tmp_path / "design.json"
+    path.write_text(entry.to_json())
+    assert main(["zoo", "train", str(path), "--steps", "2", "--batch", "4", "--seed", "7",
+                 "--device", "cpu", "--out", str(tmp_path / "runs"), "--snapshots"]) == 0
+    record = json.loads((tmp_path / "runs" / "t_vae" / "entry.json").read_text())
+    assert record["entry"] == {**entry.to_dict(), "seed": 7}
+    assert (tmp_path / "runs" / "t_vae" / "snapshots" / "step_00000002.json").exists()
+    path.write_text(json.dumps({**entry.to_dict(), "upsampling": "magic"}))
+    assert main(["zoo", "train", str(path), "--out", str(tmp_path / "runs2")]) == 1
+    assert "upsampling must be one of" in capsys.readouterr().err
+    path.write_text("not json")
+    assert main(["zoo", "train", str(path), "--out", str(tmp_path / "runs2")]) == 1
+    assert "not a JSON zoo entry" in capsys.readouterr().err
+
+
 def test_corrupt_or_foreign_checkpoints_are_refused(tmp_path):
     junk = tmp_path / "junk" / "checkpoint.pt"
     junk.parent.mkdir()

@@ -45,7 +45,8 @@ def register(sub) -> None:
                                        "finder's estimate")
 
     p = command(zsub, "train", run_train, device=True, help="train an entry (or all)")
-    p.add_argument("name", help="entry name, or 'all'")
+    p.add_argument("name", help="entry name, 'all', or FILE.json: an entry recorded as JSON "
+                                "(the dashboard's lab designs)")
     p.add_argument("--preset", choices=list(PRESETS), default="quick")
     p.add_argument("--data", help="bundled | FOLDER | cifar10:PATH (default: the entry's)")
     p.add_argument("--size", type=int, choices=[32, 64], help="image size (default: preset)")
@@ -55,6 +56,10 @@ def register(sub) -> None:
                    help="write the checkpoint every N steps (default: preset)")
     add_out(p, f"runs folder; the entry goes to DIR/NAME (default {RUNS})", default=RUNS)
     p.add_argument("--resume", action="store_true", help="continue from DIR/NAME/checkpoint.pt")
+    p.add_argument("--seed", type=seed, help="override the entry's seed (weights, data order)")
+    p.add_argument("--snapshots", action="store_true",
+                   help="at step 0 and every checkpoint, keep samples and their spectrum "
+                        "analysis in DIR/NAME/snapshots/ (watch the fingerprint form)")
 
     p = command(zsub, "sample", run_sample, device=True,
                 help="write samples of a trained entry as PNGs")
@@ -88,7 +93,26 @@ def register(sub) -> None:
 def _entries(name: str):
     from core.zoo import DEFAULT_ZOO, get_entry
 
+    if name.endswith(".json"):
+        return [read_entry(name)]
     return list(DEFAULT_ZOO) if name == "all" else [get_entry(name)]
+
+
+def read_entry(path: str | Path):
+    """The zoo entry recorded as JSON in ``path`` (checked like every entry)."""
+    import json
+
+    from core.errors import FpxError
+    from core.limits import regular_file
+    from core.zoo.entries import ZooEntry
+
+    path = regular_file(path, "entry file")
+    try:
+        return ZooEntry.from_dict(json.loads(path.read_text()))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise InvalidInputError(f"{path}: not a JSON zoo entry ({err})") from None
+    except FpxError as err:
+        raise InvalidInputError(f"{path}: {err}") from None
 
 
 def run_list(args) -> int:
@@ -137,11 +161,15 @@ def run_train(args) -> int:
 
     # A run stopped by Ctrl-C / SIGTERM is checkpointed and reported as interrupted; the
     # entries after it are not started.
+    import dataclasses
+
     for entry in _entries(args.name):
+        if args.seed is not None:
+            entry = dataclasses.replace(entry, seed=args.seed)
         summary = train_entry(entry, args.out, preset=args.preset, data=args.data,
                               size=args.size, steps=args.steps, batch=args.batch,
                               checkpoint_every=args.checkpoint_every, resume=args.resume,
-                              device=args.device)
+                              device=args.device, snapshots=args.snapshots)
         print_json(summary)
         if summary.get("interrupted"):
             return EXIT_INTERRUPTED

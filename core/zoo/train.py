@@ -45,6 +45,8 @@ from core.zoo.base import (
 )
 from core.zoo.data import training_images
 from core.zoo.entries import ZooEntry
+from core.zoo.snapshots import FOLDER as SNAPSHOTS
+from core.zoo.snapshots import Snapshots
 
 CHECKPOINT_FORMAT = "fpx.zoo_checkpoint/1"
 
@@ -113,7 +115,7 @@ def _identity(record: dict, path: Path) -> tuple[ZooEntry, ZooSettings]:
 def train_entry(entry: ZooEntry, out: str | Path = "runs/zoo", *, preset: str = "quick",
                 data: str | None = None, size: int | None = None, steps: int | None = None,
                 batch: int | None = None, checkpoint_every: int | None = None,
-                resume: bool = False, device: str = "auto",
+                resume: bool = False, device: str = "auto", snapshots: bool = False,
                 stop_after: int | None = None, quiet: bool = False) -> dict:
     """Train (or resume) ``entry``; write ``OUT/NAME/checkpoint.pt``; return a summary.
 
@@ -122,6 +124,8 @@ def train_entry(entry: ZooEntry, out: str | Path = "runs/zoo", *, preset: str = 
 
     Args:
         data: training data (default: the entry's own, usually ``bundled``).
+        snapshots: also keep, at step 0 and at every checkpoint, the samples and their
+            spectrum analysis in ``OUT/NAME/snapshots/`` (:mod:`core.zoo.snapshots`).
         stop_after: stop once this step is reached, as if the process had been killed
             there: no checkpoint beyond the regular ones (for tests).
     """
@@ -169,6 +173,9 @@ def train_entry(entry: ZooEntry, out: str | Path = "runs/zoo", *, preset: str = 
     run.write_json("entry.json", {"entry": entry.to_dict(), "settings": settings.to_dict(),
                                   "data": data, "preset": preset,
                                   "code_version": run.version})
+    snaps = Snapshots(run.folder / SNAPSHOTS, images) if snapshots else None
+    if snaps is not None and step == 0:
+        snaps.take(model, 0)
     record: dict = {}
     with run.loop(step):
         while run.more(step):
@@ -198,6 +205,8 @@ def train_entry(entry: ZooEntry, out: str | Path = "runs/zoo", *, preset: str = 
                     "sampler": sampler.get_state(), "torch_rng": torch.get_rng_state(),
                     "cuda_rng": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
                 })
+                if snaps is not None:
+                    snaps.take(model, step)
     if step == settings.steps:
         log(f"{entry.name}: {step} steps in {seconds:.0f} s of training -> {ckpt_path}")
     summary = {"entry": entry.name, "step": step, "seconds": round(seconds, 1),
