@@ -36,6 +36,7 @@ from explorer.image_sets import (
     upload_set,
     zoo_set,
 )
+from explorer.point_detail import PointDetail, point_detail
 
 DESIGN_FIELDS = ("model", "family", "upsampling", "normalization", "activation", "loss")
 REAL_LABEL = "real"
@@ -149,6 +150,8 @@ class EmbeddingsState(param.Parameterized):
     status = param.String(default="")
     message = param.String(default="", doc="The last problem, one line (empty if none)")
     result = param.ClassSelector(class_=EmbeddingsResult, allow_None=True, default=None)
+    detail = param.ClassSelector(class_=PointDetail, allow_None=True, default=None,
+                                 doc="The clicked image: its picture, spectrum, nearest models")
 
     def __init__(self, runs: str | Path | None = None, autostart: bool = True, **params):
         choices = extractor_choices()
@@ -168,7 +171,14 @@ class EmbeddingsState(param.Parameterized):
         self._thread: threading.Thread | None = None
         self._generation = 0
         self._data: EmbeddingSet | None = None
+        self._started = False  # nothing is computed before start() (the tab is shown)
         if autostart:
+            self.start()
+
+    def start(self) -> None:
+        """Allow computing, and compute (the view calls it when the tab is first shown)."""
+        if not self._started:
+            self._started = True
             self.compute()
 
     # -- the image sets --------------------------------------------------------------
@@ -225,6 +235,8 @@ class EmbeddingsState(param.Parameterized):
         self._start(embed=self._data is None)
 
     def _start(self, embed: bool) -> None:
+        if not self._started:
+            return
         self._generation += 1
         gen = self._generation
         self.busy, self.progress, self.message = True, 0.0, ""
@@ -289,6 +301,18 @@ class EmbeddingsState(param.Parameterized):
         return combine(parts) if gen == self._generation else None
 
     # -- a clicked point -------------------------------------------------------------
+    @param.depends("selected", watch=True)
+    def _select(self) -> None:
+        r = self.result
+        if r is None or self.selected < 0:
+            self.detail = None
+            return
+        try:
+            self.detail = point_detail(r.data.paths, r.data.labels, self.selected,
+                                       self.nearest(self.selected))
+        except FpxError as err:
+            self.message = f"cannot show that image: {str(err).splitlines()[0]}"
+
     def nearest(self, row: int, k: int = 5) -> list[tuple[str, float]]:
         """The ``k`` models nearest to image ``row`` (cosine to their mean embedding)."""
         r = self.result

@@ -216,7 +216,7 @@ def cached_embeddings(image_set: ImageSet, extractor: Path, runs: Path | None = 
                 pass  # a damaged cache file is made again
         say(f"{image_set.label}: embedding images")
         model = extractor_model(extractor)
-        result = embed_folders(model, [image_set.folder])
+        result = embed_folders(model, [image_set.folder], notify=lambda path, why: None)
         path.parent.mkdir(parents=True, exist_ok=True)
         result.save(path)
         return result
