@@ -170,7 +170,10 @@ class ZooModel(nn.Module):
 def up_options(entry: ZooEntry) -> dict:
     """Options of the entry's x2 upsampling block: an upsampler that can checkerboard gets
     kernel 4 (DCGAN's transposed conv k4 s2: twice the stride, even overlap); the others
-    keep their registry default (a 3x3 conv)."""
+    keep their registry default (a 3x3 conv). An entry's ``kernel`` option (1..8) overrides
+    both (the dashboard's lab designs)."""
+    if "kernel" in entry.options:
+        return {"kernel": check_int("option kernel", entry.options["kernel"], 1, 8)}
     return {"kernel": 4} if upsampler(entry.upsampling).checkerboard else {}
 
 

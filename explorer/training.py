@@ -1,0 +1,482 @@
+"""Train tab state: start, watch, cancel, resume and delete training runs. ``param`` only,
+never panel, so a notebook or a test drives the very same object.
+
+A run is a separate OS process running the CLI command a user would type
+(:mod:`explorer.runs`); this object only writes the run's folder, starts the process and
+reads back what it writes: the runs list from the runs directory, the watched run's
+``metrics.jsonl`` incrementally (:class:`MetricsTail`) and its per-checkpoint snapshots
+(:mod:`core.zoo.snapshots`). :meth:`TrainState.refresh` is cheap (a few small files) and
+is what the dashboard calls periodically; nothing here trains.
+
+What can be trained: a default zoo entry, a generator designed in the Spectrum Lab
+(:mod:`explorer.designs`: it becomes a zoo entry recorded as JSON in the run folder) or
+the fingerprint extractor (preset ``tiny`` / ``cpu`` / ``gpu``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import param
+
+from core.errors import FpxError, InvalidInputError, check_int
+from core.zoo import DEFAULT_ZOO, get_entry
+from core.zoo.snapshots import FOLDER as SNAPSHOTS
+from core.zoo.snapshots import Snapshot, read_record, read_snapshot, snapshot_steps
+from explorer import runs as R
+from explorer.designs import DESIGN_PRESETS, design_entry
+
+KINDS = {"Zoo entry": "zoo", "Spectrum Lab design": "design",
+         "Fingerprint extractor": "extractor"}
+MAX_STEPS = 10**6
+MAX_BATCH = 1024
+MAX_RUNNING_ENV = "FPX_MAX_RUNS"
+THREADS_ENV = "FPX_TRAIN_THREADS"
+
+
+def _cuda_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+class MetricsTail:
+    """A ``metrics.jsonl`` read incrementally: each :meth:`poll` reads only the bytes
+    appended since the last one (a partial last line waits for its end). A file replaced
+    or shortened (the harness trims it on resume) is read again from its start."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset, self.inode, self.partial = 0, None, b""
+        self.rows: list[dict] = []
+        self.seen: list[tuple[float, int]] = []  # (wall time, step) when lines arrived
+
+    def poll(self) -> int:
+        """Read what was appended; return the number of new rows."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return 0
+        if st.st_ino != self.inode or st.st_size < self.offset:
+            self.offset, self.inode, self.partial, self.rows = 0, st.st_ino, b"", []
+        if st.st_size == self.offset:
+            return 0
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset)
+            data = self.partial + fh.read(st.st_size - self.offset)
+        self.offset = st.st_size
+        *lines, self.partial = data.split(b"\n")
+        new = 0
+        for line in lines:
+            try:
+                row = json.loads(line)
+                int(row["step"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            self.rows.append(row)
+            new += 1
+        if new:
+            self.seen = [*self.seen[-50:], (time.monotonic(), int(self.rows[-1]["step"]))]
+        return new
+
+    @property
+    def step(self) -> int:
+        return int(self.rows[-1]["step"]) if self.rows else 0
+
+    def rate(self) -> float | None:
+        """Steps per second over the recent polls (or the trainer's own images/s)."""
+        if len(self.seen) >= 2 and self.seen[-1][0] - self.seen[0][0] > 0.5:
+            (t0, s0), (t1, s1) = self.seen[0], self.seen[-1]
+            if s1 > s0:
+                return (s1 - s0) / (t1 - t0)
+        return None
+
+    def series(self) -> dict[str, list[float]]:
+        """``step`` and every numeric column but the throughput, for the loss curves."""
+        keys = [k for k, v in (self.rows[-1] if self.rows else {}).items()
+                if isinstance(v, (int, float)) and k not in ("step", "images_per_s", "lr")]
+        out = {"step": [int(r["step"]) for r in self.rows]}
+        for k in keys:
+            out[k] = [float(r.get(k, math.nan)) for r in self.rows]
+        return out
+
+
+class TrainState(param.Parameterized):
+    """What to train and how, the runs in the runs directory and the one being watched."""
+
+    kind = param.Selector(default="zoo", objects=KINDS, label="What to train",
+                          doc="A default zoo generator, the generator designed in the "
+                              "Spectrum Lab (as a zoo GAN or VAE), or the fingerprint "
+                              "extractor")
+    entry = param.Selector(default=DEFAULT_ZOO[0].name, objects=[e.name for e in DEFAULT_ZOO],
+                           label="Zoo entry", doc="One of the default zoo's generators")
+    family = param.Selector(default="gan", objects=["gan", "vae"], label="Family",
+                            doc="The lab design becomes this zoo family's generator "
+                                "(a VAE's decoder)")
+    design_preset = param.Selector(default="Lab defaults", objects=list(DESIGN_PRESETS),
+                                   label="Lab design", doc="The lab's design choices")
+    extractor_preset = param.Selector(default="tiny", objects=["tiny", "cpu", "gpu"],
+                                      label="Extractor preset",
+                                      doc="tiny: seconds; cpu: under an hour on 2 cores; "
+                                          "gpu: one GPU")
+    device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], label="Device",
+                            doc="auto: CUDA when present, else the CPU")
+    steps = param.String(default="", label="Steps", doc="Training steps (the preset's "
+                                                       "when empty)")
+    batch = param.String(default="", label="Batch size",
+                         doc="Images per step (the preset's when empty)")
+    seed = param.String(default="", label="Seed", doc="Seeds weights and data order "
+                                                     "(the entry's when empty)")
+    checkpoints = param.Integer(default=6, bounds=(1, 100), label="Checkpoints",
+                                doc="Checkpoints (and snapshots) over the run")
+    run = param.Selector(default=None, objects=[], allow_None=True, label="Run",
+                         doc="The run being watched")
+    checkpoint = param.Integer(default=0, bounds=(0, None), label="Checkpoint",
+                               doc="Index into the watched run's snapshots (time slider)")
+    message = param.String(default="", doc="The last problem, one line (empty if none)")
+    runs = param.List(default=[], doc="RunInfo of every run, newest first")
+    snapshot = param.Parameter(default=None, doc="The snapshot under the time slider")
+    history = param.List(default=[], doc="Every snapshot's record of the watched run")
+    ticks = param.Integer(default=0, doc="Bumped when the watched run's data changed")
+
+    def __init__(self, root: str | Path | None = None, max_running: int | None = None,
+                 threads: int | None = None, **params):
+        super().__init__(**params)
+        self.root = Path(root).absolute() if root is not None else R.runs_dir()
+        env_max = os.environ.get(MAX_RUNNING_ENV)
+        self.max_running = max_running or (int(env_max) if env_max and env_max.isdigit()
+                                           and int(env_max) > 0 else 1)
+        env_threads = os.environ.get(THREADS_ENV)
+        self.threads = threads or (int(env_threads) if env_threads and env_threads.isdigit()
+                                   and int(env_threads) > 0 else 1)
+        self.design_values = dict(DESIGN_PRESETS["Lab defaults"])
+        self._procs: dict[str, object] = {}
+        self.tail: MetricsTail | None = None
+        self._snap_steps: list[int] = []
+        self.refresh()
+
+    # --- what to train ---------------------------------------------------------------
+
+    def defaults(self) -> dict:
+        """The preset's steps, batch and seed for the current choice."""
+        if self.kind == "extractor":
+            from core.extractor.train import PRESETS
+
+            c = PRESETS[self.extractor_preset]
+            return {"steps": c.steps, "batch": c.models_per_batch * c.images_per_model,
+                    "seed": c.seed}
+        from core.zoo.train import PRESETS
+
+        entry = self._entry()
+        s = PRESETS["quick"][entry.family]
+        return {"steps": s.steps, "batch": s.batch, "seed": entry.seed}
+
+    def set_design(self, values: dict) -> None:
+        """Use these lab design choices (upsampling, factor, kernel, norm, activation),
+        e.g. :func:`explorer.designs.lab_design` of a ``LabState``."""
+        self.design_values = dict(values)
+        self.kind = "design"
+
+    def _entry(self):
+        if self.kind == "design":
+            return design_entry(self.design_values, self.family)
+        return get_entry(self.entry)
+
+    @param.depends("design_preset", watch=True)
+    def _design_preset(self) -> None:
+        self.design_values = dict(DESIGN_PRESETS[self.design_preset])
+
+    def _number(self, name: str, text: str, default: int, lo: int, hi: int) -> int:
+        if str(text).strip() == "":
+            return default
+        try:
+            value = int(str(text).strip())
+        except ValueError:
+            raise InvalidInputError(f"{name} must be a whole number, got {text!r}") from None
+        return check_int(name, value, lo, hi)
+
+    def plan(self) -> dict:
+        """The run :meth:`start` would make: kind, target, settings, argv, the command a
+        user would type, the trainer's folder and files to write; bad input raises an
+        :class:`FpxError` with one line."""
+        d = self.defaults()
+        steps = self._number("steps", self.steps, d["steps"], 1, MAX_STEPS)
+        batch = self._number("batch size", self.batch, d["batch"], 1, MAX_BATCH)
+        seed = self._number("seed", self.seed, d["seed"], 0, 2**32 - 1)
+        device = self.device
+        if device == "cuda" and _cuda_count() == 0:
+            raise InvalidInputError("no CUDA device here: choose auto or cpu")
+        every = max(1, math.ceil(steps / self.checkpoints))
+        settings = {"steps": steps, "batch": batch, "seed": seed, "device": device,
+                    "checkpoint_every": every}
+        files = {}
+        if self.kind == "extractor":
+            if batch != d["batch"] or seed != d["seed"]:
+                raise InvalidInputError("the extractor's batch and seed are its preset's "
+                                        "(fpx train takes --steps only): leave them empty")
+            target = self.extractor_preset
+            args = ["train", "--preset", target, "--steps", str(steps), "--device", device]
+            name, train_dir = R.new_name(f"extractor_{target}"), "train"
+        else:
+            entry = self._entry()
+            target = entry.name
+            name, train_dir = R.new_name(entry.name), entry.name
+            source = entry.name
+            if self.kind == "design":
+                files["entry.json"] = json.dumps(entry.to_dict(), indent=2)
+                source = str(self.root / name / "entry.json")
+            args = ["zoo", "train", source, "--preset", "quick", "--steps", str(steps),
+                    "--batch", str(batch), "--seed", str(seed), "--checkpoint-every",
+                    str(every), "--device", device, "--snapshots"]
+        out = self.root / name / (train_dir if self.kind == "extractor" else "")
+        args += ["--out", str(out).rstrip("/")]
+        gpus = _cuda_count() if device != "cpu" else 0
+        if self.kind == "extractor" and gpus > 1:
+            torchrun = Path(sys.executable).parent / "torchrun"
+            head = [str(torchrun) if torchrun.exists() else "torchrun",
+                    f"--nproc_per_node={gpus}", "-m", "core.extractor.train"]
+            argv, shown = head + args[1:], shlex.join(["torchrun", *head[1:], *args[1:]])
+        else:
+            argv, shown = R.fpx_command() + args, shlex.join(["fpx", *args])
+        return {"name": name, "kind": self.kind, "target": target, "settings": settings,
+                "argv": argv, "command_text": shown, "train_dir": train_dir, "files": files,
+                "gpus": gpus}
+
+    def command_text(self) -> str:
+        """The command the current choices would run (or the problem with them)."""
+        try:
+            return self.plan()["command_text"]
+        except FpxError as err:
+            return f"# {err}"
+
+    # --- runs ------------------------------------------------------------------------
+
+    def _env(self, settings: dict, gpus: int) -> dict[str, str]:
+        if settings["device"] == "cpu" or gpus == 0:  # leave the server its cores
+            n = str(self.threads)
+            return {"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n}
+        return {}
+
+    def _running(self) -> list[R.RunInfo]:
+        return [r for r in self.runs if r.state == "running"]
+
+    def _check_limit(self) -> None:
+        if len(self._running()) >= self.max_running:
+            names = ", ".join(r.name for r in self._running())
+            raise InvalidInputError(f"{self.max_running} training run(s) at most at a time "
+                                    f"on this machine ({names} running): wait or cancel it")
+
+    def _act(self, action, *args):
+        try:
+            result = action(*args)
+        except FpxError as err:
+            self.message = str(err).splitlines()[0]
+            return None
+        self.message = ""
+        return result
+
+    def start(self) -> R.RunInfo | None:
+        """Write the run's folder and start its process; ``None`` with :attr:`message` set
+        when the input or the limit refuses it."""
+        return self._act(self._start)
+
+    def _start(self) -> R.RunInfo:
+        self.refresh()
+        plan = self.plan()
+        self._check_limit()
+        folder = R.create_run(self.root, plan["name"], kind=plan["kind"],
+                              target=plan["target"], settings=plan["settings"],
+                              train_dir=plan["train_dir"], args=plan["argv"],
+                              shown=plan["command_text"], files=plan["files"],
+                              extra={"threads": self.threads, "gpus": plan["gpus"]})
+        self._procs[folder.name] = R.launch(folder, plan["argv"],
+                                            self._env(plan["settings"], plan["gpus"]))
+        self.refresh()
+        self.run = folder.name
+        return self.get(folder.name)
+
+    def get(self, name: str) -> R.RunInfo:
+        for r in self.runs:
+            if r.name == name:
+                return r
+        raise InvalidInputError(f"no run named {name!r} in {self.root}")
+
+    def cancel(self, name: str | None = None) -> bool:
+        """SIGTERM to the run: it checkpoints the current step and stops (resumable)."""
+        return self._act(lambda: R.cancel(self.get(name or self.run)) or True) is not None
+
+    def resume(self, name: str | None = None) -> R.RunInfo | None:
+        """Start the run's command again with ``--resume`` (from the start when it never
+        reached a checkpoint)."""
+        return self._act(self._resume, name or self.run)
+
+    def _resume(self, name: str) -> R.RunInfo:
+        self.refresh()
+        run = self.get(name)
+        if run.state in ("running", "finished"):
+            raise InvalidInputError(f"{name} is {run.state}: nothing to resume")
+        self._check_limit()
+        argv = list(run.record["args"]) + (["--resume"] if run.checkpoint.exists() else [])
+        self._procs[name] = R.launch(run.folder, argv,
+                                     self._env(run.record["settings"],
+                                               int(run.record.get("gpus", 0))))
+        self.refresh()
+        return self.get(name)
+
+    def delete(self, name: str | None = None) -> bool:
+        """Remove a run that is not running (the view asks first)."""
+        name = name or self.run
+
+        def go():
+            R.delete(self.get(name), self.root)
+            self.tail = None
+            return True
+
+        done = self._act(go) is not None
+        self.refresh()
+        return done
+
+    def use(self, name: str | None = None) -> bool:
+        """Mark a finished run as used: a generator then joins the Zoo tab's entries, an
+        extractor the list of :func:`finished_extractors`."""
+
+        def go():
+            run = self.get(name or self.run)
+            if run.state != "finished":
+                raise InvalidInputError(f"{run.name} is {run.state}: only a finished run "
+                                        "can be used")
+            R.write_record(run.folder, {**run.record, "used": True})
+            return True
+
+        done = self._act(go) is not None
+        self.refresh()
+        return done
+
+    # --- watching --------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Reap ended processes, read the runs list back, tail the watched run. Cheap."""
+        for name, proc in list(self._procs.items()):
+            code = proc.poll()
+            if code is not None:
+                R.ended(self.root / name, code)
+                del self._procs[name]
+        self.runs = R.list_runs(self.root)
+        names = [r.name for r in self.runs]
+        self.param.run.objects = names
+        if self.run not in names:
+            self.run = names[0] if names else None
+        else:
+            self._watch()
+
+    @param.depends("run", watch=True)
+    def _new_run(self) -> None:
+        self.tail = None
+        self._snap_steps = []
+        self.history = []
+        self.snapshot = None
+        self._watch()
+
+    def _watch(self) -> None:
+        if self.run is None:
+            return
+        try:
+            run = self.get(self.run)
+        except FpxError:
+            return
+        if self.tail is None or self.tail.path != run.train_dir / "metrics.jsonl":
+            self.tail = MetricsTail(run.train_dir / "metrics.jsonl")
+        changed = self.tail.poll() > 0
+        steps = snapshot_steps(run.train_dir / SNAPSHOTS)
+        if steps != self._snap_steps:
+            at_end = self.checkpoint >= len(self._snap_steps) - 1
+            self._snap_steps = steps
+            try:
+                self.history = [read_record(run.train_dir / SNAPSHOTS, s) for s in steps]
+            except FpxError as err:
+                self.message = str(err)
+            self.param.checkpoint.bounds = (0, max(0, len(steps) - 1))
+            if at_end or self.checkpoint >= len(steps):  # follow the newest one
+                with param.discard_events(self):
+                    self.checkpoint = max(0, len(steps) - 1)
+            self._load_snapshot()
+            changed = True
+        if changed:
+            self.ticks += 1
+
+    @param.depends("checkpoint", watch=True)
+    def _load_snapshot(self) -> None:
+        if not self._snap_steps or self.run is None:
+            self.snapshot = None
+            return
+        run = self.get(self.run)
+        step = self._snap_steps[min(self.checkpoint, len(self._snap_steps) - 1)]
+        try:
+            self.snapshot = read_snapshot(run.train_dir / SNAPSHOTS, step)
+        except FpxError as err:
+            self.message = str(err).splitlines()[0]
+
+    @property
+    def snapshot_steps(self) -> list[int]:
+        return list(self._snap_steps)
+
+    def progress(self) -> dict:
+        """The watched run's state, step, total, steps/s and ETA (seconds, or None)."""
+        if self.run is None:
+            return {}
+        run = self.get(self.run)
+        step = self.tail.step if self.tail else 0
+        rate = self.tail.rate() if self.tail else None
+        if rate is None and self.tail and self.tail.rows:
+            ips = self.tail.rows[-1].get("images_per_s")
+            batch = run.record["settings"].get("batch")
+            rate = ips / batch if ips and batch else None
+        eta = (run.steps - step) / rate if rate and run.state == "running" else None
+        return {"name": run.name, "state": run.state, "step": step, "steps": run.steps,
+                "rate": rate, "eta": eta, "message": run.message,
+                "command": run.command_text, "used": bool(run.record.get("used")),
+                "resumable": run.resumable, "kind": run.kind}
+
+    def real_profile(self) -> dict | None:
+        from core.zoo.snapshots import read_real
+
+        if self.run is None:
+            return None
+        return read_real(self.get(self.run).train_dir / SNAPSHOTS)
+
+
+def finished_runs(kind: str | None = None, root: Path | None = None,
+                  used_only: bool = False) -> list[R.RunInfo]:
+    """Finished runs (of ``kind``: ``zoo``, ``design``, ``extractor``) in the runs
+    directory; ``used_only``: those marked "Use this run"."""
+    return [r for r in R.list_runs(root)
+            if r.state == "finished" and (kind is None or r.kind == kind)
+            and (not used_only or r.record.get("used"))]
+
+
+def finished_extractors(root: Path | None = None, used_only: bool = False) -> dict[str, Path]:
+    """Run name -> exported extractor folder (for ``fpx embed --extractor``) of every
+    finished extractor run: what other tabs list where an extractor is chosen."""
+    found = {}
+    for r in finished_runs("extractor", root, used_only):
+        folder = r.train_dir / "extractor"
+        if folder.is_dir():
+            found[r.name] = folder
+    return found
+
+
+def finished_generators(root: Path | None = None, used_only: bool = True) -> dict[str, Path]:
+    """Run name -> trained zoo run folder (``checkpoint.pt``; ``core.zoo.train.
+    load_trained`` reads it) of every finished generator run marked used."""
+    return {r.name: r.train_dir for r in finished_runs(None, root, used_only)
+            if r.kind in ("zoo", "design") and r.checkpoint.exists()}
+
+
+__all__ = ["KINDS", "MetricsTail", "Snapshot", "TrainState", "finished_extractors",
+           "finished_generators", "finished_runs"]
