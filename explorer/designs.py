@@ -18,23 +18,23 @@ from core.zoo.entries import ZooEntry
 LOSSES = {"gan": "ns", "vae": "elbo"}
 ZOO_KERNEL = 4  # the zoo's default kernel of a checkerboarding upsampler (DCGAN's k4 s2)
 
-# The lab's own presets, as design choices (from explorer.state.PRESETS, read only).
-DESIGN_PRESETS: dict[str, dict] = {
-    "Lab defaults": dict(upsampling="transposed", factor=2, kernel=4, norm="batch",
-                         activation="relu"),
-    "Transposed conv k4 (DCGAN)": dict(upsampling="transposed", factor=2, kernel=4,
-                                       norm="batch", activation="relu"),
-    "Checkerboard k3 s2": dict(upsampling="transposed", factor=2, kernel=3, norm="batch",
-                               activation="relu"),
-    "Resize-conv (nearest)": dict(upsampling="nearest", factor=2, kernel=3, norm="batch",
-                                  activation="relu"),
-    "Bilinear": dict(upsampling="bilinear", factor=2, kernel=3, norm="batch",
-                     activation="leaky_relu"),
-    "Pixel shuffle": dict(upsampling="pixelshuffle", factor=2, kernel=3, norm="batch",
-                          activation="relu"),
-}
+
+
+def _lab_presets() -> dict[str, dict]:
+    """The lab's defaults and presets (``explorer.state``, read only) as design choices;
+    a preset without a kernel keeps the lab's default one."""
+    from explorer.state import PRESETS, LabState
+
+    defaults = {k: LabState.param[k].default for k in ("upsampling", "factor", "kernel",
+                                                       "norm", "activation")}
+    return {"Lab defaults": defaults,
+            **{name: {k: p.get(k, v) for k, v in defaults.items()}
+               for name, p in PRESETS.items()}}
+
+
+DESIGN_PRESETS: dict[str, dict] = _lab_presets()
 # The teaching pair: one seed, one architecture but the upsampler.
-PAIR = ("Transposed conv k4 (DCGAN)", "Resize-conv (nearest)")
+PAIR = ("DCGAN-like transposed conv", "Resize-conv (nearest)")
 DESIGN_KEYS = ("upsampling", "factor", "kernel", "norm", "activation")
 
 

@@ -1,0 +1,166 @@
+"""The Train tab's state as plain Python: real training processes in a temporary runs
+directory (``FPX_RUNS``), their metrics, checkpoints and snapshots read back."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import torch
+
+from core.errors import InvalidInputError
+from core.zoo import ZooEntry
+from explorer import runs as R
+from explorer.designs import DESIGN_PRESETS, design_entry, lab_design
+from explorer.training import MetricsTail, TrainState, finished_extractors, finished_generators
+
+
+def wait(state: TrainState, name: str, until, timeout: float = 240) -> R.RunInfo:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state.refresh()
+        run = state.get(name)
+        if until(run):
+            return run
+        time.sleep(0.3)
+    raise AssertionError(f"{name}: still {state.get(name).state} after {timeout} s:\n"
+                         + (state.get(name).folder / R.LOG).read_text()[-2000:])
+
+
+def metric_steps(run: R.RunInfo) -> list[int]:
+    return [json.loads(line)["step"]
+            for line in (run.train_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture
+def state(tmp_path, monkeypatch):
+    monkeypatch.setenv(R.RUNS_ENV, str(tmp_path / "runs"))
+    s = TrainState()
+    yield s
+    for run in s.runs:  # nothing left running after a failed test
+        if run.state == "running":
+            s.cancel(run.name)
+
+
+def test_runs_directory_comes_from_fpx_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv(R.RUNS_ENV, str(tmp_path / "elsewhere"))
+    assert TrainState().root == tmp_path / "elsewhere"
+    monkeypatch.delenv(R.RUNS_ENV)
+    monkeypatch.chdir(tmp_path)
+    assert R.runs_dir() == tmp_path / "runs"
+    a, b = R.new_name("gan_tconv"), R.new_name("../etc")
+    assert a.startswith("gan_tconv-") and a != R.new_name("gan_tconv")
+    assert "/" not in b and "." not in b
+
+
+def test_metrics_are_tailed_incrementally(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    tail = MetricsTail(path)
+    assert tail.poll() == 0
+    path.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "lo')
+    assert tail.poll() == 1 and tail.step == 1
+    offset = tail.offset
+    with open(path, "a") as fh:
+        fh.write('ss": 1.5}\n')
+    assert tail.poll() == 1 and tail.step == 2 and tail.offset > offset
+    assert tail.series() == {"step": [1, 2], "loss": [2.0, 1.5]}
+    path.write_text('{"step": 1, "loss": 2.0}\n')  # trimmed on resume: read again
+    assert tail.poll() == 1 and tail.series()["step"] == [1]
+
+
+def test_bad_input_is_a_message(state):
+    for text, why in (("abc", "whole number"), ("0", "in [1,"), ("10000000", "in [1,"),
+                      ("2.5", "whole number")):
+        state.steps = text
+        assert state.start() is None and why in state.message
+    state.steps, state.batch = "2", "-3"
+    assert state.start() is None and "batch size" in state.message
+    state.batch, state.kind = "", "extractor"
+    state.seed = "5"
+    assert state.start() is None and "--steps only" in state.message
+    state.seed, state.kind = "", "design"
+    state.set_design({**DESIGN_PRESETS["Lab defaults"], "factor": 4})
+    assert state.start() is None and "factor 4" in state.message
+    assert state.runs == [] and not state.root.exists()  # nothing written
+    assert state.cancel("nothing") is False and "no run named" in state.message
+
+
+def test_a_lab_design_becomes_a_zoo_entry():
+    from explorer.state import LabState
+
+    lab = LabState()
+    lab.preset = "Checkerboard k3 s2"
+    entry = design_entry(lab_design(lab), "vae")
+    assert entry.name == "lab_vae_transposed_k3_none_relu"
+    assert entry.options == {"kernel": 3} and entry.loss == "elbo"
+    assert ZooEntry.from_dict(json.loads(entry.to_json())) == entry
+    nearest = design_entry(DESIGN_PRESETS["Resize-conv (nearest)"])
+    assert nearest.options == {} and nearest.upsampling == "nearest"
+    with pytest.raises(InvalidInputError, match="upsampling must be one of"):
+        design_entry({**DESIGN_PRESETS["Lab defaults"], "upsampling": "magic"})
+
+
+@pytest.mark.slow
+def test_run_cancel_resume_corrupt_checkpoint_use_delete(state):
+    state.steps, state.batch, state.checkpoints = "12", "4", 6
+    run = state.start()
+    assert run is not None and run.state == "running", state.message
+    assert R.fpx_command()[0] in run.record["args"][0]
+    assert run.command_text.startswith("fpx zoo train gan_tconv ")
+    assert state.start() is None and "at most" in state.message  # the limit: 1 on a CPU
+    # the first checkpoint (step 2) is there: cancel, the harness checkpoints and stops
+    wait(state, run.name, lambda r: 2 in state.snapshot_steps)
+    assert state.cancel() and state.message == ""
+    run = wait(state, run.name, lambda r: r.state != "running")
+    assert run.state == "interrupted" and run.resumable, run
+    assert state.cancel() is False and "interrupted, not running" in state.message
+    assert state.tail.step < 12 and state.history[0]["step"] == 0
+    # a corrupt checkpoint: the resumed process refuses it, the page says why, nothing lost
+    good = run.checkpoint.read_bytes()
+    run.checkpoint.write_bytes(good[:100])
+    metrics = (run.train_dir / "metrics.jsonl").read_text()
+    assert state.resume() is not None
+    run = wait(state, run.name, lambda r: r.state != "running")
+    assert run.state == "failed" and "checkpoint" in run.message, run
+    assert (run.train_dir / "metrics.jsonl").read_text() == metrics
+    run.checkpoint.write_bytes(good)
+    assert state.resume() is not None, state.message
+    run = wait(state, run.name, lambda r: r.state != "running")
+    assert run.state == "finished", (run.folder / R.LOG).read_text()[-2000:]
+    assert metric_steps(run) == list(range(1, 13))  # every step once, resumed exactly
+    # every checkpoint's snapshot, and the one of the step the cancel checkpointed
+    extra = set(state.snapshot_steps) - set(range(0, 13, 2))
+    assert set(range(0, 13, 2)) <= set(state.snapshot_steps) and len(extra) <= 1
+    state.checkpoint = 0
+    assert state.snapshot.step == 0 and state.snapshot.samples.shape == (16, 3, 32, 32)
+    assert state.progress()["step"] == 12 and state.progress()["state"] == "finished"
+    assert state.cancel() is False and "finished, not running" in state.message
+    assert state.resume() is None and "nothing to resume" in state.message
+    # read back by a new state (a server restart, a browser reload)
+    again = TrainState()
+    assert [r.name for r in again.runs] == [run.name] and again.runs[0].state == "finished"
+    assert finished_generators() == {}
+    assert state.use() and finished_generators() == {run.name: run.train_dir}
+    assert finished_extractors() == {}
+    assert state.delete() and state.runs == [] and not run.folder.exists()
+
+
+@pytest.mark.slow
+def test_a_lab_design_trains_from_the_state(state):
+    from core.zoo.train import load_trained
+
+    state.kind, state.family = "design", "vae"
+    state.design_preset = "Checkerboard k3 s2"
+    state.steps, state.batch, state.checkpoints = "2", "4", 1
+    run = state.start()
+    assert run is not None, state.message
+    run = wait(state, run.name, lambda r: r.state != "running")
+    assert run.state == "finished", (run.folder / R.LOG).read_text()[-2000:]
+    entry = ZooEntry.from_dict(json.loads((run.folder / "entry.json").read_text()))
+    assert entry.name == "lab_vae_transposed_k3_none_relu" and entry.options == {"kernel": 3}
+    model, record = load_trained(run.train_dir)
+    assert record["step"] == 2
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert convs and all(m.kernel_size == (3, 3) for m in convs)
+    assert state.snapshot_steps == [0, 2]
