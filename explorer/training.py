@@ -20,7 +20,6 @@ import math
 import os
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import param
@@ -30,7 +29,8 @@ from core.zoo import DEFAULT_ZOO, get_entry
 from core.zoo.snapshots import FOLDER as SNAPSHOTS
 from core.zoo.snapshots import Snapshot, read_record, read_snapshot, snapshot_steps
 from explorer import runs as R
-from explorer.designs import DESIGN_PRESETS, design_entry
+from explorer.designs import DESIGN_PRESETS, PAIR, design_entry
+from explorer.tail import MetricsTail
 
 KINDS = {"Zoo entry": "zoo", "Spectrum Lab design": "design",
          "Fingerprint extractor": "extractor"}
@@ -44,67 +44,6 @@ def _cuda_count() -> int:
     import torch
 
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
-
-
-class MetricsTail:
-    """A ``metrics.jsonl`` read incrementally: each :meth:`poll` reads only the bytes
-    appended since the last one (a partial last line waits for its end). A file replaced
-    or shortened (the harness trims it on resume) is read again from its start."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.offset, self.inode, self.partial = 0, None, b""
-        self.rows: list[dict] = []
-        self.seen: list[tuple[float, int]] = []  # (wall time, step) when lines arrived
-
-    def poll(self) -> int:
-        """Read what was appended; return the number of new rows."""
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return 0
-        if st.st_ino != self.inode or st.st_size < self.offset:
-            self.offset, self.inode, self.partial, self.rows = 0, st.st_ino, b"", []
-        if st.st_size == self.offset:
-            return 0
-        with open(self.path, "rb") as fh:
-            fh.seek(self.offset)
-            data = self.partial + fh.read(st.st_size - self.offset)
-        self.offset = st.st_size
-        *lines, self.partial = data.split(b"\n")
-        new = 0
-        for line in lines:
-            try:
-                row = json.loads(line)
-                int(row["step"])
-            except (ValueError, KeyError, TypeError):
-                continue
-            self.rows.append(row)
-            new += 1
-        if new:
-            self.seen = [*self.seen[-50:], (time.monotonic(), int(self.rows[-1]["step"]))]
-        return new
-
-    @property
-    def step(self) -> int:
-        return int(self.rows[-1]["step"]) if self.rows else 0
-
-    def rate(self) -> float | None:
-        """Steps per second over the recent polls (or the trainer's own images/s)."""
-        if len(self.seen) >= 2 and self.seen[-1][0] - self.seen[0][0] > 0.5:
-            (t0, s0), (t1, s1) = self.seen[0], self.seen[-1]
-            if s1 > s0:
-                return (s1 - s0) / (t1 - t0)
-        return None
-
-    def series(self) -> dict[str, list[float]]:
-        """``step`` and every numeric column but the throughput, for the loss curves."""
-        keys = [k for k, v in (self.rows[-1] if self.rows else {}).items()
-                if isinstance(v, (int, float)) and k not in ("step", "images_per_s", "lr")]
-        out = {"step": [int(r["step"]) for r in self.rows]}
-        for k in keys:
-            out[k] = [float(r.get(k, math.nan)) for r in self.rows]
-        return out
 
 
 class TrainState(param.Parameterized):
@@ -157,6 +96,7 @@ class TrainState(param.Parameterized):
                                    and int(env_threads) > 0 else 1)
         self.design_values = dict(DESIGN_PRESETS["Lab defaults"])
         self._procs: dict[str, object] = {}
+        self.queue: list[dict] = []  # plans waiting for a free slot (the preset pair)
         self.tail: MetricsTail | None = None
         self._snap_steps: list[int] = []
         self.refresh()
@@ -288,7 +228,26 @@ class TrainState(param.Parameterized):
 
     def _start(self) -> R.RunInfo:
         self.refresh()
-        plan = self.plan()
+        return self._start_plan(self.plan())
+
+    def start_pair(self) -> R.RunInfo | None:
+        """The teaching pair: the lab's DCGAN-like transposed conv and its nearest
+        resize-conv twin, one seed, one family; the second waits for a free slot when the
+        limit allows only one run at a time."""
+
+        def go():
+            plans = []
+            for preset in PAIR:
+                self.kind, self.design_preset = "design", preset
+                plans.append(self.plan())
+            self.queue.extend(plans[1:])  # started by refresh once a slot is free
+            return self._start_plan(plans[0])
+
+        result = self._act(go)
+        self.refresh()
+        return result
+
+    def _start_plan(self, plan: dict) -> R.RunInfo:
         self._check_limit()
         folder = R.create_run(self.root, plan["name"], kind=plan["kind"],
                               target=plan["target"], settings=plan["settings"],
@@ -368,6 +327,13 @@ class TrainState(param.Parameterized):
                 R.ended(self.root / name, code)
                 del self._procs[name]
         self.runs = R.list_runs(self.root)
+        if self.queue and len(self._running()) < self.max_running:
+            plan = self.queue.pop(0)
+            try:
+                self._start_plan(plan)
+            except FpxError as err:
+                self.message = str(err).splitlines()[0]
+            return
         names = [r.name for r in self.runs]
         self.param.run.objects = names
         if self.run not in names:

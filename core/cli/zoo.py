@@ -157,12 +157,12 @@ def _entry_table(rows: list[dict]) -> None:
 
 
 def run_train(args) -> int:
+    import dataclasses
+
     from core.zoo.train import train_entry
 
     # A run stopped by Ctrl-C / SIGTERM is checkpointed and reported as interrupted; the
     # entries after it are not started.
-    import dataclasses
-
     for entry in _entries(args.name):
         if args.seed is not None:
             entry = dataclasses.replace(entry, seed=args.seed)
