@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import param
 
 from core.analysis import SpectrumReport, analyse_paths
