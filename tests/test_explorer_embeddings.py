@@ -1,0 +1,229 @@
+"""Embeddings tab state: zoo embeddings are ``fpx embed``'s bit for bit; map, similarity,
+ROC and confusion come from one computation; the disk cache; bad input is a message."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.errors import FpxError
+from core.extractor import DEFAULT_EXTRACTOR, EmbeddingSet, embed_folders, load_extractor
+from core.extractor.evaluate import identify, relate, split_gallery
+from core.zoo.shipped import SHIPPED_ZOO
+from explorer import embedding_maps as maps
+from explorer.embeddings import EmbeddingsState, derive
+from explorer.image_sets import SHIPPED
+
+SIZE = 64  # the shipped extractor's crop size: these folders embed under any size policy
+
+
+def write_models(root: Path, models: int = 3, images: int = 12, seed: int = 0) -> Path:
+    """``root/m{i}/NNN.png``: noise, with rows (m0) or columns (m1) repeated in pairs
+    (a period-2 lattice along one axis), m2 plain noise."""
+    rng = np.random.default_rng(seed)
+    for m in range(models):
+        folder = root / f"m{m}"
+        folder.mkdir(parents=True)
+        for i in range(images):
+            x = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+            if m % 3 == 0:
+                x[1::2] = x[::2]
+            elif m % 3 == 1:
+                x[:, 1::2] = x[:, ::2]
+            Image.fromarray(x).save(folder / f"{i:03d}.png")
+    return root
+
+
+@pytest.fixture
+def roots(tmp_path, monkeypatch):
+    monkeypatch.setenv("FPX_DATA_ROOTS", str(tmp_path))
+    return tmp_path
+
+
+def folder_state(roots: Path, **params) -> EmbeddingsState:
+    s = EmbeddingsState(runs=roots / "runs", autostart=False, entries=[], real=False, **params)
+    s.start()
+    s.wait()
+    return s
+
+
+def test_folder_of_models_gives_every_view_from_one_embedding(roots):
+    write_models(roots / "set")
+    s = folder_state(roots, folder=str(roots / "set"))
+    assert s.message == ""
+    r = s.result
+    assert r.data.embeddings.shape == (36, 128) and r.data.models == ("m0", "m1", "m2")
+    # The same embeddings as fpx embed on the folder.
+    direct = embed_folders(load_extractor(DEFAULT_EXTRACTOR), [roots / "set"])
+    assert np.array_equal(r.data.embeddings, direct.embeddings)
+    # Every view is a function of r.data, and only of it.
+    assert np.allclose(r.points, maps.project(r.data.embeddings, "pca"))
+    rel = relate(r.data.embeddings, r.data.labels)
+    order = [rel["models"].index(m) for m in r.similarity.models]
+    assert np.allclose(r.similarity.matrix, np.asarray(rel["similarity"])[np.ix_(order, order)])
+    g, gl, q, ql = split_gallery(r.data.embeddings, list(r.data.labels), s.shots)
+    assert r.confusion.accuracy == pytest.approx(identify(g, gl, q, ql, shots=s.shots)["accuracy"])
+    assert r.confusion.matrix.sum() == 36 - 3 * s.shots
+    lab = np.asarray(r.data.labels)
+    i, j = np.triu_indices(36, 1)
+    from sklearn.metrics import roc_auc_score
+
+    sim = (r.data.embeddings[i] * r.data.embeddings[j]).sum(1)
+    assert r.roc.auc == pytest.approx(roc_auc_score(lab[i] == lab[j], sim))
+    assert r.roc.pairs == len(i) and r.roc.fpr[0] == 0 and r.roc.tpr[-1] == 1
+    # Per-model points: one per model, at the model's mean embedding.
+    s.level = "models"
+    s.wait()
+    assert s.result.points.shape == (3, 2) and s.result.data is r.data or np.array_equal(
+        s.result.data.embeddings, r.data.embeddings)
+
+
+def test_similarity_is_in_dendrogram_order():
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(4, 16))
+    centres[1] = centres[0] + 0.05 * rng.normal(size=16)  # a and b alike, far from c, d
+    e = np.concatenate([c + 0.01 * rng.normal(size=(5, 16)) for c in centres])
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    labels = [n for n in "acbd" for _ in range(5)]  # b is third in label order
+    sim = maps.similarity(e.astype(np.float32), labels)
+    pos = {m: k for k, m in enumerate(sim.models)}
+    assert abs(pos["a"] - pos["c"]) == 1  # label 'c' holds centre 1, the twin of 'a'
+
+
+def test_cache_reopens_without_embedding_and_a_changed_file_is_a_new_key(roots):
+    write_models(roots / "set")
+    s = folder_state(roots, folder=str(roots / "set"))
+    cached = list((roots / "runs" / "embeddings").glob("*.npz"))
+    assert len(cached) == 1
+    t0 = time.perf_counter()
+    again = folder_state(roots, folder=str(roots / "set"))
+    assert time.perf_counter() - t0 < 10
+    assert again.result.data == s.result.data
+    Image.fromarray(np.zeros((SIZE, SIZE, 3), np.uint8)).save(roots / "set" / "m2" / "000.png")
+    folder_state(roots, folder=str(roots / "set"))
+    assert len(list((roots / "runs" / "embeddings").glob("*.npz"))) == 2
+
+
+def test_colouring_changes_only_the_colours(roots):
+    write_models(roots / "set")
+    s = folder_state(roots, folder=str(roots / "set"))
+    before = s.result
+    s.color_by = "upsampling"
+    assert s.result is before and s.colours() == ["unrecorded"] * 36
+    s.color_by = "model"
+    assert s.colours()[:12] == ["m0"] * 12
+
+
+def test_clicked_point_shows_its_image_spectrum_and_nearest_models(roots):
+    write_models(roots / "set")
+    s = folder_state(roots, folder=str(roots / "set"))
+    s.selected = 13  # m1's second image
+    d = s.detail
+    assert d.model == "m1" and d.image.shape == (3, SIZE, SIZE)
+    assert d.report.spectrum.shape == (SIZE, SIZE) and len(d.nearest) == 3
+    assert d.nearest[0][0] == "m1"
+    assert d.model_report.images == 12
+
+
+def test_uploads_become_a_model_and_can_join_the_gallery(roots):
+    write_models(roots / "set")
+    files = [(f"x{i}.png", (roots / "set" / "m0" / f"{i:03d}.png").read_bytes())
+             for i in range(4)]
+    s = folder_state(roots, folder=str(roots / "set"))
+    s.add_uploads(files)
+    s.wait()
+    assert s.message == "" and "upload" in s.result.models
+    assert s.add_to_gallery() == ["m0", "m1", "m2", "upload"]
+    saved = EmbeddingSet.load(roots / "runs" / "gallery" / "upload.npz")
+    assert len(saved.labels) == 4
+
+
+@pytest.mark.parametrize("case", ["one model", "outside roots", "missing", "not an image",
+                                  "unfinished run", "corrupt run", "two points"])
+def test_bad_input_is_a_message(roots, case, monkeypatch):
+    write_models(roots / "set", models=2 if case == "two points" else 3)
+    params = {"folder": str(roots / "set")}
+    if case == "one model":
+        write_models(roots / "one", models=1)
+        params["folder"] = str(roots / "one")
+    elif case == "outside roots":
+        params["folder"] = "/"
+    elif case == "missing":
+        params["folder"] = str(roots / "nowhere")
+    s = EmbeddingsState(runs=roots / "runs", autostart=False, entries=[], real=False,
+                        **params)
+    if case == "not an image":
+        s.uploads = [("notes.png", b"these are not pixels")]
+    if case in ("unfinished run", "corrupt run"):
+        run = roots / "runs" / "train" / "ext"
+        run.mkdir(parents=True)
+        if case == "corrupt run":
+            (run / "extractor.json").write_text("{not json")
+            (run / "extractor.safetensors").write_bytes(b"\0" * 64)
+        else:
+            (run / "extractor.json").write_text(json.dumps({"format": "fpx.extractor/1"}))
+        s.extractors = {**s.extractors, "my run": run}
+        s.param.extractor.objects = list(s.extractors)
+        s.extractor = "my run"
+    if case == "two points":
+        s.level = "models"
+    s.start()
+    s.wait()
+    expected = {"one model": "holds 1 model folder", "outside roots": "outside the folders",
+                "missing": "no such folder", "not an image": "notes.png: not a usable image",
+                "unfinished run": "unfinished or damaged extractor run",
+                "corrupt run": "is corrupt", "two points": "at least 3 points"}[case]
+    assert expected in s.message and "\n" not in s.message
+    assert not s.busy
+
+
+def test_derive_needs_two_models_for_the_tasks_but_still_maps():
+    rng = np.random.default_rng(0)
+    e = rng.normal(size=(6, 8)).astype(np.float32)
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    r = derive(EmbeddingSet(e, [f"{i}.png" for i in range(6)], ["a"] * 6))
+    assert r.points.shape == (6, 2) and r.similarity is None and r.roc is None
+    assert any("at least 2 models" in n for n in r.notes)
+
+
+# --- the shipped zoo -----------------------------------------------------------------
+
+def zoo_embeddable(tmp: Path) -> str | None:
+    """Why fpx embed (the shipped extractor and core's size policy) cannot embed the
+    shipped 32-px zoo, or None when it can."""
+    folder = tmp / "probe"
+    folder.mkdir()
+    for i in range(2):
+        (folder / f"{i}.png").write_bytes((SHIPPED_ZOO / "real" / f"{i:05d}.png").read_bytes())
+    try:
+        embed_folders(load_extractor(DEFAULT_EXTRACTOR), [folder], notify=lambda p, r: None)
+    except FpxError as err:
+        return f"fpx embed refuses the zoo's 32-px images: {str(err).splitlines()[0]}"
+    return None
+
+
+@pytest.mark.slow
+def test_zoo_embeddings_reproduce_fpx_embed(tmp_path):
+    why = zoo_embeddable(tmp_path)
+    if why:
+        pytest.skip(why)
+    from core.cli import main
+
+    out = tmp_path / "zoo.npz"
+    assert main(["embed", str(SHIPPED_ZOO / "samples"), "--out", str(out)]) == 0
+    cli = EmbeddingSet.load(out)
+    s = EmbeddingsState(runs=tmp_path / "runs", autostart=False, real=False)
+    assert s.extractor == SHIPPED
+    s.start()
+    s.wait()
+    assert s.message == ""
+    assert np.array_equal(s.result.data.embeddings, cli.embeddings)
+    assert s.result.data.labels == cli.labels
+    assert len(s.result.models) == 12 and s.result.roc.auc > 0.5
+    s.color_by = "upsampling"
+    assert set(s.colours()) >= {"transposed", "nearest", "bilinear"}
