@@ -142,8 +142,10 @@ class AttributeState(param.Parameterized):
     message = param.String(default="")
     result = param.ClassSelector(class_=AttributeResult, allow_None=True, default=None)
 
-    def __init__(self, runs: str | Path | None = None, **params):
+    def __init__(self, runs: str | Path | None = None, gallery: ImageSet | None = None,
+                 **params):
         self.extractors = extractor_choices()
+        self.gallery = gallery or zoo_set()  # known models: sub-folders of one folder
         super().__init__(**params)
         self.runs = Path(runs) if runs is not None else runs_dir()
         self.param.extractor.objects = list(self.extractors)
@@ -151,6 +153,8 @@ class AttributeState(param.Parameterized):
             names = list(read_manifest(SHIPPED_ZOO).entries)
         except FpxError:
             names = []
+        if gallery is not None:
+            names = sorted(p.name for p in gallery.folder.iterdir() if p.is_dir())
         self.param.removed.objects = names
         with param.discard_events(self):
             if self.extractor is None:
@@ -203,7 +207,7 @@ class AttributeState(param.Parameterized):
     def gallery_data(self, gen: int | None = None) -> EmbeddingSet:
         """Zoo embeddings plus the user's gallery, cached like the Embeddings tab's."""
         folder = self.extractors[self.extractor]
-        zoo = cached_embeddings(zoo_set(), folder, self.runs,
+        zoo = cached_embeddings(self.gallery, folder, self.runs,
                                 status=lambda t: gen is None or self._say(gen, status=t))
         dims = {zoo.dim}
         extra = [s for s in user_gallery(self.runs) if s.dim in dims]
@@ -252,7 +256,8 @@ def _calibrated(state: AttributeState, folder: Path) -> tuple[ag.Gallery, ag.Cal
     and target rate (the calibration costs a matrix product, the embedding far more)."""
     files = tuple(sorted((p.name, p.stat().st_mtime_ns)
                          for p in (state.runs / "gallery").glob("*.npz")))
-    key = (extractor_hash(folder), str(state.runs), files, tuple(sorted(state.removed)),
+    key = (extractor_hash(folder), str(state.runs), str(state.gallery.folder), files,
+           tuple(sorted(state.removed)),
            round(state.target_far, 6))
     if key not in _calibrations:
         data = state.gallery_data()
