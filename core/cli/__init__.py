@@ -12,6 +12,7 @@ too; library warnings (skipped files) print as one ``fpx: ...`` line each.
     extractor.py   fpx train | bank sample | embed | verify | identify | relate
     zoo.py         fpx zoo list | train | sample | quality | ship
     manifold.py    fpx artifacts | attribute | structure
+    bench.py       fpx bench transfer
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import sys
 import warnings
 
 from core import __version__
-from core.cli import extractor, manifold, spectrum, zoo
+from core.cli import bench, extractor, manifold, spectrum, zoo
 from core.cli.options import (
     EXIT_INPUT,
     EXIT_INTERRUPTED,
@@ -37,7 +38,7 @@ from core.errors import FpxError
 
 __all__ = ["EXIT_INPUT", "EXIT_INTERRUPTED", "EXIT_USAGE", "build_parser", "main"]
 
-COMMAND_GROUPS = (spectrum, extractor, zoo, manifold)  # each has register(subparsers)
+COMMAND_GROUPS = (spectrum, extractor, zoo, manifold, bench)  # each has register(subparsers)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -127,6 +127,13 @@ def identify(gallery: np.ndarray, gallery_labels: Sequence[str], query: np.ndarr
     best, arg = sim.max(1)
     pred = np.asarray(names)[arg.numpy()]
     known = np.isin(q_lab, names)
+    if not known.any():
+        def shown(models):
+            return ", ".join(models[:4]) + (", ..." if len(models) > 4 else "")
+
+        raise InvalidInputError(f"the gallery and the query have no model in common "
+                                f"(gallery: {shown(names)}; query: "
+                                f"{shown(sorted(set(q_lab.tolist())))}): nothing to identify")
     result = {"gallery_models": len(names), "shots": shots, "queries": int(len(q_lab)),
               "known_queries": int(known.sum())}
     if known.any():

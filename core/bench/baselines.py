@@ -1,0 +1,165 @@
+"""What the transfer benchmark compares: extractors and the simplest baselines, each a
+:class:`Method` that turns images ``(N, 3, S, S)`` in ``[-1, 1]`` into features
+``(N, D)`` compared by cosine similarity.
+
+Baselines (features with no training on any model):
+  * ``raw``: the pixels themselves;
+  * ``spectrum``: the log magnitude spectrum of a 3x3 median residual, mean-pooled over
+    the colour channels (Marra et al.'s residual, Durall et al.'s spectrum);
+  * ``radial``: the image's azimuthally averaged log spectrum plus the power law fitted
+    to its tail above 1/8 cycles/pixel (decay, level, top, misfit; Dzanic et al.);
+  * ``untrained``: the shipped extractor's network with random weights (seeded): what
+    the architecture gives before any training.
+
+Before the cosine, what every image shares is taken out, without labels (a
+:class:`Method`'s ``normalise``): the residual spectrum loses each image's own mean
+level (as the extractor's input does: the fingerprint lies in the spectrum's shape),
+raw pixels the set's mean image, and the radial features, whose units differ (dB, an
+exponent), are standardised per feature over the set. Extractor embeddings are compared
+as ``fpx verify`` and ``identify`` compare them: unit vectors, as they are.
+
+The supervised linear probe (:func:`linear_probe`) is an upper reference, not a
+baseline: it learns from the test models' own gallery labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.errors import InvalidInputError
+
+BASELINES = ("raw", "spectrum", "radial", "untrained")
+NORMALISE = ("none", "image", "centre", "standardise")
+TAIL_FREQUENCY = 0.125  # cycles/pixel: the power law is fitted above this (Dzanic's tail)
+
+
+@dataclass(frozen=True)
+class Method:
+    """A way to turn images into comparable features.
+
+    Attributes:
+        name: short key (``extractor``, ``spectrum`` ...), unique in a run.
+        label: what tables print.
+        features: ``(N, 3, S, S)`` images -> ``(N, D)`` features.
+        normalise: before the cosine, ``none``; ``image``: each row minus its own
+            mean; ``centre``: minus the set's mean row; ``standardise``: per feature,
+            minus the set's mean and over the set's standard deviation.
+        kind: ``extractor`` or ``baseline``.
+    """
+
+    name: str
+    label: str
+    features: Callable[[torch.Tensor], torch.Tensor]
+    normalise: str
+    kind: str
+
+    def __post_init__(self) -> None:
+        if self.normalise not in NORMALISE:
+            raise InvalidInputError(f"normalise = {self.normalise!r}; valid: "
+                                    f"{', '.join(NORMALISE)}")
+
+
+def _batched(fn: Callable[[torch.Tensor], torch.Tensor], batch: int = 256):
+    def run(x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([fn(x[i:i + batch]).float().cpu() for i in range(0, len(x), batch)])
+    return run
+
+
+def raw_features(x: torch.Tensor) -> torch.Tensor:
+    """``(N, 3, S, S) -> (N, 3 S S)``: the pixels."""
+    return x.reshape(len(x), -1).float()
+
+
+def spectrum_features(x: torch.Tensor) -> torch.Tensor:
+    """``(N, 3, S, S) -> (N, S S)``: log power (dB, i.e. ``20 log10 |FFT|``) of the 3x3
+    median residual, averaged over the colour channels."""
+    from core.spectrum import power_spectrum, residual
+
+    return power_spectrum(residual(x.float(), "median")).mean(1).reshape(len(x), -1)
+
+
+def radial_features(x: torch.Tensor) -> torch.Tensor:
+    """``(N, 3, S, S) -> (N, S // 2 + 5)``: the radial profile (dB) of the grey image's
+    spectrum, then the power-law fit of its tail: decay exponent (x10, dB per decade),
+    level and top (dB) and misfit (dB)."""
+    from core.spectrum import power_law_fit, power_spectrum, radial_profile
+
+    grey = x.float().mean(1, keepdim=True)
+    profile = radial_profile(power_spectrum(grey)[:, 0])
+    fit = power_law_fit(profile, min_frequency=TAIL_FREQUENCY)
+    tail = torch.stack([10 * fit[0], fit[1], fit[2], fit[3]], 1)
+    return torch.cat([profile.power, tail], 1)
+
+
+def extractor_features(model) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The extractor's unit embeddings, images fed at their own size (the network is
+    fully convolutional and mean-pools its last map) through
+    :func:`core.extractor.embeddings.embed_images`."""
+    from core.extractor.embeddings import embed_images
+
+    return lambda x: embed_images(model, x)
+
+
+def load_method(folder: str | Path, name: str, device: str | torch.device = "cpu") -> Method:
+    """An exported extractor (``fpx train``'s ``extractor/`` folder) as a method."""
+    from core.extractor import load_extractor
+
+    model = load_extractor(folder, device)
+    return Method(name, f"extractor {name}", extractor_features(model), "none", "extractor")
+
+
+def untrained_method(reference: str | Path, seed: int,
+                     device: str | torch.device = "cpu") -> Method:
+    """The network of the extractor in ``reference`` with random weights drawn with
+    ``seed`` (batch-norm statistics at their initial values)."""
+    from core.extractor import Extractor, load_extractor
+    from core.runtime import cpu_seeded
+
+    config = load_extractor(reference).config
+    with cpu_seeded(seed):
+        model = Extractor(config)
+    return Method("untrained", "same network, untrained", extractor_features(
+        model.to(device).eval()), "none", "baseline")
+
+
+def baseline_methods(names, reference: str | Path, seed: int,
+                     device: str | torch.device = "cpu") -> list[Method]:
+    """The baselines named (a subset of :data:`BASELINES`, in that order)."""
+    unknown = sorted(set(names) - set(BASELINES))
+    if unknown:
+        raise InvalidInputError(f"unknown baseline(s) {unknown}; valid: {', '.join(BASELINES)}")
+    table = {"raw": Method("raw", "raw pixels", raw_features, "centre", "baseline"),
+             "spectrum": Method("spectrum", "residual log spectrum", _batched(
+                 spectrum_features), "image", "baseline"),
+             "radial": Method("radial", "radial profile + power-law tail", _batched(
+                 radial_features), "standardise", "baseline")}
+    out = []
+    for name in BASELINES:
+        if name in names:
+            out.append(untrained_method(reference, seed, device) if name == "untrained"
+                       else table[name])
+    return out
+
+
+def linear_probe(features: np.ndarray, labels: np.ndarray, gallery: np.ndarray) -> dict:
+    """Supervised reference: logistic regression fitted on the gallery rows of
+    ``features`` ``(N, D)`` (standardised with the gallery's statistics) and their
+    labels, scored on the other rows: accuracy and macro-F1."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+
+    x = np.asarray(features, np.float64)
+    mean, std = x[gallery].mean(0), x[gallery].std(0)
+    z = (x - mean) / np.where(std > 0, std, 1.0)
+    clf = LogisticRegression(C=1.0, max_iter=500)
+    clf.fit(z[gallery], labels[gallery])
+    pred = clf.predict(z[~gallery])
+    truth = labels[~gallery]
+    return {"accuracy": float((pred == truth).mean()),
+            "macro_f1": float(f1_score(truth, pred, average="macro",
+                                       labels=np.unique(labels)))}
