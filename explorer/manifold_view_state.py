@@ -124,7 +124,7 @@ class ManifoldState(param.Parameterized):
                              doc="fpx attribute's report: artifacts and raw images")
 
     def __init__(self, runs: str | Path | None = None, **params):
-        self.manifest = read_manifest(SHIPPED_ZOO)
+        self.manifest = read_manifest(SHIPPED_ZOO)  # the real photos: the tab's reference
         super().__init__(**params)
         self.runs = Path(runs) if runs is not None else runs_dir()
         names = list(self.manifest.entries)
@@ -171,6 +171,9 @@ class ManifoldState(param.Parameterized):
             found.update({p.name: p for p in sorted(root.iterdir()) if p.is_dir()})
         if not found:
             raise InvalidInputError("choose zoo entries or a server folder of models")
+        if REAL in found:
+            raise InvalidInputError(f"'{REAL}' is reserved for the held-out real photos; "
+                                    "rename that model's folder")
         return found
 
     def key(self, folders: dict[str, Path]) -> str:
@@ -197,9 +200,6 @@ class ManifoldState(param.Parameterized):
             real, real_paths = read_folder(SHIPPED_ZOO / self.manifest.real.folder, size)
             generated, paths = {}, {}
             for name, folder in folders.items():
-                if name == REAL:
-                    raise InvalidInputError(f"'{REAL}' is reserved for the real photos; "
-                                            "rename that model's folder")
                 generated[name], p = read_folder(folder, size)
                 paths[name] = [str(q) for q in p]
             self._say(gen, status=f"nearest real images in {self.space} space", progress=0.3)
