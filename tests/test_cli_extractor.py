@@ -34,6 +34,10 @@ def test_bank_sample_then_embed_verify_identify_relate(capsys, tmp_path, extract
     status, stdout, err = run(capsys, *argv)
     assert status == 0 and stdout == ""
     assert err[-1] == f"fpx: wrote {MODELS} models x {IMAGES} images to {out}"
+    # a bar per stage, counting only the models sampled (the bank holds 8)
+    bars = " ".join(err)
+    assert "fitting models: 100%" in bars and f"{MODELS}/{MODELS}" in bars
+    assert "writing samples: 100%" in bars
     folders = sorted(p for p in out.iterdir() if p.is_dir())
     assert len(folders) == MODELS and all(f.name.startswith(f"m{i:03d}-")
                                           for i, f in enumerate(folders))

@@ -118,3 +118,20 @@ def test_bad_counts(bank, tmp_path, kwargs):
     with pytest.raises(InvalidInputError, match="must be a positive integer"):
         write_bank_samples(bank, tmp_path, **kwargs)
     assert not any(tmp_path.iterdir())
+
+
+def test_fitting_only_the_sampled_models_gives_the_whole_banks_first():
+    """``fpx bank sample --models N`` fits N models, not the whole bank: they must be the
+    whole bank's first N (same specs, weights and fit losses), with progress per model."""
+    config = BankConfig(architectures=3, seeds=2, fit_steps=2, crop_size=16, batch=4,
+                        channels=4)
+    whole = fit_bank(config)
+    ticks = []
+    part = fit_bank(config, models=3, progress=ticks.append)
+    assert len(part) == 3 and part.specs == whole.specs[:3]
+    assert part.losses == whole.losses[:3]
+    for a, b in zip(part.states, whole.states):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert sum(ticks) == 3 and len(ticks) == 2  # one tick per architecture fitted
+    with pytest.raises(InvalidInputError, match="models"):
+        fit_bank(config, models=0)

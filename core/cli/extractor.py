@@ -139,13 +139,28 @@ def run_bank_sample(args) -> int:
     config = heldout_config(PRESETS[args.preset].bank, args.heldout,
                             name=f"preset {args.preset}'s bank")
     device = resolve_device(args.device)
-    bank = fit_bank(config, device)
-    folders = write_bank_samples(bank, args.out, images=args.images, models=args.models,
-                                 device=device,
-                                 made_by={"preset": args.preset, "heldout": args.heldout,
-                                          "command": args.command_line})
+    total = len(config.specs())
+    n = min(args.models or total, total)
+    # Only the models sampled are fitted (the bank's first n, the same as in the whole
+    # bank); each stage shows a bar, fitting a model takes seconds on a CPU.
+    with _bar(n, "fitting models", "model") as bar:
+        bank = fit_bank(config, device, models=n, progress=bar.update)
+    with _bar(n, "writing samples", "model") as bar:
+        folders = write_bank_samples(bank, args.out, images=args.images, device=device,
+                                     made_by={"preset": args.preset,
+                                              "heldout": args.heldout,
+                                              "command": args.command_line},
+                                     progress=bar.update)
     say(f"fpx: wrote {len(folders)} models x {args.images} images to {args.out}")
     return 0
+
+
+def _bar(total: int, desc: str, unit: str):
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True)
 
 
 def run_embed(args) -> int:

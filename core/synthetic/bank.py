@@ -177,13 +177,21 @@ class SyntheticBank:
 
     @classmethod
     def build(cls, config: BankConfig, crops: torch.Tensor, progress=None,
-              strategy: str = "auto") -> SyntheticBank:
-        """Build and fit every model of ``config`` on ``crops`` ``(N, 3, S, S)`` in [-1, 1].
+              strategy: str = "auto", models: int | None = None) -> SyntheticBank:
+        """Build and fit the models of ``config`` on ``crops`` ``(N, 3, S, S)`` in [-1, 1].
 
         Args:
+            progress: called with the number of models just fitted, after each
+                architecture.
             strategy: ``stacked`` (one stacked fit per architecture), ``sequential`` (one
                 model after another) or ``auto`` (stacked on CUDA, else sequential).
+            models: fit only the first ``models`` models (all by default). They are the
+                very models the whole bank holds first (same weights, batches and
+                seeds): what ``fpx bank sample --models N`` needs, without fitting the
+                rest.
         """
+        if models is not None:
+            check_int("models", models)
         if strategy not in ("auto", "stacked", "sequential"):
             raise InvalidInputError(f"unknown strategy '{strategy}'; valid: auto, stacked, "
                                     "sequential")
@@ -192,7 +200,7 @@ class SyntheticBank:
         if crops.ndim != 4 or crops.shape[1] != 3 or crops.shape[-1] != config.crop_size:
             raise InvalidInputError(f"bank crops must be (N, 3, {config.crop_size}, "
                                     f"{config.crop_size}), got {tuple(crops.shape)}")
-        specs = config.specs()
+        specs = config.specs()[:models]
         states: list[dict] = [{}] * len(specs)
         losses: list[float] = [float("nan")] * len(specs)
         groups: dict[str, list[int]] = defaultdict(list)

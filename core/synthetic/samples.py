@@ -53,11 +53,19 @@ def heldout_config(config: BankConfig, heldout: str, *, name: str = "the bank") 
     return config
 
 
-def fit_bank(config: BankConfig, device: torch.device | str = "cpu") -> SyntheticBank:
+def fit_bank(config: BankConfig, device: torch.device | str = "cpu", *,
+             models: int | None = None, progress=None) -> SyntheticBank:
     """Build the bank of ``config`` the way training builds it: fitted on 256 crops of
-    the bundled train split drawn with ``config.seed``."""
+    the bundled train split drawn with ``config.seed``.
+
+    Args:
+        models: fit only the bank's first ``models`` models (identical to the whole
+            bank's first ``models``); the rest are never built.
+        progress: called with the number of models just fitted (see
+            :meth:`SyntheticBank.build`).
+    """
     crops = bundled_crops(config.crop_size, 256, seed=config.seed, split="train")
-    return SyntheticBank.build(config, crops.to(device))
+    return SyntheticBank.build(config, crops.to(device), progress=progress, models=models)
 
 
 def model_folder_name(index: int, spec: GeneratorSpec) -> str:
@@ -69,7 +77,7 @@ def model_folder_name(index: int, spec: GeneratorSpec) -> str:
 
 def write_bank_samples(bank: SyntheticBank, out: str | Path, *, images: int = 50,
                        models: int | None = None, made_by: dict | None = None,
-                       device: torch.device | str = "cpu") -> list[Path]:
+                       device: torch.device | str = "cpu", progress=None) -> list[Path]:
     """Write ``images`` images of each of the first ``models`` models of ``bank`` (all by
     default) to ``out/NAME/00000.png ...`` with ``out/NAME/spec.json``, and
     ``out/bank.json`` (``made_by``'s keys first, then the config and counts).
@@ -77,6 +85,7 @@ def write_bank_samples(bank: SyntheticBank, out: str | Path, *, images: int = 50
     Each model runs on its own draw of ``images`` crops (``bank.config.crop_size``
     pixels) from ``4 * images`` held-out real crops; the same bank and arguments give the
     same files. A model folder's earlier PNGs are replaced. Returns the model folders.
+    ``progress``, when given, is called with 1 after each model's folder is written.
 
     Raises:
         InvalidInputError: ``images`` or ``models`` is not a positive integer.
@@ -100,6 +109,8 @@ def write_bank_samples(bank: SyntheticBank, out: str | Path, *, images: int = 50
         write_pngs(y, folder)
         atomic_write(folder / "spec.json", spec.to_json())
         folders.append(folder)
+        if progress is not None:
+            progress(1)
     atomic_write(out / "bank.json", json.dumps({
         **(made_by or {}), "config": dataclasses.asdict(config), "models": len(ids),
         "images_per_model": images, "code_version": code_version(),
