@@ -14,6 +14,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +31,7 @@ from core.data import (
     to_signed,
     to_tensor,
 )
-from core.errors import InvalidInputError
+from core.errors import FpxError, InvalidInputError
 
 MAX_UPLOAD_BYTES = 25 * 2**20
 MAX_UPLOAD_PIXELS = 40_000_000
@@ -78,17 +81,16 @@ def _upload_cached(digest: str, data: bytes, name: str, size: int) -> RealSet:
 
 def upload(data: bytes | None, name: str, size: int) -> RealSet:
     """Tiles of an uploaded image (the bytes are decoded as pixels, nothing else)."""
-    # None (or no bytes under the default name "upload") is no upload yet; no bytes under
-    # a file's name is an empty file, which must not read as a missing upload.
-    if data is None or (not data and (name or "upload") == "upload"):
+    if data is None:
         raise InvalidInputError("no image uploaded yet: choose a file with the upload button")
+    name = name or "upload"
     if len(data) == 0:
         raise InvalidInputError(f"{name}: the uploaded file is empty (0 bytes)")
     if len(data) > MAX_UPLOAD_BYTES:
         raise InvalidInputError(f"{name}: {len(data) / 2**20:.0f} MB is larger than the "
                                 f"{MAX_UPLOAD_BYTES // 2**20} MB upload limit")
     digest = hashlib.sha256(data).hexdigest()[:16]
-    return _upload_cached(digest, bytes(data), name or "upload", size)
+    return _upload_cached(digest, bytes(data), name, size)
 
 
 def data_roots() -> tuple[Path, ...]:
@@ -106,9 +108,21 @@ def within_roots(path: Path, roots: tuple[Path, ...] | None = None) -> bool:
     return any(real == root or root in real.parents for root in roots or data_roots())
 
 
-def folder(path: str, size: int) -> RealSet:
-    """Centre crops of the first :data:`MAX_FOLDER_IMAGES` images under ``path``, which
-    must lie under :func:`data_roots`."""
+@dataclass(frozen=True)
+class FolderTarget:
+    """A folder the lab may read, checked (cheaply: no listing, no decoding): its path as
+    typed, its real path, its modification stamp (a changed folder is read again) and
+    the crop size asked for."""
+
+    text: str
+    root: str
+    stamp: int
+    size: int
+
+
+def folder_target(path: str, size: int) -> FolderTarget:
+    """Check a typed folder path: present, a folder, readable, under :func:`data_roots`.
+    Cheap enough for the request thread; :func:`load_folder` does the heavy part."""
     text = (path or "").strip()
     if not text:
         raise InvalidInputError("type the path of a folder of images on the server")
@@ -122,8 +136,13 @@ def folder(path: str, size: int) -> RealSet:
         raise InvalidInputError(f"{text}: no such folder")
     if not os.access(root, os.R_OK | os.X_OK):
         raise InvalidInputError(f"{text}: permission denied")
-    stamp = root.stat().st_mtime_ns
-    return _folder_cached(os.path.realpath(root), stamp, size)
+    return FolderTarget(text, os.path.realpath(root), root.stat().st_mtime_ns, size)
+
+
+def folder(path: str, size: int) -> RealSet:
+    """Centre crops of the first :data:`MAX_FOLDER_IMAGES` images under ``path``, which
+    must lie under :func:`data_roots`, read on the calling thread."""
+    return load_folder(folder_target(path, size))
 
 
 def first_images(root: Path, limit: int | None = None,
@@ -158,18 +177,110 @@ def first_images(root: Path, limit: int | None = None,
     return found[:limit]
 
 
-@functools.lru_cache(maxsize=4)
-def _folder_cached(root: str, stamp: int, size: int) -> RealSet:
+class LoadCancelled(Exception):
+    """A folder load given up because the lab asked for something else."""
+
+
+_FOLDERS: OrderedDict[FolderTarget, RealSet] = OrderedDict()
+_FOLDERS_LOCK = threading.Lock()
+FOLDER_CACHE = 4
+
+
+def cached_folder(target: FolderTarget) -> RealSet | None:
+    """The crops of ``target`` if a load has already finished, else ``None``."""
+    with _FOLDERS_LOCK:
+        return _FOLDERS.get(target)
+
+
+def clear_folder_cache() -> None:
+    with _FOLDERS_LOCK:
+        _FOLDERS.clear()
+
+
+def load_folder(target: FolderTarget, progress: Callable[[int, int], None] | None = None,
+                cancelled: threading.Event | None = None) -> RealSet:
+    """Decode the first :data:`MAX_FOLDER_IMAGES` images of ``target`` into centre crops,
+    one file at a time: ``progress(done, total)`` after each, and
+    :class:`LoadCancelled` as soon as ``cancelled`` is set. Results are kept (the last
+    :data:`FOLDER_CACHE` folders)."""
+    ready = cached_folder(target)
+    if ready is not None:
+        return ready
     skipped = Skipped(notify=lambda path, reason: None)
-    files = first_images(Path(root))
+    files = first_images(Path(target.root))
     if not files:
-        raise InvalidInputError(f"{root}: holds no image files")
-    batches = list(iter_image_batches(files, size, skipped=skipped))
+        raise InvalidInputError(f"{target.text}: holds no image files")
+    done = 0
+
+    def step(count: int) -> None:  # after each file, used or skipped
+        nonlocal done
+        done += count
+        if cancelled is not None and cancelled.is_set():
+            raise LoadCancelled(target.text)
+        if progress is not None:
+            progress(done, len(files))
+
+    # One file per step on one thread: a cancel is seen after at most one image, and the
+    # other core stays free for the sessions' own updates.
+    batches = list(iter_image_batches(files, target.size, 1, skipped=skipped, workers=1,
+                                      progress=step))
     if not batches:
         small = sum(s["reason"].startswith("too small") for s in skipped.items)
-        hint = f" ({small} smaller than {size}x{size}: try a smaller crop size)" if small else ""
-        raise InvalidInputError(f"{root}: none of {len(files)} image files is usable{hint}")
+        hint = f" ({small} smaller than {target.size}x{target.size}: try a smaller crop " \
+               "size)" if small else ""
+        raise InvalidInputError(f"{target.text}: none of {len(files)} image files is "
+                                f"usable{hint}")
     crops = torch.cat(batches)
     notes = tuple(f"skipped {Path(s['path']).name}: {s['reason']}" for s in skipped.items)
-    return RealSet(crops, f"{Path(root).name}/ ({len(crops)} images)", f"folder:{root}:{size}",
-                   notes)
+    result = RealSet(crops, f"{Path(target.root).name}/ ({len(crops)} images)",
+                     f"folder:{target.root}:{target.stamp}:{target.size}", notes)
+    with _FOLDERS_LOCK:
+        _FOLDERS[target] = result
+        while len(_FOLDERS) > FOLDER_CACHE:
+            _FOLDERS.popitem(last=False)
+    return result
+
+
+class FolderLoad:
+    """One folder decoded on a background thread, so that no session waits for it.
+
+    ``on_progress(done, total)`` is called after each file and ``on_done(result,
+    error)`` once at the end (exactly one of them ``None``), both on the loading thread;
+    nothing is called after :meth:`cancel`.
+    """
+
+    def __init__(self, target: FolderTarget,
+                 on_done: Callable[[RealSet | None, Exception | None], None],
+                 on_progress: Callable[[int, int], None] | None = None):
+        self.target = target
+        self._cancelled = threading.Event()
+        self._on_done, self._on_progress = on_done, on_progress
+        self.thread = threading.Thread(target=self._run, name=f"fpx-folder-{target.root}",
+                                       daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def _progress(self, done: int, total: int) -> None:
+        if self._on_progress is not None and not self.cancelled:
+            self._on_progress(done, total)
+
+    def _run(self) -> None:
+        try:
+            result, error = load_folder(self.target, self._progress, self._cancelled), None
+        except LoadCancelled:
+            return
+        except FpxError as err:
+            result, error = None, err
+        except Exception as err:  # noqa: BLE001 - said in the page, never a dead thread
+            result, error = None, InvalidInputError(
+                f"{self.target.text}: could not be read ({type(err).__name__}: {err})")
+        if not self.cancelled:
+            self._on_done(result, error)

@@ -9,7 +9,9 @@ each time anything changes.
 from __future__ import annotations
 
 import math
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import param
@@ -137,6 +139,8 @@ class LabState(param.Parameterized):
                                    doc="Draw the lines core.theory predicts from the design "
                                        "as green crosses on the generated spectrum")
     message = param.String(default="", doc="The last problem, one line (empty if none)")
+    loading = param.String(default="", doc="What is being read in the background and how "
+                                           "far it got, one line (empty if nothing)")
     result = param.ClassSelector(class_=LabResult, allow_None=True, default=None)
     pinned = param.ClassSelector(class_=LabResult, allow_None=True, default=None,
                                  doc="Configuration A of the comparison")
@@ -149,6 +153,14 @@ class LabState(param.Parameterized):
         self._upload: tuple[bytes, str] | None = None
         self._last_real: sources.RealSet | None = None
         self._applying = False
+        self._lock = threading.RLock()
+        self._load: sources.FolderLoad | None = None
+        self._latest_load: sources.FolderLoad | None = None
+        self._failed: tuple[sources.FolderTarget, FpxError] | None = None
+        self.dispatch: Callable[[Callable[[], None]], None] = _call
+        """Runs a callable where this state's watchers may run: at once by default (plain
+        Python, notebooks); a dashboard session sets it to its document's next tick, so a
+        folder loaded on a background thread lands under the session's lock."""
         self.recompute()
 
     # --- the design ----------------------------------------------------------------
@@ -255,13 +267,70 @@ class LabState(param.Parameterized):
             self.source = "upload"
         return True
 
-    def _real(self) -> sources.RealSet:
+    def _real(self) -> sources.RealSet | None:
+        """The chosen real images; ``None`` while a folder is read in the background."""
+        if self.source != "folder":
+            self.cancel_load()
         if self.source == "bundled":
             return sources.bundled(self.crop_size)
         if self.source == "upload":
-            data, name = self._upload or (b"", "upload")
+            data, name = self._upload or (None, "upload")
             return sources.upload(data, name, self.crop_size)
-        return sources.folder(self.folder, self.crop_size)
+        target = sources.folder_target(self.folder, self.crop_size)
+        ready = sources.cached_folder(target)
+        if ready is not None:
+            self.cancel_load()
+            return ready
+        if self._failed is not None and self._failed[0] == target:
+            raise self._failed[1]
+        if self._load is None or self._load.target != target:
+            self._start_load(target)
+        return None
+
+    def _start_load(self, target: sources.FolderTarget) -> None:
+        """Read ``target`` on a background thread (replacing any other load); the lab
+        recomputes on it once it is read."""
+        self.cancel_load()
+
+        def progress(done: int, total: int) -> None:
+            self.dispatch(lambda: self._load is load and self._say_loading(
+                f"{done} of {total} images"))
+
+        def done(result, error) -> None:
+            self.dispatch(lambda: self._loaded(load, error))
+
+        load = sources.FolderLoad(target, on_done=done, on_progress=progress)
+        self._load = self._latest_load = load
+        self._say_loading("listing its images")
+        load.start()
+
+    def _say_loading(self, how_far: str) -> None:
+        shown = f" (showing {self.result.source} meanwhile)" if self.result else ""
+        self.loading = f"reading {self._load.target.text}: {how_far}{shown}"
+
+    def _loaded(self, load: sources.FolderLoad, error: FpxError | None) -> None:
+        if load is not self._load:  # replaced or cancelled meanwhile
+            return
+        self._load = None
+        self._failed = (load.target, error) if error is not None else None
+        self.loading = ""
+        self.recompute()
+
+    def cancel_load(self) -> None:
+        """Give up the folder being read in the background, if any."""
+        if self._load is not None:
+            self._load.cancel()
+            self._load = None
+            self.loading = ""
+
+    def settle(self, timeout: float = 120.0) -> None:
+        """Wait until a folder being read in the background has been read and shown
+        (scripts, notebooks and tests; a dashboard never waits)."""
+        load = self._latest_load  # its thread ends once its result is shown
+        if load is not None:
+            load.thread.join(timeout)
+            if load.thread.is_alive():
+                raise TimeoutError(f"{load.target.text} still loading after {timeout} s")
 
     # --- the computation -----------------------------------------------------------
 
@@ -272,7 +341,10 @@ class LabState(param.Parameterized):
         keeps working on the last good ones and says why in :attr:`message`; a design the
         crops cannot hold keeps the last result.
         """
-        t0 = time.perf_counter()
+        with self._lock:  # a background load may land while a control changes
+            self._recompute(time.perf_counter())
+
+    def _recompute(self, t0: float) -> None:
         try:
             spec = self.spec
             if spec.total_factor * 4 > self.crop_size:
@@ -280,13 +352,15 @@ class LabState(param.Parameterized):
                     f"total factor {spec.total_factor} needs crops of at least "
                     f"{spec.total_factor * 4} px; choose fewer up-blocks or a bigger crop size"
                 )
+            last = self._last_real
+            if last is None or last.crops.shape[-1] != self.crop_size:
+                last = sources.bundled(self.crop_size)
             try:
                 real_set, problem = self._real(), ""
             except FpxError as err:
-                last = self._last_real
-                if last is None or last.crops.shape[-1] != self.crop_size:
-                    last = sources.bundled(self.crop_size)
                 real_set, problem = last, f"{err} (showing {last.label})"
+            if real_set is None:  # a folder is being read: the lab goes on meanwhile
+                real_set = last
             self.result = self._compute(spec, real_set, t0)
             self._last_real = real_set
             self.message = problem or "; ".join(real_set.notes[:3])
@@ -328,6 +402,10 @@ class LabState(param.Parameterized):
             return None
         return float(spectral_distance(self.pinned.generated.profile,
                                        self.result.generated.profile))
+
+
+def _call(function: Callable[[], None]) -> None:
+    function()
 
 
 _REAL_CACHE: dict[tuple, SpectrumReport] = {}

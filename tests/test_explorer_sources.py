@@ -27,7 +27,7 @@ def roots(tmp_path, monkeypatch):
     pngs(inside / "photos")
     pngs(outside / "private")
     monkeypatch.setenv("FPX_DATA_ROOTS", str(inside))
-    sources._folder_cached.cache_clear()
+    sources.clear_folder_cache()
     return inside, outside
 
 
@@ -63,3 +63,11 @@ def test_default_roots_are_the_working_folder_and_home(monkeypatch, tmp_path):
     monkeypatch.delenv("FPX_DATA_ROOTS")
     monkeypatch.chdir(tmp_path)
     assert sources.data_roots() == (tmp_path.resolve(), Path.home().resolve())
+
+
+def test_an_empty_upload_is_empty_whatever_its_name():
+    for name in ("upload", "", "photo.png"):
+        with pytest.raises(InvalidInputError, match="the uploaded file is empty"):
+            sources.upload(b"", name, 32)
+    with pytest.raises(InvalidInputError, match="no image uploaded yet"):
+        sources.upload(None, "upload", 32)

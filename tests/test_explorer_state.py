@@ -4,6 +4,7 @@ import io
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -189,6 +190,7 @@ def test_folder_source_reads_images_only(tmp_path):
     (tmp_path / "notes.txt").write_text("secret")
     (tmp_path / "fake.png").write_text("secret text, not an image")
     s = LabState(source="folder", folder=str(tmp_path))
+    s.settle()
     assert s.result.source == f"{tmp_path.name}/ (3 images)"
     assert "secret" not in s.message and "fake.png" in s.message  # named skip, no content
 
@@ -203,6 +205,7 @@ def test_bad_folders_give_a_message_and_the_lab_keeps_its_images(tmp_path, make,
     s = LabState()
     before = s.result
     s.param.update(source="folder", folder=make(tmp_path))
+    s.settle()
     assert reason in s.message and "(showing bundled photos" in s.message
     s.upsampling = "bicubic"  # still working, on the last good images
     assert s.result.source == before.source and s.result.spec.up[0].upsampling == "bicubic"
@@ -240,3 +243,92 @@ def test_exported_figure_is_a_png(lab):
 def test_state_never_imports_panel():
     code = "import sys, explorer.state, explorer.export; assert 'panel' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+# --- a folder is read off the request thread -------------------------------------------
+
+@pytest.fixture
+def gated(monkeypatch):
+    """Folder loads wait for ``gate`` and record the thread they ran on."""
+    gate, threads = threading.Event(), []
+    real_load = sources.load_folder
+
+    def load(target, progress=None, cancelled=None):
+        threads.append(threading.current_thread())
+        assert gate.wait(60)
+        return real_load(target, progress, cancelled)
+
+    monkeypatch.setattr(sources, "load_folder", load)
+    sources.clear_folder_cache()
+    return gate, threads
+
+
+def photo_folder(path, count=3, seed=0):
+    path.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        (path / f"{i}.png").write_bytes(png_bytes(140, 140, seed=seed + i))
+    return path
+
+
+def test_a_folder_loads_off_thread_while_the_lab_keeps_working(tmp_path, gated):
+    gate, threads = gated
+    folder = photo_folder(tmp_path / "photos")
+    s = LabState()
+    said = []
+    s.param.watch(lambda e: said.append(e.new), "loading")
+    s.param.update(source="folder", folder=str(folder))
+    assert threads and threads[0] is not threading.main_thread()  # not this thread
+    assert s.loading.startswith(f"reading {folder}") and s.message == ""
+    assert s.result.source.startswith("bundled photos")  # shown meanwhile
+    before = s.result
+    s.seed = 5  # usable meanwhile: a change recomputes at once on the shown images
+    assert s.result is not before and s.result.spec.seed == 5
+    gate.set()
+    s.settle()
+    assert s.result.source == "photos/ (3 images)" and s.result.spec.seed == 5
+    assert s.loading == "" and s.message == ""
+    assert any("3 of 3 images" in text for text in said)  # progress, file by file
+
+
+def test_a_loaded_folder_lands_through_the_sessions_dispatch(tmp_path):
+    folder = photo_folder(tmp_path / "photos")
+    sources.clear_folder_cache()
+    s = LabState()
+    ticks = []
+    s.dispatch = ticks.append  # as a served session's next tick: queued, not run
+    s.param.update(source="folder", folder=str(folder))
+    s.settle()
+    assert s.result.source.startswith("bundled photos") and ticks
+    for tick in ticks:
+        tick()
+    assert s.result.source == "photos/ (3 images)" and s.loading == ""
+
+
+def test_typing_another_folder_replaces_the_load(tmp_path, gated):
+    gate, threads = gated
+    first = photo_folder(tmp_path / "first")
+    second = photo_folder(tmp_path / "second", count=2, seed=7)
+    s = LabState()
+    s.param.update(source="folder", folder=str(first))
+    load = s._load
+    s.folder = str(second)
+    assert load.cancelled and s.loading.startswith(f"reading {second}")
+    gate.set()
+    s.settle()
+    load.thread.join(60)
+    assert s.result.source == "second/ (2 images)"
+    assert sources.cached_folder(load.target) is None  # the cancelled load stopped early
+    s.source = "bundled"  # and leaving the folder source gives up a load in flight
+    assert s._load is None and s.loading == ""
+
+
+def test_a_failed_folder_load_is_said_once_not_retried(tmp_path, gated):
+    gate, threads = gated
+    gate.set()
+    (tmp_path / "empty").mkdir()
+    s = LabState()
+    s.param.update(source="folder", folder=str(tmp_path / "empty"))
+    s.settle()
+    assert "holds no image files" in s.message and s.loading == ""
+    s.seed = 4
+    assert len(threads) == 1 and "holds no image files" in s.message

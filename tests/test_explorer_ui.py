@@ -143,6 +143,37 @@ def test_huge_upload_is_stopped_in_the_page(lab, tmp_path):
     lab.wait_changed(before)
 
 
+def test_a_20_mb_spec_upload_is_refused_in_the_page_which_stays_connected(lab, tmp_path):
+    import json
+
+    spec_box = lab.page.locator(".fpx-spec-load input[type=file]").first
+    huge = tmp_path / "huge-spec.json"
+    huge.write_text(json.dumps({"pad": "x" * (20 * 2**20)}))
+    spec_box.set_input_files(str(huge))
+    sync_api.expect(lab.page.locator(".fpx-spec-load").get_by_text(
+        "File is too large", exact=True)).to_be_visible(timeout=20_000)
+    before = lab.shot()
+    lab.choose("Activation", "tanh")  # still connected: the server answers
+    lab.wait_changed(before)
+    # and the loader still takes a spec: an empty file is said, a good one applied
+    (tmp_path / "empty.json").write_text("")
+    lab.page.locator(".fpx-spec-load input[type=file]").first.set_input_files(
+        str(tmp_path / "empty.json"))
+    lab.wait_text(".fpx-message", "cannot load spec")
+    from explorer.state import LabState
+    good = tmp_path / "nearest.json"
+    good.write_text(LabState(upsampling="nearest", blocks=1).spec_json())
+    lab.page.locator(".fpx-spec-load input[type=file]").first.set_input_files(str(good))
+    chosen = "e => e.options[e.selectedIndex].textContent"
+    select = lab.page.get_by_label("Upsampling", exact=True)
+    for _ in range(300):
+        if select.evaluate(chosen) == "Nearest":
+            break
+        lab.page.wait_for_timeout(100)
+    assert select.evaluate(chosen) == "Nearest"
+    assert lab.errors == []
+
+
 def test_missing_folder_gives_a_message(lab, tmp_path):
     lab.choose("Image source", "Folder on server")
     box = lab.page.get_by_label("Folder path", exact=True)

@@ -21,6 +21,11 @@ from explorer.views.figures import TABLE_CSS, CropFigure, ProfileFigure, Spectru
 
 IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"]
 MAX_UPLOAD = "25MB"
+# The drop box refuses a larger spec in the browser, before a byte is sent (a spec is at
+# most core.specs.MAX_SPEC_BYTES = 64 KiB; FilePond's KB is 1000 bytes). A FileInput sent
+# the whole file as one websocket message, and past Bokeh's 20 MB message limit the
+# server closed the page's connection.
+MAX_SPEC = "64KB"
 SHARED = "dB (one scale for generated and real)"
 
 
@@ -32,6 +37,7 @@ class SpectrumLab(pn.viewable.Viewer):
     def __init__(self, **params):
         params.setdefault("state", LabState())
         super().__init__(**params)
+        _land_in_session(self.state)
         self.controls = self._make_controls()
         self._layout = self._make_layout()
 
@@ -128,6 +134,9 @@ class SpectrumLab(pn.viewable.Viewer):
         alert = pn.pane.Alert(pn.bind(lambda m: m or "", s.param.message), alert_type="warning",
                               visible=pn.bind(bool, s.param.message),
                               css_classes=["fpx-message"], sizing_mode="stretch_width")
+        loading = pn.pane.Alert(pn.bind(lambda m: m or "", s.param.loading), alert_type="info",
+                                visible=pn.bind(bool, s.param.loading),
+                                css_classes=["fpx-loading"], sizing_mode="stretch_width")
         numbers = pn.pane.Markdown(pn.bind(lab_markdown, s.param.result),
                                    css_classes=["fpx-readout"], width=480,
                                    stylesheets=[TABLE_CSS])
@@ -140,7 +149,7 @@ class SpectrumLab(pn.viewable.Viewer):
         # FlexBoxes wrap what does not fit the width onto the next line (a Row would
         # squeeze its plots out of square and scroll the page sideways).
         return pn.Column(
-            alert,
+            alert, loading,
             flow(numbers, pn.Row(pane("input"), pane("output"))),
             flow(pane("generated"), pane("real"), pane("difference"), pane("profiles")),
             self._compare_card(), self._export_card(), sizing_mode="stretch_width",
@@ -213,11 +222,27 @@ class SpectrumLab(pn.viewable.Viewer):
         spec = pn.widgets.FileDownload(
             callback=lambda: io.BytesIO(s.spec_json().encode()), filename="fpx-spec.json",
             label="Download spec (JSON)", color="success")
-        load = pn.widgets.FileInput(accept=".json", label="Load spec (JSON)")
-        # An empty file is a spec error like any other (said in the page), not ignored.
-        load.param.watch(lambda e: e.new is not None and s.load_spec_json(e.new), "value")
-        return pn.Card(pn.Row(png, spec), load, title="Export", collapsed=False,
+        self._spec_box = pn.Column(self._new_spec_dropper(), sizing_mode="stretch_width",
+                                   margin=0)
+        return pn.Card(pn.Row(png, spec), self._spec_box, title="Export", collapsed=False,
                        sizing_mode="stretch_width")
+
+    def _new_spec_dropper(self) -> pn.widgets.FileDropper:
+        load = pn.widgets.FileDropper(accepted_filetypes=[".json"], max_file_size=MAX_SPEC,
+                                      multiple=False, label="Load spec (JSON)", height=70,
+                                      previews=[], css_classes=["fpx-spec-load"],
+                                      sizing_mode="stretch_width")
+        load.param.watch(self._on_spec, "value")
+        return load
+
+    def _on_spec(self, event) -> None:
+        if not event.new:
+            return
+        _, text = list(event.new.items())[-1]
+        # An empty file is a spec error like any other (said in the page), not ignored.
+        self.state.load_spec_json(text)
+        # A fresh box, so that the same file (edited) can be loaded again.
+        self._spec_box.objects = [self._new_spec_dropper()]
 
     def __panel__(self):
         return self._layout
@@ -236,6 +261,24 @@ def with_help(widget, parameter) -> pn.Row:
     return pn.Row(widget, pn.widgets.TooltipIcon(value=parameter.doc, width=20,
                                                  margin=(18, 5, 0, 0)),
                   sizing_mode="stretch_width")
+
+
+def _land_in_session(state: LabState) -> None:
+    """In a server session, make what the state's background loads report run on the
+    session's next tick (under its document lock, like a widget event), and give up a
+    load when the session closes. Elsewhere the state's default (at once) stays."""
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:
+        return
+
+    def dispatch(function) -> None:
+        try:
+            doc.add_next_tick_callback(function)
+        except Exception:  # noqa: BLE001 - the session has closed: nobody to tell
+            pass
+
+    state.dispatch = dispatch
+    doc.on_session_destroyed(lambda context: state.cancel_load())
 
 
 def _under_lock(draw) -> None:
