@@ -29,6 +29,8 @@ from core.bench.sets import TestSet
 from core.errors import InvalidInputError
 
 PROBE = "probe"  # the row name of the supervised reference
+KIND_COLORS = {"extractor": "#4c72b0", "baseline": "#8c8c8c",
+               "supervised reference": "#dd8452"}  # bars of the transfer figure
 
 
 @dataclass(frozen=True)
@@ -249,7 +251,8 @@ def write_figures(report: TransferReport, out: str | Path) -> list[Path]:
         for ax, (title, get) in zip(axes, panels):
             values = [get(r["scores"]) for r in rows]
             y = np.arange(len(rows))
-            ax.barh(y, [v if v is not None else 0 for v in values], color="#4c72b0")
+            ax.barh(y, [v if v is not None else 0 for v in values],
+                    color=[KIND_COLORS[report.methods[r["method"]]["kind"]] for r in rows])
             for yi, v in zip(y, values):
                 ax.text(0.01 if v is None else v, yi, " -" if v is None else f" {v:.3f}",
                         va="center", fontsize=8)
