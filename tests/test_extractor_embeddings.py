@@ -140,9 +140,9 @@ def test_embed_folders_labels_by_top_folder_and_records_skips(tmp_path):
     torch.manual_seed(0)
     model = Extractor(ExtractorConfig(width=4, embed_dim=8, crop_size=32))
     _write(tmp_path / "models" / "gan", 3, 32, 0)
-    _write(tmp_path / "models" / "vae", 2, 40, 1)  # centre-cropped to 32
+    _write(tmp_path / "models" / "vae", 2, 40, 1)  # larger: tiles of 32
     _write(tmp_path / "flat", 2, 32, 2)
-    _write(tmp_path / "models" / "tiny", 1, 16, 3)  # too small: skipped, recorded
+    _write(tmp_path / "models" / "tiny", 1, 12, 3)  # under 16 px: skipped, recorded
     # A model folder none of whose images is usable is an error unless asked to go on,
     # then a named skip of its own.
     with pytest.raises(InvalidInputError, match=r"models/tiny: no usable image .* "
@@ -159,5 +159,5 @@ def test_embed_folders_labels_by_top_folder_and_records_skips(tmp_path):
                                                  str(tmp_path / "models/tiny")]
     assert "too small" in s.skipped[0][1] and "left out" in s.skipped[1][1]
     assert EmbeddingSet.load(s.save(tmp_path / "e.npz")) == s
-    with pytest.raises(InvalidInputError, match="no usable image of at least 32x32"):
+    with pytest.raises(InvalidInputError, match=r"no usable image \(readable, at least 16x16\)"):
         embed_folders(model, [tmp_path / "models" / "tiny"], notify=lambda p, r: None)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.data import Skipped, iter_image_batches, scan_images
+from core.data import Skipped, scan_images
 from core.errors import InvalidInputError
 from core.extractor.model import Extractor
 
@@ -209,20 +209,67 @@ def labelled_files(folders: list[str | Path], skipped: Skipped | None
 
 @torch.no_grad()
 def embed_images(model: Extractor, x: torch.Tensor, batch: int = 128) -> torch.Tensor:
-    """``(N, 3, S, S)`` images in [-1, 1] -> ``(N, D)`` unit embeddings (float32)."""
+    """``(N, 3, H, W)`` images in [-1, 1] -> ``(N, D)`` unit embeddings (float32), any
+    size by the size policy (:mod:`core.extractor.sizes`: tiles above the extractor's
+    ``crop_size``, its spectrum resampled below)."""
+    from core.extractor.sizes import embed_any
+
     model.eval()
     device = next(model.parameters()).device
-    out = [model(x[i:i + batch].to(device)).float().cpu() for i in range(0, len(x), batch)]
+    out = [embed_any(model, x[i:i + batch].to(device)).float().cpu()
+           for i in range(0, len(x), batch)]
     return torch.cat(out) if out else torch.zeros(0, model.config.embed_dim)
+
+
+def _load(path: Path) -> torch.Tensor | str:
+    """A file as ``(3, H, W)`` in [-1, 1] (the largest centred square when its shorter
+    side is under ``crop`` pixels is taken later, by the policy), or why it is unusable."""
+    from core.data.images import ImageReadError, load_rgb
+    from core.data.transforms import to_signed, to_tensor
+    from core.extractor.sizes import MIN_SIDE
+
+    try:
+        image = to_tensor(load_rgb(path))
+    except ImageReadError as err:
+        return str(err).removeprefix(f"{path}: ")
+    h, w = image.shape[-2:]
+    if min(h, w) < MIN_SIDE:
+        return f"too small: {w}x{h} < {MIN_SIDE}x{MIN_SIDE}"
+    return to_signed(image)
+
+
+def _image_batches(files: list[Path], batch: int, skipped: Skipped, crop: int):
+    """``(images, paths)`` batches of equal-shape images (a batch per shape met within
+    each chunk of ``batch`` files); a non-square image shorter than ``crop`` on one side
+    becomes its largest centred square, as the policy embeds it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from core.extractor.sizes import square
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for start in range(0, len(files), batch):
+            chunk = files[start:start + batch]
+            groups: dict[tuple[int, int], tuple[list, list]] = {}
+            for path, item in zip(chunk, pool.map(_load, chunk)):
+                if isinstance(item, str):
+                    skipped.add(path, item)
+                    continue
+                if item.shape[-1] != item.shape[-2] and min(item.shape[-2:]) < crop:
+                    item = square(item)
+                images, paths = groups.setdefault(tuple(item.shape[-2:]), ([], []))
+                images.append(item)
+                paths.append(path)
+            for images, paths in groups.values():
+                yield torch.stack(images), paths
 
 
 @torch.no_grad()
 def embed_folders(model: Extractor, folders: list[str | Path], *, batch: int = 64,
                   notify: Callable[[str, str], None] | None = None,
                   skip_unusable: bool = False) -> EmbeddingSet:
-    """Embed every usable image under ``folders`` (centre crops of the extractor's size,
-    ``model.config.crop_size`` pixels); files too small or unreadable are skipped and
-    recorded.
+    """Embed every usable image under ``folders``, at any size by the size policy
+    (:mod:`core.extractor.sizes`); unreadable files and images under
+    :data:`~core.extractor.sizes.MIN_SIDE` pixels are skipped and recorded.
 
     Raises:
         InvalidInputError: a named folder holds no usable image (unless
@@ -230,15 +277,17 @@ def embed_folders(model: Extractor, folders: list[str | Path], *, batch: int = 6
             an error); the extractor produced NaN or infinite embeddings (damaged
             weights), naming the first such image.
     """
+    from core.extractor.sizes import MIN_SIDE
+
     skipped = Skipped(notify=notify)
-    size = model.config.crop_size
-    embs, kept, kept_labels = [], [], []
+    embs, kept, kept_labels, rank = [], [], [], []
+    index_of: dict[str, int] = {}  # file order over all folders
     for folder in folders:
         files, labels = labelled_files([folder], skipped)
         label_of = dict(zip(map(str, files), labels))
+        index_of = {str(p): len(index_of) + i for i, p in enumerate(files)} | index_of
         before = len(kept)
-        for x, paths in iter_image_batches(files, size, batch, skipped=skipped,
-                                           with_paths=True):
+        for x, paths in _image_batches(files, batch, skipped, model.config.crop_size):
             e = embed_images(model, x)
             bad = (~torch.isfinite(e).all(1)).nonzero()
             if len(bad):
@@ -246,6 +295,7 @@ def embed_folders(model: Extractor, folders: list[str | Path], *, batch: int = 6
                                         f"(first for {paths[int(bad[0])]}); its weights are "
                                         "damaged")
             embs.append(e)
+            rank.extend(index_of[str(p)] for p in paths)
             kept.extend(map(str, paths))
             kept_labels.extend(label_of[str(p)] for p in paths)
         # A named folder, or a model folder inside it, none of whose images is usable
@@ -257,12 +307,16 @@ def embed_folders(model: Extractor, folders: list[str | Path], *, batch: int = 6
         lost = [Path(folder)] if len(kept) == before else [
             where[label] for label in where if label not in usable]
         for gone in lost:
-            why = f"no usable image of at least {size}x{size}"
+            why = f"no usable image (readable, at least {MIN_SIDE}x{MIN_SIDE})"
             if not skip_unusable:
                 raise InvalidInputError(f"{gone}: {why}; pass --skip-unusable to go on "
                                         "without it")
             skipped.add(gone, f"{why}; left out")
     if not embs:
-        raise InvalidInputError(f"no usable image of at least {size}x{size} in the given folders")
-    return EmbeddingSet(torch.cat(embs).numpy(), tuple(kept), tuple(kept_labels),
+        raise InvalidInputError(f"no usable image (readable, at least {MIN_SIDE}x{MIN_SIDE}) "
+                                "in the given folders")
+    # Images were batched by shape within each chunk: put them back in file order.
+    order = sorted(range(len(kept)), key=rank.__getitem__)
+    return EmbeddingSet(torch.cat(embs)[order].numpy(), tuple(kept[i] for i in order),
+                        tuple(kept_labels[i] for i in order),
                         tuple((s["path"], s["reason"]) for s in skipped.items))

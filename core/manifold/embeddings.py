@@ -6,7 +6,9 @@ Every space maps images ``(N, 3, H, W)`` in ``[-1, 1]`` to vectors ``(N, D)`` fl
 * ``freq``: per-channel log FFT magnitude, ``log10 |FFT_ortho(x)|`` (centred layout),
   flattened (``D = 3 H W``). Upsampling grids and spectral tilts are additive here.
 * ``learned``: a network's unit features: the fingerprint extractor's embedding (the
-  one shipped in ``core/assets/extractor`` unless another is given) or, when no
+  one shipped in ``core/assets/extractor`` unless another is given; images of any size
+  are read by its size policy, :mod:`core.extractor.sizes`, as ``fpx embed`` reads
+  them) or, when no
   extractor is installed or on request, a self-supervised encoder trained by our own
   code on the real images (:mod:`core.manifold.ssl`).
 
@@ -19,6 +21,8 @@ from __future__ import annotations
 import torch
 
 from core.errors import InvalidInputError
+from core.extractor.model import Extractor
+from core.extractor.sizes import embed_any
 from core.spectrum import power_spectrum
 from core.spectrum.transforms import check_images
 
@@ -74,6 +78,8 @@ def embed(images: torch.Tensor, space: str, *, extractor=None, batch: int = 256,
             v = (x + 1) / 2
         elif space == "freq":
             v = power_spectrum(x, log=True) / 20.0  # dB of power / 20 = log10 |X|
+        elif isinstance(extractor, Extractor):  # any size, by the extractor's policy
+            v = embed_any(extractor, x).float()
         else:
             v = extractor(x).float()
         out.append(v.flatten(1))
