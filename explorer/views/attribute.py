@@ -108,7 +108,7 @@ class AttributeView(pn.viewable.Viewer):
                              "set against the shipped zoo (10 reference images per entry) "
                              "and any models added from the Embeddings tab.",
                              sizing_mode="stretch_width"),
-            status_row(s), self.readout,
+            status_row(s, "att"), self.readout,
             flow(pane("images"), pane("nearest"), pane("real"), pane("profiles")),
             sizing_mode="stretch_width")
 

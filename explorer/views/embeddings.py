@@ -34,17 +34,18 @@ def on_session(doc, draw) -> None:
         draw()
 
 
-def status_row(state) -> pn.Column:
+def status_row(state, tab: str) -> pn.Column:
     """Message, progress bar and status line of a tab whose state runs in the
-    background (``message``, ``busy``, ``progress``, ``status``)."""
+    background (``message``, ``busy``, ``progress``, ``status``); css classes
+    ``fpx-TAB-message`` and ``fpx-TAB-status``."""
     alert = pn.pane.Alert(pn.bind(lambda m: m or "", state.param.message),
                           alert_type="warning", visible=pn.bind(bool, state.param.message),
-                          css_classes=["fpx-message"], sizing_mode="stretch_width")
+                          css_classes=[f"fpx-{tab}-message"], sizing_mode="stretch_width")
     bar = pn.indicators.Progress(value=pn.bind(lambda p: int(100 * p), state.param.progress),
                                  max=100, visible=state.param.busy, width=300)
     text = pn.pane.Markdown(pn.bind(lambda s, b: f"*{s}*" if s else "", state.param.status,
                                     state.param.busy),
-                            css_classes=["fpx-status"], sizing_mode="stretch_width")
+                            css_classes=[f"fpx-{tab}-status"], sizing_mode="stretch_width")
     return pn.Column(alert, pn.Row(bar, text), sizing_mode="stretch_width")
 
 
@@ -129,7 +130,7 @@ class EmbeddingsView(pn.viewable.Viewer):
                              "cached on disk. Colour the map by a recorded design choice; "
                              "click a point to see its image, spectrum and nearest models.",
                              sizing_mode="stretch_width"),
-            status_row(self.state), when_shown(self.state.start), self.summary,
+            status_row(self.state, "emb"), when_shown(self.state.start), self.summary,
             flow(pane("map"), pn.Column(pane("image"), self.nearest), pane("spectrum")),
             flow(pane("similarity"), pane("roc"), pane("confusion")),
             sizing_mode="stretch_width")

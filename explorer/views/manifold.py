@@ -78,7 +78,7 @@ class ManifoldView(pn.viewable.Viewer):
                              "image (200 real crops held out, as `fpx artifacts`), in pixel, "
                              "spectrum or extractor space. The artifact carries the model's "
                              "trace without the picture's content.", **wide),
-            status_row(s), when_shown(s.compute), self.caption,
+            status_row(s, "man"), when_shown(s.compute), self.caption,
             flow(pane("sample"), pane("neighbour"), pane("artifact"), pane("spectrum")),
             self.table, pane("confusion"), **wide)
 

@@ -1,0 +1,168 @@
+"""The Embeddings, Attribute and Manifold tabs in a real browser (Playwright driving
+Debian's Chromium, headless; ``pytest -m ui``).
+
+The server runs with its own runs folder. The zoo's embeddings are made once, in this
+process, before the server starts (the same cache the tabs read), so the browser tests
+measure the pages, not a cold embedding.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.test_explorer_app import free_port, serve, wait_for_page
+from tests.test_explorer_ui import CHROMIUM, Page, app_tracebacks, browser, sync_api  # noqa: F401
+
+pytestmark = pytest.mark.ui
+
+# Where the map's first point of a given model sits on the screen, through BokehJS's
+# own views and scales (the figure is found by its css class).
+POINT_JS = """(model) => {
+  const seen = new Set();
+  let found = null;
+  function walk(v) {
+    if (!v || seen.has(v) || found) return;
+    seen.add(v);
+    if (v.model && v.model.css_classes && v.model.css_classes.includes('fpx-emb-map')
+        && v.frame) found = v;
+    for (const c of (v.child_views || [])) walk(c);
+  }
+  for (const k in Bokeh.index) walk(Bokeh.index[k]);
+  if (!found) return null;
+  const r = found.model.renderers.find(r => r.data_source && r.data_source.data.model);
+  const d = r.data_source.data;
+  const i = d.model.findIndex(m => m === model);
+  if (i < 0) return null;
+  const sx = found.frame.x_scale.compute(d.x[i]), sy = found.frame.y_scale.compute(d.y[i]);
+  const box = found.el.getBoundingClientRect();
+  return [box.left + sx, box.top + sy, d.x.length];
+}"""
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="module")
+def zoo_ready(runs, tmp_path_factory):
+    """The zoo and real photos embedded into ``runs`` (or why they cannot be)."""
+    from explorer.image_sets import SHIPPED, cached_embeddings, extractor_choices, real_set, zoo_set
+    from tests.test_explorer_embeddings import zoo_embeddable
+
+    why = zoo_embeddable(tmp_path_factory.mktemp("probe"))
+    if why is None:
+        folder = extractor_choices()[SHIPPED]
+        cached_embeddings(zoo_set(), folder, runs)
+        cached_embeddings(real_set(), folder, runs)
+    return why
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, runs, zoo_ready):
+    port = free_port()
+    log = tmp_path_factory.mktemp("ui-tabs") / "panel.log"
+    saved = {k: os.environ.get(k) for k in ("FPX_RUNS", "FPX_DATA_ROOTS")}
+    os.environ["FPX_RUNS"] = str(runs)
+    os.environ["FPX_DATA_ROOTS"] = str(runs.parent)
+    try:
+        proc = serve(port, log)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    try:
+        wait_for_page(proc, port, log)
+        yield f"http://127.0.0.1:{port}/app"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    errors = app_tracebacks(log.read_text())
+    assert not errors, "\n\n".join(errors)
+
+
+@pytest.fixture
+def page(browser, app_url):  # noqa: F811
+    p = Page(browser, app_url)
+    yield p
+    p.page.close()
+
+
+def open_tab(page: Page, title: str) -> None:
+    page.page.locator(".bk-tab", has_text=title).first.click()
+
+
+def wait_map(page: Page, timeout: float = 180_000) -> None:
+    page.wait_text(".fpx-emb-summary", "images of", timeout=timeout)
+
+
+def test_embeddings_map_colours_by_upsampling_and_a_click_shows_the_image(page, zoo_ready):
+    if zoo_ready:
+        pytest.skip(zoo_ready)
+    open_tab(page, "Embeddings")
+    wait_map(page)
+    page.choose("Colour by", "upsampling")
+    sync_api.expect(page.page.locator(".fpx-emb-map")).to_be_visible()
+    page.page.wait_for_timeout(1000)
+    where = page.page.evaluate(POINT_JS, "gan_nearest")
+    assert where is not None and where[2] == 3400  # 12 entries x 200 + 1000 real crops
+    page.page.mouse.click(where[0], where[1])
+    page.wait_text(".fpx-emb-nearest", "nearest model", timeout=60_000)
+    text = page.page.locator(".fpx-emb-nearest").inner_text()
+    assert "lattice of its images" in text
+    assert page.errors == []
+
+
+def test_attribute_reads_a_verdict_for_a_dropped_image(page, zoo_ready, tmp_path):
+    if zoo_ready:
+        pytest.skip(zoo_ready)
+    from core.zoo.shipped import SHIPPED_ZOO
+
+    open_tab(page, "Attribute")
+    image = tmp_path / "mystery.png"
+    image.write_bytes((SHIPPED_ZOO / "samples" / "flow_glow" / "00150.png").read_bytes())
+    page.page.locator("#sidebar input[type=file]").first.set_input_files(str(image))
+    page.wait_text(".fpx-att-verdict", "Verdict:", timeout=180_000)
+    text = page.page.locator(".fpx-att-verdict").inner_text()
+    assert "mystery.png" in text and "false" not in text.lower().split("verdict")[0]
+    assert page.errors == []
+
+
+def test_attribute_refuses_a_file_that_is_not_an_image(page, tmp_path):
+    open_tab(page, "Attribute")
+    bogus = tmp_path / "notes.png"
+    bogus.write_text("not pixels")
+    page.page.locator("#sidebar input[type=file]").first.set_input_files(str(bogus))
+    page.wait_text(".fpx-att-message", "not a usable image", timeout=60_000)
+    assert page.errors == []
+
+
+def test_manifold_opens_an_artifact(page):
+    open_tab(page, "Manifold")
+    page.wait_text(".fpx-man-caption", "distance to its nearest real image", timeout=180_000)
+    page.page.locator(".fpx-man-artifact canvas").first.wait_for(timeout=30_000)
+    assert page.errors == []
+
+
+def test_five_sessions_on_embeddings_all_update(browser, app_url, zoo_ready):  # noqa: F811
+    if zoo_ready:
+        pytest.skip(zoo_ready)
+    pages = [Page(browser, app_url) for _ in range(5)]
+    try:
+        for p in pages:
+            open_tab(p, "Embeddings")
+        for p in pages:
+            wait_map(p)
+        befores = [p.shot(".fpx-emb-map") for p in pages]
+        for p in pages:
+            p.choose("Colour by", "family")
+        for p, before in zip(pages, befores):
+            p.wait_changed(before, css=".fpx-emb-map", timeout=60)
+            assert p.errors == []
+    finally:
+        for p in pages:
+            p.page.close()
