@@ -33,12 +33,15 @@ from core.synthetic.model import (
     SyntheticGenerator,
     batch_statistics_only,
     build_generator,
+    network,
+    spec_from_dict,
     stack_states,
     unstack_state,
 )
 from core.synthetic.space import SYNTHETIC_SPACE, architectures
 
 BANK_FORMAT = "fpx.synthetic_bank/1"
+SPACES = ("autoencoder", "decoder")
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,10 @@ class BankConfig:
         weight_seed: seed of the models' weight seeds (default: ``seed``); a second bank
             with the same ``seed`` and another ``weight_seed`` holds the same
             architectures with unseen weights.
+        space: ``autoencoder`` (:data:`SYNTHETIC_SPACE`, Yang et al.'s) or ``decoder``
+            (:data:`core.synthetic.decoder.DECODER_SPACE`: real images reduced to 4x4 to
+            16x16 at ``crop_size`` and grown back through 2 to 5 stages); a decoder
+            bank needs ``architectures >= 1`` (its space is too large to take whole).
     """
 
     architectures: int = 16
@@ -71,6 +78,7 @@ class BankConfig:
     seed: int = 0
     skip_architectures: int = 0
     weight_seed: int | None = None
+    space: str = "autoencoder"
 
     def __post_init__(self):
         for name in ("architectures", "seeds", "fit_steps", "crop_size", "batch", "channels",
@@ -82,12 +90,26 @@ class BankConfig:
             check_int("bank config weight_seed", self.weight_seed, 0)
         if not self.lr > 0:
             raise InvalidInputError(f"bank config lr = {self.lr!r} must be > 0")
+        if self.space not in SPACES:
+            raise InvalidInputError(f"bank config space = {self.space!r}; valid: "
+                                    f"{', '.join(SPACES)}")
+        if self.space == "decoder" and self.architectures == 0:
+            raise InvalidInputError("a decoder bank needs architectures >= 1 (its space "
+                                    "holds over 100,000)")
 
     def specs(self) -> list[GeneratorSpec]:
         """The bank's models, architecture by architecture, seeds within (deterministic)."""
+        rng = random.Random(self.seed if self.weight_seed is None else self.weight_seed)
+        if self.space == "decoder":
+            from core.synthetic.decoder import decoder_architectures
+
+            chosen = decoder_architectures(self.architectures, self.seed,
+                                           size=self.crop_size, channels=self.channels,
+                                           skip=self.skip_architectures)
+            return [dataclasses.replace(arch, seed=rng.randrange(2**31))
+                    for arch in chosen for _ in range(self.seeds)]
         pool = architectures(SYNTHETIC_SPACE, channels=self.channels)
         random.Random(self.seed).shuffle(pool)
-        rng = random.Random(self.seed if self.weight_seed is None else self.weight_seed)
         stop = None if self.architectures == 0 else self.skip_architectures + self.architectures
         chosen = pool[self.skip_architectures:stop]
         if not chosen:
@@ -119,7 +141,7 @@ def fit_stacked(specs: list[GeneratorSpec], crops: torch.Tensor, *, steps: int, 
         raise InvalidInputError("fit_stacked needs models of a single architecture")
     m = len(specs)
     singles = [batch_statistics_only(build_generator(s)).state_dict() for s in specs]
-    model = batch_statistics_only(SyntheticGenerator(arch, copies=m))
+    model = batch_statistics_only(network(arch, copies=m))
     model.load_state_dict(stack_states(singles))
     losses = [float("nan")] * m
     if steps:
@@ -224,10 +246,10 @@ class SyntheticBank:
 
     def _skeleton(self, key: str, copies: int) -> SyntheticGenerator:
         if (key, copies) not in self._skeletons:
-            spec = GeneratorSpec.from_json(key)
+            spec = spec_from_dict(json.loads(key))
             with torch.device("meta"):
                 self._skeletons[(key, copies)] = batch_statistics_only(
-                    SyntheticGenerator(spec, copies=copies))
+                    network(spec, copies=copies))
         return self._skeletons[(key, copies)]
 
     @torch.no_grad()
@@ -285,7 +307,7 @@ class SyntheticBank:
         if not isinstance(record, dict) or record.get("format") != BANK_FORMAT:
             raise InvalidInputError(f"{folder}/bank.json is not an fpx synthetic bank")
         config = BankConfig(**record["config"])
-        specs = [GeneratorSpec.from_dict(d) for d in record["specs"]]
+        specs = [spec_from_dict(d) for d in record["specs"]]
         try:
             tensors = load_file(str(folder / "bank.safetensors"))
         except (FileNotFoundError, OSError, Exception) as err:

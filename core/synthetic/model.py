@@ -79,14 +79,33 @@ class SyntheticGenerator(nn.Module):
         return self.head(self.up(self.down(self.stem(x))))
 
 
-def build_generator(spec: GeneratorSpec) -> SyntheticGenerator:
-    """Build the network of ``spec`` with weights drawn from ``spec.seed``.
+def network(spec, copies: int = 1) -> nn.Module:
+    """The network of a spec of either space: a :class:`GeneratorSpec` (autoencoder) or a
+    :class:`~core.synthetic.decoder.DecoderSpec` (decoder), ``copies`` side by side."""
+    from core.synthetic.decoder import DecoderGenerator, DecoderSpec
+
+    if isinstance(spec, DecoderSpec):
+        return DecoderGenerator(spec, copies)
+    return SyntheticGenerator(spec, copies)
+
+
+def spec_from_dict(data) -> GeneratorSpec:
+    """A spec of either space from its dict (told apart by its ``format``)."""
+    from core.synthetic.decoder import DECODER_FORMAT, DecoderSpec
+
+    if isinstance(data, dict) and data.get("format") == DECODER_FORMAT:
+        return DecoderSpec.from_dict(data)
+    return GeneratorSpec.from_dict(data)
+
+
+def build_generator(spec: GeneratorSpec) -> nn.Module:
+    """Build the network of ``spec`` (either space) with weights drawn from ``spec.seed``.
 
     The global random state is left untouched, so the same spec always gives the same
     weights, whatever ran before.
     """
     with cpu_seeded(spec.seed):
-        return SyntheticGenerator(spec)
+        return network(spec)
 
 
 def batch_statistics_only(model: nn.Module) -> nn.Module:
