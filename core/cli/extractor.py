@@ -44,6 +44,12 @@ def register(sub) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in DIR from its checkpoint")
     p.add_argument("--steps", type=steps, help="override the preset's number of steps")
+    p.add_argument("--sizes", type=int_range(16, 1024), nargs="+", metavar="PX",
+                   help="output sizes to train on, one drawn per step (e.g. 32 64 128; "
+                        "default: the preset's crop size)")
+    p.add_argument("--augment", action="store_true", default=None,
+                   help="random JPEG (q60-100), resize (x0.5-1.5), blur and noise on "
+                        "every batch")
 
     p = command(sub, "bank", run_bank_sample, device=True,
                 help="build a synthetic bank and sample images from it")
@@ -125,7 +131,7 @@ def run_train(args) -> int:
     from core.extractor.train import train
 
     record = train(args.preset, args.out, resume=args.resume, device=args.device,
-                   steps=args.steps)
+                   steps=args.steps, sizes=args.sizes, augment=args.augment)
     if record:
         print_json(record)
     return EXIT_INTERRUPTED if record.get("interrupted") else 0

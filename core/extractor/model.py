@@ -68,15 +68,25 @@ class Extractor(nn.Module):
         self.classify = (nn.Linear(config.embed_dim, num_classes, bias=False)
                          if num_classes else None)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor, spectrum_size: int | None = None) -> torch.Tensor:
         z = extractor_input(x, self.config.input_kind, self.config.residual)
+        if spectrum_size is not None and self.config.input_kind == "spectrum" \
+                and z.shape[-2:] != (spectrum_size, spectrum_size):
+            from core.extractor.sizes import resample_spectrum
+
+            z = resample_spectrum(z, spectrum_size)
         z = self.body(self.stem(z))
         return F.normalize(self.embed(z.mean((-2, -1))), dim=-1)
 
-    def forward(self, x: torch.Tensor, with_logits: bool = False):
+    def forward(self, x: torch.Tensor, with_logits: bool = False,
+                spectrum_size: int | None = None):
         """Unit embeddings ``(B, D)``; with ``with_logits`` also ``(B, classes)`` logits
-        (one call, so DistributedDataParallel sees every parameter used)."""
-        e = self.features(x)
+        (one call, so DistributedDataParallel sees every parameter used).
+
+        ``spectrum_size``: resample the input spectrum onto that size's frequency grid
+        first (the size policy for images under ``crop_size``, :mod:`core.extractor.sizes`);
+        by default the input is read at its own size."""
+        e = self.features(x, spectrum_size)
         if not with_logits:
             return e
         if self.classify is None:

@@ -76,11 +76,6 @@ def resample_spectrum(spec: torch.Tensor, size: int) -> torch.Tensor:
                          align_corners=True)
 
 
-def _features_from_input(model, z: torch.Tensor) -> torch.Tensor:
-    z = model.body(model.stem(z))
-    return F.normalize(model.embed(z.mean((-2, -1))), dim=-1)
-
-
 @torch.no_grad()
 def embed_any(model, x: torch.Tensor, *, small: str = "spectrum", large: str = "tiles",
               max_tiles: int = MAX_TILES) -> torch.Tensor:
@@ -88,8 +83,6 @@ def embed_any(model, x: torch.Tensor, *, small: str = "spectrum", large: str = "
     least :data:`MIN_SIDE`, by the policy in the module docstring (``small`` and ``large``
     choose another, for measurement: ``native`` feeds the image as it is, ``center``
     takes one centre crop)."""
-    from core.extractor.inputs import extractor_input
-
     if small not in SMALL_POLICIES or large not in LARGE_POLICIES:
         raise InvalidInputError(f"size policy: small in {SMALL_POLICIES}, large in "
                                 f"{LARGE_POLICIES}; got {small!r}, {large!r}")
@@ -105,10 +98,7 @@ def embed_any(model, x: torch.Tensor, *, small: str = "spectrum", large: str = "
     if x.shape[-2:] == (crop, crop) or as_is:
         return model(x)
     if s < crop:
-        if model.config.input_kind != "spectrum":  # a raw-pixel ablation has no spectrum
-            return model(x)
-        z = extractor_input(x, "spectrum", model.config.residual)
-        return _features_from_input(model, resample_spectrum(z, crop))
+        return model(x, spectrum_size=crop)  # (a raw-pixel ablation reads x as it is)
     if large == "center":
         o = (s - crop) // 2
         return model(x[..., o:o + crop, o:o + crop])
@@ -124,3 +114,19 @@ def square(x: torch.Tensor) -> torch.Tensor:
     s = min(h, w)
     top, left = (h - s) // 2, (w - s) // 2
     return x[..., top:top + s, left:left + s]
+
+
+def training_view(x: torch.Tensor, crop: int, generator: torch.Generator | None = None
+                  ) -> tuple[torch.Tensor, int | None]:
+    """What training feeds the network for a batch of one size, matching the policy:
+    above ``crop``, one random ``crop``-px tile per batch (inference averages them all);
+    below, the images as they are with ``spectrum_size = crop`` (the forward resamples
+    their spectrum). Returns ``(x, spectrum_size)`` for ``model(x, spectrum_size=...)``."""
+    h, w = x.shape[-2:]
+    if min(h, w) < crop:
+        return square(x), crop
+    if (h, w) == (crop, crop):
+        return x, None
+    top = int(torch.randint(h - crop + 1, (1,), generator=generator))
+    left = int(torch.randint(w - crop + 1, (1,), generator=generator))
+    return x[..., top:top + crop, left:left + crop], None

@@ -33,8 +33,11 @@ from torch.nn.parallel import DistributedDataParallel
 from core.checkpoints import checkpoint_step, require, require_finite, restoring
 from core.data import bundled_crops
 from core.errors import FpxError, InvalidInputError, check_int
+from core.extractor.augment import Augmentations
+from core.extractor.augment import augment as augment_batch
 from core.extractor.checkpoint import CHECKPOINT_FORMAT, export_extractor
 from core.extractor.model import Extractor, ExtractorConfig, batch_hard_triplet
+from core.extractor.sizes import training_view
 from core.harness import Dist, Run
 from core.synthetic import BankConfig, SyntheticBank, fit_bank
 
@@ -56,6 +59,19 @@ class TrainConfig:
     checkpoint_every: int = 100
     real_crops: int = 1024
     seed: int = 0
+    sizes: tuple[int, ...] = ()
+    augment: bool = False
+
+    def __post_init__(self):
+        sizes = tuple(self.sizes)
+        for s in sizes:
+            check_int("training size", s, 16, 1024)
+        object.__setattr__(self, "sizes", sizes)
+
+    @property
+    def step_sizes(self) -> tuple[int, ...]:
+        """Output sizes a step draws from (one per step): ``sizes``, else the crop size."""
+        return self.sizes or (self.extractor.crop_size,)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -90,6 +106,15 @@ PRESETS = {
         steps=20000, models_per_batch=64, images_per_model=4, lr=1e-3, warmup=500,
         checkpoint_every=500, real_crops=4096),
 }
+
+
+def _sub_crop(crops: torch.Tensor, size: int, g: torch.Generator) -> torch.Tensor:
+    """``(..., R, R)`` real crops -> ``(..., size, size)`` at one random offset."""
+    r = crops.shape[-1]
+    if size == r:
+        return crops
+    top, left = (int(v) for v in torch.randint(r - size + 1, (2,), generator=g))
+    return crops[..., top:top + size, left:left + size]
 
 
 def cosine_schedule(warmup: int, total: int):
@@ -148,7 +173,8 @@ def _check_resumable(state: dict, config: TrainConfig, env: Dist, path: Path) ->
 
 def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = False,
           device: str = "auto", steps: int | None = None, stop_after: int | None = None,
-          quiet: bool = False) -> dict:
+          quiet: bool = False, sizes: tuple[int, ...] | None = None,
+          augment: bool | None = None) -> dict:
     """Run (or resume) training; return the last metrics record (rank 0; ``{}`` elsewhere).
 
     A run that ends before its last step (a stop signal, or ``stop_after``) returns its
@@ -156,6 +182,12 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
 
     Args:
         steps: override the preset's total steps (the cosine schedule follows it).
+        sizes: output sizes to train on (each step draws one): the bank's models run on
+            real crops of that size, and the extractor reads the result by its size
+            policy (:func:`core.extractor.sizes.training_view`). Default: the preset's
+            (its crop size alone).
+        augment: random JPEG / resize / blur / noise on every batch
+            (:mod:`core.extractor.augment`); default: the preset's (off).
         stop_after: stop once this step is reached, as if the process had been killed
             there: no checkpoint beyond the regular ones (for tests).
     """
@@ -164,6 +196,10 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
     config = PRESETS[preset]
     if steps is not None:
         config = dataclasses.replace(config, steps=check_int("--steps", steps))
+    if sizes is not None:
+        config = dataclasses.replace(config, sizes=tuple(sizes))
+    if augment is not None:
+        config = dataclasses.replace(config, augment=bool(augment))
     out = Path(out)
     with Dist(device) as env:
         log = (lambda msg: print(f"fpx train: {msg}", file=sys.stderr, flush=True)) \
@@ -178,8 +214,13 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
 
         # data: a bank of synthetic generators, and the real crops they are fed
         bank = _bank(config, out, env, log)
-        real = bundled_crops(config.extractor.crop_size, config.real_crops,
-                             seed=config.seed + 1, split="train").to(env.device)
+        sizes = config.step_sizes
+        unit = max(2 ** spec.down for spec in bank.specs)
+        if any(s % unit for s in sizes):
+            raise InvalidInputError(f"training sizes {list(sizes)} must be multiples of "
+                                    f"{unit} (the bank's deepest model halves that often)")
+        real = bundled_crops(max(sizes), config.real_crops, seed=config.seed + 1,
+                             split="train").to(env.device)
 
         # model and optimiser
         torch.manual_seed(config.seed)  # the same initial weights on every rank
@@ -214,13 +255,19 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
                 ids = torch.randperm(len(bank), generator=sampler)[:p]
                 crops = real[torch.randint(len(real), (p, k), generator=sampler)
                              .to(env.device)]
+                size = sizes[int(torch.randint(len(sizes), (1,), generator=sampler))] \
+                    if len(sizes) > 1 else sizes[0]
+                crops = _sub_crop(crops, size, sampler)
                 x = bank.generate(ids.tolist(), crops).reshape(p * k, *crops.shape[2:])
+                if config.augment:
+                    x = augment_batch(x, Augmentations(), sampler)
+                x, spectrum_size = training_view(x, config.extractor.crop_size, sampler)
                 labels = ids.repeat_interleave(k).to(env.device)
                 if cuda:
                     x = x.contiguous(memory_format=torch.channels_last)
                 model.train()
                 with autocast:
-                    emb, logits = net(x, with_logits=True)
+                    emb, logits = net(x, with_logits=True, spectrum_size=spectrum_size)
                     ce = F.cross_entropy(logits.float(), labels)
                     triplet = batch_hard_triplet(emb.float(), labels, config.triplet_margin)
                     loss = ce + config.triplet_weight * triplet
@@ -234,7 +281,7 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
                 if env.main:
                     record = {"step": step, "loss": round(loss.item(), 5),
                               "ce": round(ce.item(), 5), "triplet": round(triplet.item(), 5),
-                              "lr": sched.get_last_lr()[0],
+                              "lr": sched.get_last_lr()[0], "size": size,
                               "images_per_s": round(p * k * env.world / seconds, 1)}
                     run.log(record)
 

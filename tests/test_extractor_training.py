@@ -1,0 +1,96 @@
+"""core.extractor training on several output sizes with robustness augmentations: the
+training view matches the size policy, augmentations keep a batch usable, and a mixed-size
+run works in one process and under torchrun with 2 CPU processes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.errors import InvalidInputError
+from core.extractor import Extractor, ExtractorConfig, load_checkpoint, load_extractor
+from core.extractor.augment import Augmentations, augment
+from core.extractor.sizes import training_view
+from core.extractor.train import PRESETS, TrainConfig, train
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_training_view_follows_the_size_policy():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 3, 64, 64)
+    v, size = training_view(x, 32, g)  # larger: one random tile of the crop size
+    assert v.shape == (4, 3, 32, 32) and size is None
+    hits = [(x[..., i:i + 32, j:j + 32] == v).all() for i in range(33) for j in range(33)]
+    assert any(hits)
+    v, size = training_view(x[..., :16, :16], 32, g)  # smaller: spectrum resampled to 32
+    assert v.shape == (4, 3, 16, 16) and size == 32
+    v, size = training_view(x[..., :32, :32], 32, g)
+    assert v.shape == (4, 3, 32, 32) and size is None
+    model = Extractor(ExtractorConfig(width=4, embed_dim=8, crop_size=32), num_classes=3)
+    e, logits = model(x[..., :16, :16], with_logits=True, spectrum_size=32)
+    assert e.shape == (4, 8) and logits.shape == (4, 3)
+
+
+def test_augmentations_are_seeded_stay_in_range_and_change_the_batch():
+    x = torch.rand(6, 3, 32, 32) * 2 - 1
+    every = Augmentations(p=1.0)
+    a = augment(x, every, torch.Generator().manual_seed(1))
+    b = augment(x, every, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and a.abs().max() <= 1
+    assert 16 <= a.shape[-1] <= 48 and a.shape[-1] == a.shape[-2]  # resized x0.5..1.5
+    assert augment(x, Augmentations(p=0.0)) is x
+    small = augment(torch.zeros(2, 3, 16, 16), Augmentations(p=1.0, resize=(0.5, 0.5)))
+    assert small.shape[-1] == 16  # never under min_side
+    with pytest.raises(InvalidInputError, match="range"):
+        Augmentations(jpeg=(90, 60))
+    with pytest.raises(InvalidInputError, match="p = "):
+        Augmentations(p=2)
+
+
+def test_train_config_sizes_round_trip_and_validate():
+    config = TrainConfig(sizes=[32, 64, 128], augment=True)
+    assert config.sizes == (32, 64, 128) and config.step_sizes == (32, 64, 128)
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    assert PRESETS["cpu"].step_sizes == (64,)
+    with pytest.raises(InvalidInputError, match="training size"):
+        TrainConfig(sizes=(8,))
+
+
+@pytest.mark.slow
+def test_mixed_sizes_with_augmentation_train_in_one_process(tmp_path):
+    record = train("tiny", tmp_path / "run", steps=6, sizes=(16, 32, 64), augment=True,
+                   quiet=True)
+    assert record["step"] == 6
+    rows = [json.loads(s) for s in (tmp_path / "run" / "metrics.jsonl").read_text()
+            .splitlines()]
+    assert {r["size"] for r in rows} <= {16, 32, 64} and len({r["size"] for r in rows}) > 1
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert json.loads(state["config"])["sizes"] == [16, 32, 64]
+    assert load_extractor(tmp_path / "run" / "extractor").config.crop_size == 32
+    with pytest.raises(InvalidInputError, match="multiples of"):
+        train("tiny", tmp_path / "bad", steps=2, sizes=(18,), quiet=True)
+
+
+@pytest.mark.slow
+def test_mixed_size_training_under_torchrun_with_two_processes(tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+         "--standalone", "-m", "core.extractor.train", "--preset", "tiny",
+         "--steps", "8", "--sizes", "16", "32", "64", "--augment", "--out", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = load_checkpoint(out / "checkpoint.pt")
+    assert state["world_size"] == 2 and state["step"] == 8
+    config = json.loads(state["config"])
+    assert config["sizes"] == [16, 32, 64] and config["augment"] is True
+    rows = [json.loads(s) for s in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 8 and len({r["size"] for r in rows}) > 1
+    assert (out / "extractor" / "extractor.json").is_file()
