@@ -2,14 +2,19 @@
 generate the batch, extractor forward + backward + AdamW), beside the extractor's own
 forward + backward on a ready batch (what generation costs is the difference).
 
-Run: ``python benchmarks/train_throughput.py [--preset cpu] [--steps 40]``; on a CUDA
-machine the same run uses the GPU (bf16 autocast, channels_last).
+Also the new training step against the old one: the same preset trained on several
+output sizes (``--sizes``, one drawn per step) with the robustness augmentations, on the
+same bank (built once), images/s side by side.
+
+Run: ``python benchmarks/train_throughput.py [--preset cpu] [--steps 40] [--sizes 32 64
+128]``; on a CUDA machine the same run uses the GPU (bf16 autocast, channels_last).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import tempfile
 import time
@@ -23,10 +28,17 @@ from core.extractor.train import PRESETS, train
 from core.runtime import resolve_device
 
 
+def _steady(run: Path) -> float:
+    rates = [json.loads(line)["images_per_s"]
+             for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return statistics.median(rates[5:] or rates)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", choices=list(PRESETS), default="cpu")
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 128])
     args = parser.parse_args()
     config = PRESETS[args.preset]
     device = resolve_device("auto")
@@ -38,9 +50,12 @@ def main() -> None:
         t0 = time.perf_counter()
         train(args.preset, Path(tmp) / "run", stop_after=args.steps, quiet=True)
         total = time.perf_counter() - t0
-        rates = [json.loads(line)["images_per_s"]
-                 for line in (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()]
-    steady = statistics.median(rates[5:] or rates)
+        steady = _steady(Path(tmp) / "run")
+        # the new step, on the same bank
+        shutil.copytree(Path(tmp) / "run" / "bank", Path(tmp) / "new" / "bank")
+        train(args.preset, Path(tmp) / "new", stop_after=args.steps, quiet=True,
+              sizes=tuple(args.sizes), augment=True)
+        new = _steady(Path(tmp) / "new")
 
     model = Extractor(config.extractor, num_classes=100).to(device)
     opt = torch.optim.AdamW(model.parameters())
@@ -61,6 +76,8 @@ def main() -> None:
             times.append(time.perf_counter() - t1)
     alone = batch / statistics.median(times)
     print(f"full training step (generate + train)   {steady:8.1f} images/s")
+    print(f"new step: sizes {args.sizes} + augment  {new:8.1f} images/s "
+          f"({new / steady:.2f}x the old step)")
     print(f"extractor forward+backward alone        {alone:8.1f} images/s")
     print(f"=> generating the batch takes {100 * (1 - steady / alone):.0f}% of a step; "
           f"{args.steps} steps plus the bank build took {total:.0f} s")
