@@ -207,8 +207,14 @@ def zoo_embeddable(tmp: Path) -> str | None:
     return None
 
 
+def shared_runs(tmp_path_factory) -> Path:
+    """One runs folder for the whole test session: the zoo is embedded (and cached) once
+    for the state, Attribute and browser tests."""
+    return tmp_path_factory.getbasetemp() / "fpx-zoo-runs"
+
+
 @pytest.mark.slow
-def test_zoo_embeddings_reproduce_fpx_embed(tmp_path):
+def test_zoo_embeddings_reproduce_fpx_embed(tmp_path, tmp_path_factory):
     why = zoo_embeddable(tmp_path)
     if why:
         pytest.skip(why)
@@ -217,7 +223,7 @@ def test_zoo_embeddings_reproduce_fpx_embed(tmp_path):
     out = tmp_path / "zoo.npz"
     assert main(["embed", str(SHIPPED_ZOO / "samples"), "--out", str(out)]) == 0
     cli = EmbeddingSet.load(out)
-    s = EmbeddingsState(runs=tmp_path / "runs", autostart=False, real=False)
+    s = EmbeddingsState(runs=shared_runs(tmp_path_factory), autostart=False, real=False)
     assert s.extractor == SHIPPED
     s.start()
     s.wait()

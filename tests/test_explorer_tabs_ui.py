@@ -43,7 +43,9 @@ POINT_JS = """(model) => {
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    return tmp_path_factory.mktemp("runs")
+    from tests.test_explorer_embeddings import shared_runs
+
+    return shared_runs(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
