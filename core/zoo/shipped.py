@@ -20,6 +20,7 @@ The manifest is a :class:`ZooManifest` (a :class:`ShippedEntry` per entry, the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Mapping
@@ -34,7 +35,7 @@ from core.figures import write_contact_sheet
 from core.records import check_text, exact_fields, plain
 from core.runtime import atomic_write, code_version, replaced_folder
 from core.zoo.base import ZooSettings
-from core.zoo.default import DEFAULT_ZOO
+from core.zoo.default import DEFAULT_ZOO, OWN_NOISE
 from core.zoo.entries import ZooEntry
 from core.zoo.quality import QualityReport, assess
 from core.zoo.sample import sample_to_folder
@@ -43,7 +44,7 @@ from core.zoo.train import load_trained
 SHIPPED_ZOO = Path(__file__).resolve().parent.parent / "assets" / "zoo"
 MANIFEST_FORMAT = "fpx.zoo_samples/1"
 REAL_SEED = 7919  # positions of the held-out real crops (training used the entry seeds)
-SAMPLE_SEED = 1000  # added to each entry's seed for the shipped samples
+SAMPLE_SEED = 1000  # added to each entry's seed for the shipped samples (see sample_seed)
 REAL_DATA = ("bundled photos, train split (the zoo's training photos), crops at positions "
              "drawn with this seed")
 QUALITY_NOTE = ("spectral distance (dB) of mean radial spectra and KID-style kernel MMD in "
@@ -83,7 +84,7 @@ class ShippedEntry:
     Attributes:
         entry: the zoo entry (design choices and seed).
         folder: its samples, relative to the manifest (``samples/NAME``).
-        sample_seed: the seed that drew them (the entry's seed + ``SAMPLE_SEED``).
+        sample_seed: the seed that drew them (:func:`sample_seed`).
         preset: the training preset, ``None`` if the checkpoint did not record one.
         settings: the training settings its checkpoint recorded.
         data: the training data (``bundled`` ...).
@@ -229,9 +230,67 @@ def read_manifest(folder: str | Path = SHIPPED_ZOO) -> ZooManifest:
         raise InvalidInputError(f"{path}: {err}") from None
 
 
+def sample_seed(entry: ZooEntry) -> int:
+    """The seed an entry's shipped samples are drawn with: ``SAMPLE_SEED`` plus the
+    entry's seed, plus, for the entries of :data:`core.zoo.default.OWN_NOISE`, a number
+    derived from the name (CRC-32 modulo 10**6), so that no two of them share their
+    sampling noise."""
+    import zlib
+
+    own = zlib.crc32(entry.name.encode()) % 10**6 if entry.name in OWN_NOISE else 0
+    return SAMPLE_SEED + entry.seed + own
+
+
 def shipped_entries(folder: str | Path = SHIPPED_ZOO) -> dict[str, ZooEntry]:
     """The entries whose samples the folder holds, by name."""
     return {name: info.entry for name, info in read_manifest(folder).entries.items()}
+
+
+def _load_runs(runs: Path, entries, device) -> dict:
+    """Every entry's finished run under ``runs``, checked before anything is sampled."""
+    missing = [e.name for e in entries if not (runs / e.name / "checkpoint.pt").exists()]
+    if missing:
+        raise InvalidInputError(f"no trained checkpoint under {runs} for: {', '.join(missing)} "
+                                f"(train them with fpx zoo train NAME --out {runs})")
+    models = {}
+    for e in entries:
+        model, record = load_trained(runs / e.name, device)
+        if record["step"] != record["settings"]["steps"]:
+            raise InvalidInputError(f"{e.name}: training stopped at step {record['step']} of "
+                                    f"{record['settings']['steps']}; finish it with --resume")
+        if model.entry != e:
+            raise InvalidInputError(f"{runs / e.name}: holds entry {model.entry.name!r} "
+                                    f"trained with other choices than {e.name!r}")
+        models[e.name] = (model, record)
+    return models
+
+
+def _sample_entry(model, record, folder: Path, *, count: int, size: int,
+                  real: torch.Tensor, command: str, log) -> tuple[ShippedEntry, torch.Tensor]:
+    """Sample one entry into ``folder`` (replaced whole once written) with its
+    :func:`sample_seed`, assess it against ``real``; its record and first 64 samples."""
+    name = model.entry.name
+    t0 = time.perf_counter()
+    seed = sample_seed(model.entry)
+    folder = sample_to_folder(model, count, folder, seed=seed, overwrite=True,
+                              made_by={"command": command, "checkpoint_step": record["step"]})
+    samples, _ = read_folder(folder, size)
+    figures = assess(samples, real)
+    log(f"{name}: {count} samples in {time.perf_counter() - t0:.1f} s; "
+        f"spectral distance {figures.spectral_distance_db:.2f} dB, kernel MMD "
+        f"{figures.kernel_mmd:.3f} (noise {figures.kernel_mmd_noise:.3f})"
+        f"{'' if figures.passed else '  FAILED: samples are closer to noise'}")
+    return ShippedEntry(
+        entry=model.entry, folder=f"samples/{name}", sample_seed=seed,
+        preset=record.get("preset"), settings=ZooSettings(**record["settings"]),
+        data=record["data"], train_steps=record["step"],
+        train_seconds=round(float(record.get("seconds", 0.0)), 3),
+        trained_by=record.get("code_version"), quality=figures), samples[:64]
+
+
+def _failed(name: str, err: FpxError, what: str) -> InvalidInputError:
+    message = str(err) if str(err).startswith(name) else f"{name}: {err}"
+    return InvalidInputError(f"{message}; {what}")
 
 
 def ship(runs: str | Path, out: str | Path = SHIPPED_ZOO, *, count: int = 200,
@@ -250,20 +309,7 @@ def ship(runs: str | Path, out: str | Path = SHIPPED_ZOO, *, count: int = 200,
     check_int("count", count, 1, 10**6)
     check_int("real_count", real_count, 1, 10**6)
     runs, out = Path(runs), Path(out)
-    missing = [e.name for e in entries if not (runs / e.name / "checkpoint.pt").exists()]
-    if missing:
-        raise InvalidInputError(f"no trained checkpoint under {runs} for: {', '.join(missing)} "
-                                f"(train them with fpx zoo train NAME --out {runs})")
-    models = {}
-    for e in entries:
-        model, record = load_trained(runs / e.name, device)
-        if record["step"] != record["settings"]["steps"]:
-            raise InvalidInputError(f"{e.name}: training stopped at step {record['step']} of "
-                                    f"{record['settings']['steps']}; finish it with --resume")
-        if model.entry != e:
-            raise InvalidInputError(f"{runs / e.name}: holds entry {model.entry.name!r} "
-                                    f"trained with other choices than {e.name!r}")
-        models[e.name] = (model, record)
+    models = _load_runs(runs, entries, device)
     sizes = {m.size for m, _ in models.values()}
     if len(sizes) != 1:
         raise InvalidInputError(f"entries were trained at different sizes {sorted(sizes)}")
@@ -274,28 +320,12 @@ def ship(runs: str | Path, out: str | Path = SHIPPED_ZOO, *, count: int = 200,
     with replaced_folder(out, carry=lambda name: name not in _SET_PARTS) as new:
         write_pngs(real, new / "real")
         for name, (model, record) in models.items():
-            t0 = time.perf_counter()
-            seed = model.entry.seed + SAMPLE_SEED
             try:
-                folder = sample_to_folder(model, count, new / "samples" / name, seed=seed,
-                                          made_by={"command": command,
-                                                   "checkpoint_step": record["step"]})
-                samples, _ = read_folder(folder, size)
-                figures = assess(samples, real)
+                shipped[name], contact[name] = _sample_entry(
+                    model, record, new / "samples" / name, count=count, size=size,
+                    real=real, command=command, log=log)
             except FpxError as err:
-                message = str(err) if str(err).startswith(name) else f"{name}: {err}"
-                raise InvalidInputError(f"{message}; {out} is left as it was") from None
-            contact[name] = samples[:64]
-            shipped[name] = ShippedEntry(
-                entry=model.entry, folder=f"samples/{name}", sample_seed=seed,
-                preset=record.get("preset"), settings=ZooSettings(**record["settings"]),
-                data=record["data"], train_steps=record["step"],
-                train_seconds=round(float(record.get("seconds", 0.0)), 3),
-                trained_by=record.get("code_version"), quality=figures)
-            log(f"{name}: {count} samples in {time.perf_counter() - t0:.1f} s; "
-                f"spectral distance {figures.spectral_distance_db:.2f} dB, kernel MMD "
-                f"{figures.kernel_mmd:.3f} (noise {figures.kernel_mmd_noise:.3f})"
-                f"{'' if figures.passed else '  FAILED: samples are closer to noise'}")
+                raise _failed(name, err, f"{out} is left as it was") from None
         manifest = ZooManifest(
             format=MANIFEST_FORMAT, code_version=code_version(),
             commands=("fpx zoo train all --preset quick --out RUNS", command),
@@ -307,4 +337,82 @@ def ship(runs: str | Path, out: str | Path = SHIPPED_ZOO, *, count: int = 200,
     return manifest
 
 
+def reship(runs: str | Path, names: tuple[str, ...], out: str | Path = SHIPPED_ZOO, *,
+           sheets: str | Path | None = None, device: str | torch.device = "cpu",
+           commands: tuple[str, ...] = (), log=print) -> ZooManifest:
+    """Sample again the entries ``names`` of the set in ``out`` from their runs under
+    ``runs`` (the set's count and size, each entry's :func:`sample_seed`), assess them
+    against the set's real crops and rewrite their records in the manifest; every other
+    entry and the real crops stay as they are. ``commands`` (what trained the runs and
+    this call) are added to the manifest's commands.
+
+    Each entry's folder is replaced whole once written, and the manifest is rewritten
+    after each entry, so that it always describes the samples on disk.
+    """
+    out = Path(out)
+    manifest = read_manifest(out)
+    unknown = [n for n in names if n not in manifest.entries]
+    if unknown or not names:
+        raise InvalidInputError(f"{out} holds no entry {unknown or '(none named)'}; it "
+                                f"holds: {', '.join(manifest.entries)}")
+    entries = tuple(manifest.entries[n].entry for n in names)
+    models = _load_runs(Path(runs), entries, device)
+    wrong = [n for n, (m, _) in models.items() if m.size != manifest.size]
+    if wrong:
+        raise InvalidInputError(f"{', '.join(wrong)}: trained at another size than the "
+                                f"set's {manifest.size} px")
+    real = bundled_crops(manifest.size, manifest.real.count, seed=manifest.real.seed,
+                         split="train")
+    shipped = dict(manifest.entries)
+    manifest = dataclasses.replace(manifest, code_version=code_version(),
+                                   commands=(*manifest.commands, *commands))
+    for name, (model, record) in models.items():
+        try:
+            shipped[name], contact = _sample_entry(
+                model, record, out / manifest.entries[name].folder, count=manifest.count,
+                size=manifest.size, real=real, command=commands[-1] if commands else
+                "core.zoo.shipped.reship", log=log)
+        except FpxError as err:
+            raise _failed(name, err, "its old samples are kept") from None
+        manifest = dataclasses.replace(manifest, entries=dict(shipped))
+        atomic_write(out / "manifest.json", manifest.to_json())
+        if sheets is not None:
+            write_contact_sheet(contact, Path(sheets) / f"{name}.png")
+    return manifest
+
+
 _SET_PARTS = ("real", "samples", "manifest.json")  # what ship writes into its folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m core.zoo.shipped NAME... --runs RUNS [--sheets DIR]``: :func:`reship`
+    the named entries of the shipped set."""
+    import argparse
+    import shlex
+    import sys
+
+    p = argparse.ArgumentParser(prog="python -m core.zoo.shipped",
+                                description="Sample named entries of the shipped zoo again.")
+    p.add_argument("names", nargs="+")
+    p.add_argument("--runs", type=Path, required=True)
+    p.add_argument("--sheets", type=Path)
+    p.add_argument("--train-command", action="append", default=[],
+                   help="the command that trained the runs (recorded; repeatable)")
+    args = p.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    words = ["RUNS" if w == str(args.runs) else w for w in argv]
+    skip = {i + 1 for i, w in enumerate(words) if w == "--train-command"}
+    words = [w for i, w in enumerate(words) if w != "--train-command" and i not in skip]
+    command = shlex.join(["python", "-m", "core.zoo.shipped", *words])
+    try:
+        reship(args.runs, tuple(args.names), sheets=args.sheets,
+               commands=(*args.train_command, command),
+               log=lambda m: print(m, file=sys.stderr, flush=True))
+    except FpxError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
