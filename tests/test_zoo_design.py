@@ -73,7 +73,10 @@ def test_fpx_zoo_list_sets_detected_beside_predicted(capsys, tmp_path):
     assert rows["gan_tconv"]["lattice"]["detected"] == 8
     assert rows["gan_tconv"]["lattice"]["consistent"] is True
     assert rows["gan_tconv"]["lattice"]["peaks_factor"] is None  # the baseline misses it
-    assert rows["ddpm_tconv"]["lattice"]["detected"] is None  # the U-Net's skip: no trace
+    # The U-Net's one up-stage, beside its full-resolution skip: period 2 (the DDPMs
+    # re-shipped with their own sampling noise show it; the earlier weights did not).
+    assert rows["ddpm_tconv"]["lattice"]["detected"] == 2
+    assert rows["ddpm_tconv"]["lattice"]["consistent"] is True
     assert rows["vae_tconv"]["lattice"] is None
     assert f"fpx: skipped vae_tconv: no folder {tmp_path / 'vae_tconv'}" in err
     assert main(["zoo", "list"]) == 0
