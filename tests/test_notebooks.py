@@ -34,8 +34,9 @@ print("drove", len(controls), "controls")
 '''
 
 
-def test_there_are_four_lessons():
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04"]
+def test_the_lessons_that_exist():
+    # 05 (verify, identify, relate) and 08 (a fingerprint forming) wait on other work.
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "06", "07"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
