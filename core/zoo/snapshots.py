@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,3 +143,16 @@ def read_real(folder: str | Path) -> dict | None:
         return json.loads((Path(folder) / "real.json").read_text())
     except (OSError, ValueError, FpxError):
         return None
+
+
+def lattice_frequencies(period: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(fx, fy)`` of the lattice of ``period`` pixels: every ``(a, b) / period`` inside
+    ``[-0.5, 0.5)`` but DC (empty without a period), for drawing the detected grid."""
+    if not period:
+        return np.array([]), np.array([])
+    k = np.arange(-math.ceil(period), math.ceil(period) + 1)
+    f = k / float(period)
+    f = f[(f >= -0.5) & (f < 0.5)]
+    fx, fy = np.meshgrid(f, f)
+    keep = (fx != 0) | (fy != 0)
+    return fx[keep], fy[keep]

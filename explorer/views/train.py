@@ -24,6 +24,7 @@ from core.errors import FpxError
 from core.spectrum import RadialProfile
 from core.zoo.design import design_of
 from core.zoo.entries import ZooEntry
+from core.zoo.snapshots import lattice_frequencies
 from explorer.training import TrainState
 from explorer.views import Tab
 from explorer.views.figures import CropFigure, ProfileFigure, SpectrumFigure
@@ -318,29 +319,16 @@ class TrainView(pn.viewable.Viewer):
             return []
         if not period:
             return []
-        fx, fy = _points(period, size)
+        fx, fy = lattice_frequencies(period)
         return list(zip(fx.tolist(), fy.tolist()))
 
     def __panel__(self):
         return self._layout
 
 
-def _points(period, size: int):
-    """Lattice points ``(fx, fy)`` at multiples of ``1/period`` inside the spectrum."""
-    k = np.arange(-int(period), int(period) + 1)
-    f = k / period
-    f = f[(f >= -0.5) & (f < 0.5)]
-    fx, fy = np.meshgrid(f, f)
-    keep = (fx != 0) | (fy != 0)
-    return fx[keep], fy[keep]
-
-
 def _lattice(period, size: int, prominence: float):
     """The detected lattice drawn as peaks (circles), or none."""
-    if not period:
-        return types.SimpleNamespace(fx=np.array([]), fy=np.array([]),
-                                     prominence_db=np.array([]))
-    fx, fy = _points(period, size)
+    fx, fy = lattice_frequencies(period)
     return types.SimpleNamespace(fx=fx, fy=fy, prominence_db=np.full(fx.shape, prominence))
 
 
