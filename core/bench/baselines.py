@@ -96,21 +96,35 @@ def radial_features(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([profile.power, tail], 1)
 
 
-def extractor_features(model) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The extractor's unit embeddings, images fed at their own size (the network is
-    fully convolutional and mean-pools its last map) through
-    :func:`core.extractor.embeddings.embed_images`."""
-    from core.extractor.embeddings import embed_images
+def extractor_features(model, small: str = "spectrum") -> Callable[[torch.Tensor], torch.Tensor]:
+    """The extractor's unit embeddings by the size policy
+    (:func:`core.extractor.sizes.embed_any`: tiles above its crop size; below it, its
+    log spectrum resampled onto the trained grid, or with ``small="native"`` the image
+    fed as it is)."""
+    from core.extractor.sizes import embed_any
 
-    return lambda x: embed_images(model, x)
+    model.eval()
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        device = next(model.parameters()).device
+        with torch.no_grad():
+            return torch.cat([embed_any(model, x[i:i + 128].to(device), small=small)
+                              .float().cpu() for i in range(0, len(x), 128)])
+    return run
 
 
-def load_method(folder: str | Path, name: str, device: str | torch.device = "cpu") -> Method:
-    """An exported extractor (``fpx train``'s ``extractor/`` folder) as a method."""
+def load_method(folder: str | Path, name: str, device: str | torch.device = "cpu", *,
+                small: str = "spectrum") -> Method:
+    """An exported extractor (``fpx train``'s ``extractor/`` folder) as a method; with
+    ``small="native"``, images under its crop size are fed as they are."""
     from core.extractor import load_extractor
 
     model = load_extractor(folder, device)
-    return Method(name, f"extractor {name}", extractor_features(model), "none", "extractor")
+    if small == "native":
+        return Method(f"{name}_native", f"extractor {name}, fed natively",
+                      extractor_features(model, "native"), "none", "extractor")
+    return Method(name, f"extractor {name}", extractor_features(model, small), "none",
+                  "extractor")
 
 
 def untrained_method(reference: str | Path, seed: int,

@@ -39,6 +39,9 @@ def register(sub) -> None:
     p.add_argument("--baselines", nargs="*", choices=BASELINES, default=list(BASELINES),
                    help="baselines to run (default all)")
     p.add_argument("--no-probe", action="store_true", help="leave out the linear probe")
+    p.add_argument("--native", action="store_true",
+                   help="also run each extractor on images under its crop size fed as they "
+                        "are (default: the size policy resamples their spectrum)")
     p.add_argument("--processing", nargs="+", choices=tuple(PROCESSING), default=["none"],
                    metavar="STEP", help="processing of the test images, one protocol each "
                                         f"(default none; valid: {', '.join(PROCESSING)})")
@@ -99,6 +102,8 @@ def run_transfer(args) -> int:
         name = "shipped" if folder == DEFAULT_EXTRACTOR else _name(folder, taken)
         taken.add(name)
         methods.append(load_method(folder, name, device))
+        if args.native:
+            methods.append(load_method(folder, name, device, small="native"))
     reference = extractors[0]
     methods += baseline_methods(args.baselines, reference, args.seed, device)
     wanted = args.sets if args.sets is not None else ([] if args.folders else ["zoo"])
