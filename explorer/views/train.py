@@ -47,7 +47,7 @@ the real crops' (the spectral distance falls).
 
 **How the upsampling changes it.** A nearest resize-conv repeats each pixel, which nulls
 the replicas: its lattice is weaker and carried by the activations. Train the preset pair
-below (same seed, only the upsampler differs) and scrub both runs to compare.
+(sidebar: same seed, only the upsampler differs) and scrub both runs to compare.
 """
 
 
@@ -87,8 +87,10 @@ class TrainView(pn.viewable.Viewer):
         self.start = w.Button(name="Start", button_type="primary",
                               css_classes=["fpx-train-start"], sizing_mode="stretch_width")
         self.start.on_click(lambda e: s.start())
-        pair = w.Button(name="Train the pair: transposed conv vs nearest resize-conv, "
-                             "same seed", css_classes=["fpx-train-pair"],
+        pair = w.Button(name="Pair: tconv vs nearest, one seed",
+                        description="Train the lab's DCGAN-like transposed conv and its "
+                                    "nearest resize-conv twin with the same seed, one after "
+                                    "the other", css_classes=["fpx-train-pair"],
                         sizing_mode="stretch_width")
         pair.on_click(lambda e: s.start_pair())
         self.controls = pn.Column(
