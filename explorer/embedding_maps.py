@@ -5,7 +5,7 @@ functions on ``(N, D)`` unit embeddings and ``N`` model labels, no state, no I/O
   t-SNE, or UMAP when ``umap-learn`` is installed);
 * :func:`similarity` — the model-by-model cosine similarity of mean embeddings
   (:func:`core.extractor.evaluate.relate`, as ``fpx relate``) in dendrogram order;
-* :func:`roc` — verification ROC over every image pair, with its AUC;
+* :func:`roc` — verification ROC over every pair of images, with its AUC;
 * :func:`confusion` — identification with ``shots`` images per model as the gallery
   (:func:`core.extractor.evaluate.split_gallery`, as ``fpx identify`` on one folder).
 """
@@ -21,7 +21,7 @@ from core.errors import InvalidInputError
 
 METHODS = ("pca", "tsne", "umap")
 MIN_POINTS = 3  # a 2-D map of fewer points says nothing
-MAX_ROC_PAIRS = 2_000_000  # every pair up to ~2000 images; a seeded draw beyond
+MAX_ROC_IMAGES = 4000  # every pair of up to 4000 images (a 64 MB similarity matrix)
 
 
 def has_umap() -> bool:
@@ -125,20 +125,21 @@ class Roc:
 
 
 def roc(embeddings: np.ndarray, labels: Sequence[str], seed: int = 0) -> Roc:
-    """ROC of "same model" on every image pair (a seeded draw of
-    :data:`MAX_ROC_PAIRS` when there are more)."""
+    """ROC of "same model" on every pair of images (of a seeded draw of
+    :data:`MAX_ROC_IMAGES` images when there are more: the ``(N, N)`` similarity is
+    formed once)."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
     lab = np.asarray(labels)
     if len(set(labels)) < 2:
         raise InvalidInputError("verification needs images of at least 2 models")
-    n = len(lab)
-    i, j = np.triu_indices(n, 1)
-    if len(i) > MAX_ROC_PAIRS:
-        pick = np.random.default_rng(seed).choice(len(i), MAX_ROC_PAIRS, replace=False)
-        i, j = i[pick], j[pick]
     e = np.asarray(embeddings, dtype=np.float32)
-    sim = np.einsum("nd,nd->n", e[i], e[j])
+    if len(lab) > MAX_ROC_IMAGES:
+        keep = np.sort(np.random.default_rng(seed).choice(len(lab), MAX_ROC_IMAGES,
+                                                          replace=False))
+        e, lab = e[keep], lab[keep]
+    i, j = np.triu_indices(len(lab), 1)
+    sim = (e @ e.T)[i, j]
     same = lab[i] == lab[j]
     if same.all() or not same.any():
         raise InvalidInputError("verification needs at least 2 images of one model")
