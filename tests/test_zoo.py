@@ -247,6 +247,13 @@ def test_snapshots_at_every_checkpoint_leave_resume_exact(tmp_path):
     # the step-0 snapshot is the untrained generator: other samples than at step 4
     assert not np.array_equal(read_snapshot(snaps, 0).samples, snap.samples)
     assert len(read_real(snaps)["profile"]["frequency"]) == 17
+    from core.figures.training import checkpoints_figure, pick_steps
+
+    assert pick_steps([0, 2, 4, 6, 8, 10, 12]) == [0, 4, 8, 12]
+    fig = checkpoints_figure(snaps)  # steps 0, 2, 4 and the curves
+    assert len(fig.axes) == 4 and fig.axes[0].get_title().startswith("step 0")
+    with pytest.raises(InvalidInputError, match="no snapshot of step"):
+        checkpoints_figure(snaps, [0, 7])
     (snaps / "step_00000002.json").write_text("{broken")
     with pytest.raises(InvalidInputError, match="unreadable snapshot"):
         read_snapshot(snaps, 2)
