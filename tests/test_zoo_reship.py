@@ -46,6 +46,7 @@ def test_the_shipped_ddpm_pair_no_longer_shares_its_sampling_noise():
     assert abs(same_index - shifted) < 0.1 and same_index < 0.3
 
 
+@pytest.mark.slow  # trains two tiny entries (about 12 s on 2 cores)
 def test_reship_replaces_named_entries_and_keeps_the_rest(tmp_path):
     entries = (tiny("gan"), dataclasses.replace(tiny("vae"), name="t_vae"))
     runs = tmp_path / "runs"
