@@ -225,3 +225,13 @@ def test_extractor_under_the_size_policy_and_fed_natively():
     assert not torch.allclose(a, b, atol=1e-3)  # 32 px < 64: the two paths differ
     big = tiny_set("t", models=2, per=2, size=64).images  # the crop size: one path
     assert torch.allclose(policy.features(big), native.features(big), atol=1e-6)
+
+
+def test_relationship_skips_fields_with_one_model_per_value():
+    from core.bench.protocol import relationship
+
+    e, labels = separable(models=4, per=3)
+    designs = {"a": {"up": "x", "own": "1"}, "b": {"up": "x", "own": "2"},
+               "c": {"up": "y", "own": "3"}, "d": {"up": "y", "own": "4"}}
+    out = relationship(e, labels, ("a", "b", "c", "d"), designs)
+    assert set(out) == {"up"} and out["up"]["values"] == 2 and out["up"]["lomo_models"] == 4

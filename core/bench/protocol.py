@@ -141,7 +141,8 @@ def probe(features: np.ndarray, labels: np.ndarray, protocol: Protocol) -> dict[
 
 def relationship(e: np.ndarray, labels: np.ndarray, models,
                  designs: Mapping[str, Mapping[str, str]]) -> dict[str, dict]:
-    """Per design field with at least 2 values among the models: NMI between the field
+    """Per design field with at least 2 values among the models, and fewer values than
+    models (else every clustering scores NMI 1 and no model has a peer): NMI between the field
     and an agglomerative clustering (Ward) of the models' mean features into as many
     clusters as the field has values, and leave-one-model-out nearest-centroid
     accuracy (:func:`core.manifold.structure.leave_one_model_out`) beside its chance."""
@@ -158,7 +159,7 @@ def relationship(e: np.ndarray, labels: np.ndarray, models,
             continue
         values = factor_values(names, designs, name)
         k = len(set(values))
-        if k < 2:
+        if not 2 <= k < len(names):  # one value, or one model per value: nothing to learn
             continue
         clusters = cluster(vectors, k, "agglomerative")
         lomo = leave_one_model_out(names, vectors, designs, name)
