@@ -64,7 +64,8 @@ class MetricsTail:
     def series(self) -> dict[str, list[float]]:
         """``step`` and every numeric column but the throughput, for the loss curves."""
         keys = [k for k, v in (self.rows[-1] if self.rows else {}).items()
-                if isinstance(v, (int, float)) and k not in ("step", "images_per_s", "lr")]
+                if isinstance(v, (int, float))
+                and k not in ("step", "images_per_s", "lr", "size")]
         out = {"step": [int(r["step"]) for r in self.rows]}
         for k in keys:
             out[k] = [float(r.get(k, math.nan)) for r in self.rows]

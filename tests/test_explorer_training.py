@@ -86,6 +86,23 @@ def test_bad_input_is_a_message(state):
     assert state.cancel("nothing") is False and "no run named" in state.message
 
 
+def test_the_extractor_runs_under_torchrun_on_several_gpus(state, monkeypatch):
+    import explorer.training as T
+
+    state.kind, state.steps = "extractor", "8"
+    plan = state.plan()
+    assert plan["command_text"].startswith("fpx train --preset tiny --steps 8 --device auto")
+    assert plan["train_dir"] == "train" and plan["argv"][:len(R.fpx_command())] == \
+        R.fpx_command()
+    monkeypatch.setattr(T, "_cuda_count", lambda: 2)
+    plan = state.plan()
+    assert plan["command_text"].startswith(
+        "torchrun --nproc_per_node=2 -m core.extractor.train --preset tiny --steps 8")
+    assert plan["argv"][1:4] == ["--nproc_per_node=2", "-m", "core.extractor.train"]
+    state.kind = "zoo"  # generators train in one process
+    assert state.plan()["command_text"].startswith("fpx zoo train gan_tconv")
+
+
 def test_a_lab_design_becomes_a_zoo_entry():
     from explorer.state import LabState
 
