@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -113,14 +114,16 @@ def served(folder: Path, toggles: int) -> tuple[list[float], list[float], float,
             t0 = time.perf_counter()
             box.press("Enter")
             progress, during = [], []
-            loading = one.locator(".fpx-loading")
+            # The panes' text sits in shadow roots: get_by_text and the readout's stamp
+            # (<small>: "... vs SOURCE; computed in N ms") reach it.
+            loading = one.get_by_text(re.compile(r"^reading "))
+            stamp = one.locator(".fpx-readout small").first
             i = 0
             while time.perf_counter() - t0 < 300:
                 text = loading.first.inner_text() if loading.count() else ""
                 if text and (not progress or progress[-1] != text):
                     progress.append(text)
-                if f"{folder.name}/" in one.locator(".fpx-readout").first.inner_text() \
-                        or one.locator(".fpx-message").first.is_visible():
+                if f"{folder.name}/" in stamp.inner_text():
                     break
                 during.append(toggle(two, i))
                 i += 1
@@ -128,7 +131,11 @@ def served(folder: Path, toggles: int) -> tuple[list[float], list[float], float,
             browser.close()
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # a decode in flight finishes first; no need
+            proc.kill()
+            proc.wait(timeout=20)
     return idle, during, loaded, progress
 
 
