@@ -46,6 +46,17 @@ def _cuda_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
+def _shown(arg: str) -> str:
+    """An argument as a user in the working directory would type it: a path under it
+    relative (the process itself gets the absolute one)."""
+    if not arg.startswith(os.sep):
+        return arg
+    try:
+        return str(Path(arg).relative_to(Path.cwd()))
+    except ValueError:
+        return arg
+
+
 class TrainState(param.Parameterized):
     """What to train and how, the runs in the runs directory and the one being watched."""
 
@@ -181,9 +192,10 @@ class TrainState(param.Parameterized):
             torchrun = Path(sys.executable).parent / "torchrun"
             head = [str(torchrun) if torchrun.exists() else "torchrun",
                     f"--nproc_per_node={gpus}", "-m", "core.extractor.train"]
-            argv, shown = head + args[1:], shlex.join(["torchrun", *head[1:], *args[1:]])
+            argv, shown = head + args[1:], shlex.join(["torchrun", *head[1:],
+                                                       *map(_shown, args[1:])])
         else:
-            argv, shown = R.fpx_command() + args, shlex.join(["fpx", *args])
+            argv, shown = R.fpx_command() + args, shlex.join(["fpx", *map(_shown, args)])
         return {"name": name, "kind": self.kind, "target": target, "settings": settings,
                 "argv": argv, "command_text": shown, "train_dir": train_dir, "files": files,
                 "gpus": gpus}
