@@ -1,8 +1,8 @@
 """The fpx dashboard: ``panel serve explorer/app.py``.
 
 Template only; each tab is a Viewer in ``explorer.views`` over a state object in
-``explorer`` and declares itself there (``TAB``, found by ``explorer.views.tabs``). Nothing is computed at import: each browser session builds its
-own state when it opens.
+``explorer`` and declares itself there (``TAB``, found by ``explorer.views.tabs``).
+Nothing is computed at import: each browser session builds its own state when it opens.
 """
 
 import holoviews as hv
