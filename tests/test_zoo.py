@@ -21,6 +21,7 @@ from core.errors import InvalidInputError, SpecError, UnknownNameError
 from core.zoo import DEFAULT_ZOO, FAMILY_NAMES, ZooEntry, build_model, get_entry
 from core.zoo.gan import d_loss, g_loss, gradient_penalty
 from core.zoo.quality import assess, kernel_mmd
+from core.zoo.shipped import sample_seed
 from core.zoo.train import TrainingDivergedError, load_trained, train_entry
 from core.zoo.vae import kl_divergence
 
@@ -410,6 +411,8 @@ def test_quick_preset_trains_and_samples_each_family_end_to_end(name, tmp_path, 
     assert Image.open(files[0]).size == (32, 32)
     made = json.loads((out / name / "samples.json").read_text())
     assert made["entry"]["name"] == name and made["checkpoint_step"] == 2
+    # by default the seed its shipped samples were drawn with (the DDPM pair: its own noise)
+    assert made["seed"] == sample_seed(get_entry(name))
     assert main(["zoo", "sample", name, "-n", "3", "--runs", str(runs), "--out",
                  str(out)]) == 1  # refuses to mix with existing samples
     assert "--overwrite" in capsys.readouterr().err

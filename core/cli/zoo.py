@@ -67,7 +67,8 @@ def register(sub) -> None:
     p.add_argument("-n", type=count, default=1000, help="samples per entry")
     add_out(p, "samples go to DIR/NAME/00000.png ...", required=True)
     p.add_argument("--runs", type=Path, default=RUNS, help=f"trained runs (default {RUNS})")
-    p.add_argument("--seed", type=seed, help="sampling seed (default: the entry's seed)")
+    p.add_argument("--seed", type=seed, help="sampling seed (default: the seed its shipped samples were drawn with; "
+                        "the DDPM pair each its own)")
     p.add_argument("--overwrite", action="store_true", help="replace existing samples")
 
     p = command(zsub, "quality", run_quality, json=True,
@@ -181,6 +182,7 @@ def run_sample(args) -> int:
 
     from core.runtime import resolve_device
     from core.zoo.sample import sample_to_folder
+    from core.zoo.shipped import sample_seed as shipped_sample_seed
     from core.zoo.train import load_trained
 
     device = resolve_device(args.device)
@@ -190,10 +192,10 @@ def run_sample(args) -> int:
             raise InvalidInputError(f"{entry.name} is not trained: no {run}/checkpoint.pt "
                                     f"(fpx zoo train {entry.name} --out {args.runs})")
         model, record = load_trained(run, device)
-        sample_seed = entry.seed if args.seed is None else args.seed
+        seed = shipped_sample_seed(entry) if args.seed is None else args.seed
         with tqdm(total=args.n, desc=entry.name, unit="img", file=sys.stderr,
                   dynamic_ncols=True) as bar:
-            folder = sample_to_folder(model, args.n, args.out / entry.name, seed=sample_seed,
+            folder = sample_to_folder(model, args.n, args.out / entry.name, seed=seed,
                                       overwrite=args.overwrite, progress=bar.update,
                                       made_by={"command": args.command_line,
                                                "checkpoint_step": record["step"]})
