@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.test_explorer_app import free_port, serve, wait_for_page
+from tests.test_explorer_app import free_port, serve, stop, wait_for_page
 from tests.test_explorer_ui import CHROMIUM, IGNORED_CONSOLE, app_tracebacks
 
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
@@ -29,8 +29,7 @@ def train_url(tmp_path_factory):
         wait_for_page(proc, port, log)
         yield f"http://127.0.0.1:{port}/app", root / "runs"
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop(proc)
         if old is None:
             os.environ.pop("FPX_RUNS", None)
         else:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.test_explorer_app import free_port, serve, wait_for_page
+from tests.test_explorer_app import free_port, serve, stop, wait_for_page
 
 pytestmark = pytest.mark.ui
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -29,8 +29,7 @@ def app_url(tmp_path_factory):
         wait_for_page(proc, port, log)
         yield f"http://127.0.0.1:{port}/app"
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop(proc)
     errors = app_tracebacks(log.read_text())
     assert not errors, "\n\n".join(errors)
 
