@@ -185,8 +185,8 @@ def test_five_sessions_on_embeddings_all_update(browser, app_url, zoo_ready):  #
     try:
         for p in pages:
             open_tab(p, "Embeddings")
-        for p in pages:
-            wait_map(p)
+        for p in pages:  # five sessions share two loaded cores: each draws 3400 points
+            wait_map(p, timeout=480_000)
         befores = [p.shot(".fpx-emb-map") for p in pages]
         for p in pages:
             p.choose("Colour by", "family")

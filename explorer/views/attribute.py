@@ -92,7 +92,7 @@ class AttributeView(pn.viewable.Viewer):
             pn.widgets.TextInput.from_param(s.param.folder, placeholder="server folder", **wide),
             pn.widgets.Select.from_param(s.param.extractor, **wide),
             pn.widgets.FloatSlider.from_param(s.param.target_far, **wide),
-            pn.widgets.MultiChoice.from_param(s.param.removed, **wide),
+            pn.widgets.MultiSelect.from_param(s.param.removed, size=4, **wide),
             export, **wide)
         self.readout = pn.pane.Markdown(pn.bind(verdict_markdown, s.param.result),
                                         css_classes=["fpx-att-verdict"], stylesheets=[TABLE_CSS],

@@ -104,7 +104,7 @@ class EmbeddingsView(pn.viewable.Viewer):
         return pn.Column(
             pn.pane.Markdown("### Embeddings"),
             pn.widgets.Select.from_param(s.param.extractor, **wide),
-            pn.widgets.MultiChoice.from_param(s.param.entries, **wide),
+            pn.widgets.MultiSelect.from_param(s.param.entries, size=6, **wide),
             pn.widgets.Checkbox.from_param(s.param.real),
             pn.widgets.TextInput.from_param(s.param.folder, placeholder="server folder",
                                             **wide),

@@ -59,7 +59,7 @@ class ManifoldView(pn.viewable.Viewer):
         self.controls = pn.Column(
             pn.pane.Markdown("### Manifold"),
             pn.widgets.Select.from_param(s.param.space, **wide),
-            pn.widgets.MultiChoice.from_param(s.param.entries, **wide),
+            pn.widgets.MultiSelect.from_param(s.param.entries, size=6, **wide),
             pn.widgets.TextInput.from_param(s.param.folder, placeholder="server folder", **wide),
             pn.widgets.Select.from_param(s.param.model, **wide),
             pn.widgets.IntSlider.from_param(s.param.index, end=199, **wide),
