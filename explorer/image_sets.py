@@ -27,6 +27,7 @@ from core.errors import FpxError, InvalidInputError
 from core.extractor import DEFAULT_EXTRACTOR, EmbeddingSet, embed_folders, load_extractor
 from core.zoo.shipped import SHIPPED_ZOO
 from explorer.sources import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, within_roots
+from explorer.training import finished_extractors
 
 SHIPPED = "shipped extractor"
 MAX_UPLOADS = 64
@@ -40,20 +41,13 @@ def runs_dir() -> Path:
 
 
 def extractor_choices() -> dict[str, Path]:
-    """Extractors to choose from: the shipped one and, when the Training tab's module
-    lists them, finished extractor runs (label -> exported folder)."""
+    """Extractors to choose from: the shipped one and every finished extractor run of
+    the Train tab (label -> exported folder)."""
     found = {SHIPPED: DEFAULT_EXTRACTOR}
     try:
-        from explorer import training
-    except ImportError:
-        return found
-    lister = getattr(training, "finished_extractors", None)
-    if callable(lister):
-        try:
-            for label, folder in dict(lister()).items():
-                found[str(label)] = Path(folder)
-        except (FpxError, OSError, TypeError, ValueError):
-            pass  # a broken runs folder must not take the tab down
+        found.update({str(name): Path(folder) for name, folder in finished_extractors().items()})
+    except (FpxError, OSError, ValueError):
+        pass  # a broken runs folder must not take the tab down
     return found
 
 

@@ -175,6 +175,13 @@ def test_manifold_opens_an_artifact(page):
     open_tab(page, "Manifold")
     page.wait_text(".fpx-man-caption", "distance to its nearest real image", timeout=180_000)
     page.page.locator(".fpx-man-artifact canvas").first.wait_for(timeout=30_000)
+    # the model list arrives from the worker thread; another model shows its artifact
+    select = page.page.get_by_label("Model", exact=True)
+    sync_api.expect(select.locator("option")).not_to_have_count(0, timeout=30_000)
+    names = select.locator("option").all_inner_texts()
+    other = next(n for n in names if n not in (select.input_value(), "real"))
+    select.select_option(label=other)
+    page.wait_text(".fpx-man-caption", other, timeout=60_000)
     assert page.errors == []
 
 

@@ -53,7 +53,10 @@ class ManifoldView(pn.viewable.Viewer):
         }
         s.param.watch(lambda e: on_session(self._doc, self._draw), "view")
         s.param.watch(lambda e: on_session(self._doc, self._draw_attribution), "attribution")
+        # the models are known on the worker thread; the widget changes in the session's tick
+        s.param.watch(lambda e: on_session(self._doc, self._list_models), "artifacts")
         wide = dict(sizing_mode="stretch_width")
+        self._models = pn.widgets.Select.from_param(s.param.model, **wide)
         train = pn.widgets.Button(name="Train attribution", button_type="primary", **wide)
         train.on_click(lambda e: s.run_attribution())
         self.controls = pn.Column(
@@ -61,7 +64,7 @@ class ManifoldView(pn.viewable.Viewer):
             pn.widgets.Select.from_param(s.param.space, **wide),
             pn.widgets.MultiSelect.from_param(s.param.entries, size=6, **wide),
             pn.widgets.TextInput.from_param(s.param.folder, placeholder="server folder", **wide),
-            pn.widgets.Select.from_param(s.param.model, **wide),
+            self._models,
             pn.widgets.IntSlider.from_param(s.param.index, end=199, **wide),
             train, **wide)
         self.caption = pn.pane.Markdown("", css_classes=["fpx-man-caption"], **wide)
@@ -86,6 +89,8 @@ class ManifoldView(pn.viewable.Viewer):
         v = self.state.view
         if v is None:
             return
+        if v.model in self._models.options and self._models.value != v.model:
+            self._models.value = v.model  # chosen on the worker thread
         for key, image in (("sample", v.sample), ("neighbour", v.neighbour),
                            ("artifact", v.artifact)):
             self.fig[key].update(image)
@@ -97,6 +102,9 @@ class ManifoldView(pn.viewable.Viewer):
                                f": distance to its nearest real image {v.distance:.3f} in "
                                f"{self.state.space} space; artifact amplified x"
                                f"{1 / v.gain:.1f}; artifacts' {lattice}.")
+
+    def _list_models(self) -> None:
+        self._models.options = list(self.state.param.model.objects)
 
     def _draw_attribution(self) -> None:
         report = self.state.attribution
