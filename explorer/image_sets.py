@@ -26,7 +26,7 @@ from core.data import IMAGE_SUFFIXES, Skipped, decode_rgb, scan_images
 from core.errors import FpxError, InvalidInputError
 from core.extractor import DEFAULT_EXTRACTOR, EmbeddingSet, embed_folders, load_extractor
 from core.zoo.shipped import SHIPPED_ZOO
-from explorer.sources import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, within_roots
+from explorer.sources import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, confined_folder
 from explorer.training import finished_extractors
 
 SHIPPED = "shipped extractor"
@@ -71,17 +71,8 @@ def server_set(path: str) -> ImageSet:
     """A folder on the server whose sub-folders are models; it must lie under the data
     roots (``FPX_DATA_ROOTS``), and whether a path outside them exists is not told."""
     text = (path or "").strip()
-    if not text:
-        raise InvalidInputError("type the path of a folder on the server whose sub-folders "
-                                "are models")
-    root = Path(text).expanduser()
-    if not root.is_absolute():
-        root = Path.cwd() / root
-    if not within_roots(root):
-        raise InvalidInputError(f"{text}: outside the folders this server may read (its "
-                                "data roots, FPX_DATA_ROOTS)")
-    if not root.is_dir():
-        raise InvalidInputError(f"{text}: no such folder")
+    root = confined_folder(text, "type the path of a folder on the server whose "
+                                 "sub-folders are models")
     models = [p for p in sorted(root.iterdir()) if p.is_dir() and not p.is_symlink()]
     if len(models) < 2:
         raise InvalidInputError(f"{text}: holds {len(models)} model folder(s); give a folder "

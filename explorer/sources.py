@@ -120,12 +120,11 @@ class FolderTarget:
     size: int
 
 
-def folder_target(path: str, size: int) -> FolderTarget:
-    """Check a typed folder path: present, a folder, readable, under :func:`data_roots`.
-    Cheap enough for the request thread; :func:`load_folder` does the heavy part."""
-    text = (path or "").strip()
+def confined_folder(text: str, empty: str) -> Path:
+    """The folder a typed path names, refused (one line) when ``text`` is empty (saying
+    ``empty``), outside :func:`data_roots` (whether it exists is not told) or not a folder."""
     if not text:
-        raise InvalidInputError("type the path of a folder of images on the server")
+        raise InvalidInputError(empty)
     root = Path(text).expanduser()
     if not root.is_absolute():
         root = Path.cwd() / root
@@ -134,6 +133,14 @@ def folder_target(path: str, size: int) -> FolderTarget:
                                 "data roots, FPX_DATA_ROOTS)")
     if not root.is_dir():
         raise InvalidInputError(f"{text}: no such folder")
+    return root
+
+
+def folder_target(path: str, size: int) -> FolderTarget:
+    """Check a typed folder path: present, a folder, readable, under :func:`data_roots`.
+    Cheap enough for the request thread; :func:`load_folder` does the heavy part."""
+    text = (path or "").strip()
+    root = confined_folder(text, "type the path of a folder of images on the server")
     if not os.access(root, os.R_OK | os.X_OK):
         raise InvalidInputError(f"{text}: permission denied")
     return FolderTarget(text, os.path.realpath(root), root.stat().st_mtime_ns, size)
