@@ -67,8 +67,9 @@ def register(sub) -> None:
     p.add_argument("-n", type=count, default=1000, help="samples per entry")
     add_out(p, "samples go to DIR/NAME/00000.png ...", required=True)
     p.add_argument("--runs", type=Path, default=RUNS, help=f"trained runs (default {RUNS})")
-    p.add_argument("--seed", type=seed, help="sampling seed (default: the seed its shipped samples were drawn with; "
-                        "the DDPM pair each its own)")
+    p.add_argument("--seed", type=seed,
+                   help="sampling seed (default: the seed its shipped samples were drawn "
+                        "with; the DDPM pair each its own)")
     p.add_argument("--overwrite", action="store_true", help="replace existing samples")
 
     p = command(zsub, "quality", run_quality, json=True,
