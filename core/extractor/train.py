@@ -98,6 +98,14 @@ PRESETS = {
         extractor=ExtractorConfig(width=16, embed_dim=128, crop_size=64),
         steps=4000, models_per_batch=16, images_per_model=4, lr=2e-3, warmup=200,
         checkpoint_every=200, real_crops=2048),
+    # Like ``cpu``, on decoders that grow images from 4x4-16x16 through 2-5 stages
+    # (:mod:`core.synthetic.decoder`), at 32 and 64 px, with JPEG/resize/blur/noise.
+    "decoder": TrainConfig(
+        bank=BankConfig(architectures=96, seeds=2, fit_steps=20, crop_size=64, batch=16,
+                        channels=16, space="decoder"),
+        extractor=ExtractorConfig(width=16, embed_dim=128, crop_size=64),
+        steps=4000, models_per_batch=16, images_per_model=4, lr=2e-3, warmup=200,
+        checkpoint_every=200, real_crops=2048, sizes=(32, 64), augment=True),
     # One GPU: the paper's scale of classes, 128-px crops.
     "gpu": TrainConfig(
         bank=BankConfig(architectures=0, seeds=8, fit_steps=100, crop_size=128, batch=32,
@@ -134,7 +142,15 @@ def _bank(config: TrainConfig, out: Path, env: Dist, log) -> SyntheticBank:
     folder = out / "bank"
     if env.main and not (folder / "bank.json").exists():
         t0 = time.perf_counter()
-        bank = fit_bank(config.bank)
+        total, done = len(config.bank.specs()), [0]
+
+        def progress(n: int) -> None:  # a line every tenth of the bank
+            before, done[0] = done[0], done[0] + n
+            if done[0] * 10 // total > before * 10 // total:
+                log(f"fitting the bank: {done[0]}/{total} models, "
+                    f"{time.perf_counter() - t0:.0f} s")
+
+        bank = fit_bank(config.bank, progress=progress)
         bank.save(folder)
         log(f"built a bank of {len(bank)} synthetic models in {time.perf_counter() - t0:.0f} s")
     env.barrier()
