@@ -48,7 +48,7 @@ def model_means(embeddings: np.ndarray, labels: Sequence[str]) -> tuple[np.ndarr
 def project(points: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
     """``(N, D)`` -> ``(N, 2)`` map coordinates.
 
-    PCA: the two leading principal axes (centred SVD, signs fixed so the largest loading
+    PCA: the two leading principal axes (of the centred data, signs fixed so the largest loading
     of each axis is positive: the same data give the same picture). t-SNE: scikit-learn,
     PCA-initialised, perplexity ``min(30, (N - 1) / 3)``. UMAP: ``umap-learn``.
 
@@ -64,9 +64,12 @@ def project(points: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarra
                                 f"{n} (choose more images or more models)")
     x = np.asarray(points, dtype=np.float64)
     if method == "pca":
+        # Leading eigenvectors of the (D, D) scatter matrix, not an SVD of the (N, D)
+        # data: the same axes, and milliseconds instead of seconds for 3400 x 128 on a
+        # loaded 2-core CPU (LAPACK's SVD of a tall matrix was 0.1-5.6 s there).
         x = x - x.mean(0)
-        _, _, vt = np.linalg.svd(x, full_matrices=False)
-        axes = vt[:2]
+        _, vecs = np.linalg.eigh(x.T @ x)  # ascending eigenvalues
+        axes = vecs[:, ::-1][:, :2].T.copy()
         axes *= np.sign(axes[np.arange(len(axes)), np.abs(axes).argmax(1)])[:, None]
         out = x @ axes.T
         return np.pad(out, ((0, 0), (0, 2 - out.shape[1])))

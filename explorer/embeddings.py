@@ -26,13 +26,16 @@ from core.extractor import EmbeddingSet
 from core.zoo.sample import read_design
 from core.zoo.shipped import SHIPPED_ZOO, read_manifest
 from explorer import embedding_maps as maps
+from explorer.embedding_cache import load_views, save_views, views_key, views_path
 from explorer.image_sets import (
     ImageSet,
     cached_embeddings,
     extractor_choices,
+    key_lock,
     real_set,
     runs_dir,
     server_set,
+    set_key,
     upload_set,
     zoo_set,
 )
@@ -80,7 +83,8 @@ class EmbeddingsResult:
         means, models: ``(M, D)`` unit mean embedding per model and their names.
         similarity, roc, confusion: see :mod:`explorer.embedding_maps` (``None`` with
             a note in ``notes`` when the data cannot give one, e.g. a single model).
-        compute_ms: wall time of the derivation (not of the embedding).
+        compute_ms: wall time of the derivation (not of the embedding), or of reading
+            it back; cached: whether it was read back (:mod:`explorer.embedding_cache`).
     """
 
     data: EmbeddingSet
@@ -96,6 +100,13 @@ class EmbeddingsResult:
     confusion: maps.Confusion | None
     notes: tuple[str, ...]
     compute_ms: float
+    cached: bool = False
+
+    def views(self) -> dict:
+        """Every field but the data, the settings and the timing (what is cached)."""
+        return {k: getattr(self, k) for k in ("points", "point_labels", "point_rows",
+                                              "means", "models", "similarity", "roc",
+                                              "confusion", "notes")}
 
 
 def derive(data: EmbeddingSet, level: str = "images", method: str = "pca", shots: int = 10,
@@ -122,6 +133,31 @@ def derive(data: EmbeddingSet, level: str = "images", method: str = "pca", shots
     return EmbeddingsResult(data, level, method, xy, tuple(labels), rows, means.astype(np.float32),
                             tuple(models), parts["similarity"], parts["roc"], parts["confusion"],
                             tuple(notes), (time.perf_counter() - t0) * 1000)
+
+
+def derive_cached(data: EmbeddingSet, parts: list, runs: Path, level: str = "images",
+                  method: str = "pca", shots: int = 10, seed: int = 0) -> EmbeddingsResult:
+    """:func:`derive`, read from ``RUNS/embeddings/views/`` when these embeddings
+    (``parts``: see :func:`explorer.embedding_cache.views_key`) were seen with these
+    settings, else computed and written there. Sessions asking at once wait for one."""
+    key = views_key(parts, level, method, shots, seed)
+    path = views_path(runs, key)
+    with key_lock(f"views-{key}"):
+        if path.exists():
+            t0 = time.perf_counter()
+            try:
+                views = load_views(path, data.labels)
+            except FpxError:
+                views = None  # damaged or stale: made again below
+            if views is not None:
+                return EmbeddingsResult(data, level, method, **views, cached=True,
+                                        compute_ms=(time.perf_counter() - t0) * 1000)
+        result = derive(data, level, method, shots, seed)
+        try:
+            save_views(path, result.views())
+        except OSError:
+            pass  # a read-only or full runs folder costs the next reopen, not this one
+        return result
 
 
 class EmbeddingsState(param.Parameterized):
@@ -154,11 +190,11 @@ class EmbeddingsState(param.Parameterized):
                                  doc="The clicked image: its picture, spectrum, nearest models")
 
     def __init__(self, runs: str | Path | None = None, autostart: bool = True, **params):
-        choices = extractor_choices()
+        self.runs = Path(runs) if runs is not None else runs_dir()
+        choices = extractor_choices(self.runs)
         self.extractors = choices
         self.designs = zoo_designs()
         super().__init__(**params)
-        self.runs = Path(runs) if runs is not None else runs_dir()
         self.param.extractor.objects = list(choices)
         names = list(self.designs)
         self.param.entries.objects = names
@@ -171,6 +207,7 @@ class EmbeddingsState(param.Parameterized):
         self._thread: threading.Thread | None = None
         self._generation = 0
         self._data: EmbeddingSet | None = None
+        self._parts: list = []  # what the data is made of: the views' cache key
         self._started = False  # nothing is computed before start() (the tab is shown)
         if autostart:
             self.start()
@@ -261,7 +298,8 @@ class EmbeddingsState(param.Parameterized):
             if self._data is None:
                 return
             self._set(gen, status=f"drawing the {self.method} map", progress=0.9)
-            result = derive(self._data, self.level, self.method, self.shots)
+            result = derive_cached(self._data, self._parts, self.runs, self.level,
+                                   self.method, self.shots)
             if gen == self._generation:
                 self.param.update(result=result, selected=-1, progress=1.0,
                                   status=f"{len(result.data.labels)} images of "
@@ -287,18 +325,26 @@ class EmbeddingsState(param.Parameterized):
         if not sets:
             self._set(gen, message="choose zoo entries, real photos, a folder or uploads")
             return None
-        parts = []
+        parts, keys = [], []
         for i, image_set in enumerate(sets):
-            self._set(gen, progress=0.85 * i / len(sets))
-            found = cached_embeddings(image_set, folder, self.runs,
+            self._set(gen, progress=0.85 * i / len(sets), status=f"{image_set.label}: "
+                      "hashing images")
+            key = set_key(image_set, folder)
+            found = cached_embeddings(image_set, folder, self.runs, key=key,
                                       status=lambda text: self._set(gen, status=text))
+            kept = ()
             if image_set.label == "shipped zoo" and set(self.entries) != set(found.models):
                 found = subset(found, np.isin(found.labels, list(self.entries)))
+                kept = tuple(self.entries)
             if image_set.label == "real photos":
                 found = EmbeddingSet(found.embeddings, found.paths,
                                      (REAL_LABEL,) * len(found.paths), found.skipped)
             parts.append(found)
-        return combine(parts) if gen == self._generation else None
+            keys.append((image_set.label, key, kept))
+        if gen != self._generation:
+            return None
+        self._parts = keys
+        return combine(parts)
 
     # -- a clicked point -------------------------------------------------------------
     @param.depends("selected", watch=True)

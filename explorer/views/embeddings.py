@@ -164,7 +164,8 @@ class EmbeddingsView(pn.viewable.Viewer):
                                                        f"accuracy {c.accuracy:.3f}")
         notes = "".join(f"\n- {n}" for n in r.notes)
         self.summary.object = (f"**{len(r.data.labels)} images of {len(r.models)} models**, "
-                               f"{r.data.dim}-d embeddings; views drawn in "
+                               f"{r.data.dim}-d embeddings; views "
+                               f"{'read from the cache' if r.cached else 'computed'} in "
                                f"{r.compute_ms:.0f} ms.{notes}")
 
     def _draw_detail(self) -> None:
