@@ -16,6 +16,7 @@ from core.extractor import DEFAULT_EXTRACTOR, EmbeddingSet, embed_folders, load_
 from core.extractor.evaluate import identify, relate, split_gallery
 from core.zoo.shipped import SHIPPED_ZOO
 from explorer import embedding_maps as maps
+from explorer.embedding_cache import load_views
 from explorer.embeddings import EmbeddingsState, derive
 from explorer.image_sets import SHIPPED
 
@@ -107,6 +108,64 @@ def test_cache_reopens_without_embedding_and_a_changed_file_is_a_new_key(roots):
     Image.fromarray(np.zeros((SIZE, SIZE, 3), np.uint8)).save(roots / "set" / "m2" / "000.png")
     folder_state(roots, folder=str(roots / "set"))
     assert len(list((roots / "runs" / "embeddings").glob("*.npz"))) == 2
+
+
+
+def same_views(a, b) -> bool:
+    return (np.array_equal(a.points, b.points) and a.point_labels == b.point_labels
+            and a.point_rows == b.point_rows and np.array_equal(a.means, b.means)
+            and a.similarity.models == b.similarity.models
+            and np.array_equal(a.similarity.matrix, b.similarity.matrix)
+            and np.array_equal(a.roc.fpr, b.roc.fpr) and a.roc.auc == b.roc.auc
+            and np.array_equal(a.confusion.matrix, b.confusion.matrix)
+            and a.confusion.accuracy == b.confusion.accuracy and a.notes == b.notes)
+
+
+def test_views_are_read_back_for_the_same_images_and_settings_only(roots):
+    write_models(roots / "set")
+    first = folder_state(roots, folder=str(roots / "set"))
+    views = roots / "runs" / "embeddings" / "views"
+    assert not first.result.cached and len(list(views.glob("*.npz"))) == 1
+    again = folder_state(roots, folder=str(roots / "set"))
+    assert again.result.cached and same_views(again.result, first.result)
+    assert again.result.data == first.result.data
+    # Another setting is another computation; going back reads the first one again.
+    again.shots = 5
+    again.wait()
+    assert not again.result.cached and again.result.confusion.shots == 5
+    assert len(list(views.glob("*.npz"))) == 2
+    again.shots = 10
+    again.wait()
+    assert again.result.cached and same_views(again.result, first.result)
+    # Changed image bytes: new embeddings, so new views.
+    Image.fromarray(np.zeros((SIZE, SIZE, 3), np.uint8)).save(roots / "set" / "m1" / "000.png")
+    changed = folder_state(roots, folder=str(roots / "set"))
+    assert not changed.result.cached and len(list(views.glob("*.npz"))) == 3
+
+
+@pytest.mark.parametrize("damage", ["garbage", "pickled", "other rows"])
+def test_a_damaged_views_file_is_computed_again(roots, damage):
+    write_models(roots / "set")
+    first = folder_state(roots, folder=str(roots / "set"))
+    (path,) = (roots / "runs" / "embeddings" / "views").glob("*.npz")
+    if damage == "garbage":
+        path.write_bytes(b"PK\3\4 not a zip")
+    elif damage == "pickled":  # an object array would need allow_pickle: refused unread
+        arrays = dict(np.load(path))
+        arrays["point_labels"] = np.array(list(arrays["point_labels"]), dtype=object)
+        with open(path, "wb") as fh:
+            np.savez(fh, **arrays)
+    else:  # views of other embeddings: points' labels are not their rows' labels
+        arrays = dict(np.load(path))
+        arrays["point_labels"] = arrays["point_labels"][::-1].copy()
+        with open(path, "wb") as fh:
+            np.savez(fh, **arrays)
+    with pytest.raises(FpxError):
+        load_views(path, first.result.data.labels)
+    again = folder_state(roots, folder=str(roots / "set"))
+    assert again.message == "" and not again.result.cached
+    assert same_views(again.result, first.result)
+    assert load_views(path, first.result.data.labels)["point_labels"] == first.result.point_labels
 
 
 def test_colouring_changes_only_the_colours(roots):

@@ -1,0 +1,69 @@
+"""A real extractor run of the Train tab (``fpx train --preset tiny`` as its own process,
+in the runs folder the Train tab writes) becomes choosable in the Embeddings tab once it
+has finished, and embeds the shipped zoo exactly as ``fpx embed --extractor`` does."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import panel as pn
+import pytest
+
+from core.cli import main
+from core.extractor import EmbeddingSet
+from core.zoo.shipped import SHIPPED_ZOO
+from explorer import runs as R
+from explorer.embeddings import EmbeddingsState
+from explorer.image_sets import SHIPPED
+from explorer.training import TrainState
+from explorer.views.embeddings import EmbeddingsView
+
+
+def extractor_options(runs) -> list[str]:
+    """The options of the Embeddings tab's extractor list, as a new session shows it."""
+    view = EmbeddingsView(state=EmbeddingsState(runs=runs, autostart=False))
+    select = [w for w in view.controls.objects
+              if isinstance(w, pn.widgets.Select) and w.name == "Extractor"]
+    assert len(select) == 1
+    return list(select[0].options)
+
+
+@pytest.mark.slow
+def test_a_finished_tiny_extractor_run_is_listed_and_embeds_the_zoo(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    monkeypatch.setenv(R.RUNS_ENV, str(runs))
+    train = TrainState(root=runs)
+    train.kind, train.extractor_preset, train.device = "extractor", "tiny", "cpu"
+    run = train.start()
+    assert run is not None, train.message
+    assert run.state == "running"
+    # While it runs it is no extractor to choose (unless it ended meanwhile).
+    assert run.name not in extractor_options(runs) or R.read_run(run.folder).state != "running"
+    deadline = time.monotonic() + 300
+    while (info := R.read_run(run.folder)).state == "running":
+        assert time.monotonic() < deadline, (run.folder / R.LOG).read_text()[-2000:]
+        time.sleep(0.5)
+    assert info.state == "finished", (run.folder / R.LOG).read_text()[-2000:]
+    folder = info.train_dir / "extractor"
+    assert (folder / "extractor.safetensors").is_file()
+
+    assert extractor_options(runs) == [SHIPPED, run.name]
+    s = EmbeddingsState(runs=runs, autostart=False, real=False)
+    assert s.extractors[run.name] == folder
+    s.extractor = run.name
+    s.start()
+    s.wait()
+    assert s.message == "", s.message
+    r = s.result
+    assert r.data.embeddings.shape == (2400, 16)  # the tiny preset's 16-d embedding
+    assert len(r.models) == 12 and r.similarity is not None and r.confusion is not None
+
+    # The same embeddings as the CLI with that run's extractor.
+    out = tmp_path / "zoo.npz"
+    assert main(["embed", str(SHIPPED_ZOO / "samples"), "--extractor", str(folder),
+                 "--device", "cpu", "--out", str(out)]) == 0
+    cli = EmbeddingSet.load(out)
+    assert np.array_equal(r.data.embeddings, cli.embeddings) and r.data.labels == cli.labels
+    assert len(list((runs / "embeddings").glob("*.npz"))) == 1  # cached under its runs
+
