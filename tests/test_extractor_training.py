@@ -94,3 +94,68 @@ def test_mixed_size_training_under_torchrun_with_two_processes(tmp_path):
     rows = [json.loads(s) for s in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 8 and len({r["size"] for r in rows}) > 1
     assert (out / "extractor" / "extractor.json").is_file()
+
+
+class _Oracle(torch.nn.Module):
+    """Reads the label off the image's mean: perfect logits and embeddings."""
+
+    def forward(self, x, with_logits=False, spectrum_size=None):
+        label = x.mean(dim=(1, 2, 3)).round().long()
+        e = torch.nn.functional.one_hot(label, 5).float()
+        return (e, e * 10) if with_logits else e
+
+
+def test_monitor_scores_a_perfect_and_a_blind_model():
+    from core.extractor.monitor import HeldSets, evaluate
+
+    labels = torch.arange(5).repeat_interleave(4)
+    x = labels.float().view(-1, 1, 1, 1).expand(-1, 3, 8, 8).clone()
+    held = HeldSets(x, labels, x, [f"m{i}" for i in labels.tolist()], None, pairs=200)
+    model = _Oracle()
+    model.train()
+    assert evaluate(model, held, chunk=7) == {"bank_accuracy": 1.0, "heldout_auc": 1.0}
+    assert model.training  # mode restored
+    blind = HeldSets(x, (labels + 1) % 5, torch.zeros_like(x), held.heldout_labels, None, 200)
+    r = evaluate(model, blind)
+    assert r["bank_accuracy"] == 0.0 and r["heldout_auc"] == 0.5  # all similarities tie
+
+
+@pytest.mark.slow
+def test_batch_seed_and_monitor_are_recorded_and_leave_the_weights_alone(tmp_path,
+                                                                         monkeypatch):
+    import dataclasses
+
+    import core.extractor.train as T
+    from core.extractor.monitor import MonitorConfig
+
+    train("tiny", tmp_path / "on", steps=6, batch=3, seed=5, quiet=True)
+    rows = [json.loads(s) for s in (tmp_path / "on" / "metrics.jsonl").read_text()
+            .splitlines()]
+    scored = [r for r in rows if "heldout_auc" in r]
+    assert [r["step"] for r in scored] == [3, 6]  # at each checkpoint
+    assert all(0 <= r["bank_accuracy"] <= 1 and 0 <= r["heldout_auc"] <= 1 for r in scored)
+    assert (tmp_path / "on" / "heldout" / "bank.json").is_file()
+    config = json.loads((tmp_path / "on" / "config.json").read_text())
+    assert config["models_per_batch"] == 3 and config["seed"] == 5
+    assert config["monitor"]["heldout_models"] == 3
+    made_by = json.loads((tmp_path / "on" / "extractor" / "extractor.json").read_text())
+    assert made_by["made_by"]["command"] == "fpx train --preset tiny --out DIR --batch 3 " \
+                                            "--seed 5"
+    assert made_by["made_by"]["seed"] == 5
+    # the same run unmonitored: the very same weights (evaluating draws no random numbers
+    # of the training's), and its checkpoint resumes under the monitor
+    off = dataclasses.replace(PRESETS["tiny"], monitor=MonitorConfig(bank_models=0,
+                                                                     heldout_models=0))
+    monkeypatch.setitem(T.PRESETS, "tiny", off)
+    train("tiny", tmp_path / "off", steps=6, batch=3, seed=5, stop_after=4, quiet=True)
+    assert "bank_accuracy" not in (tmp_path / "off" / "metrics.jsonl").read_text()
+    monkeypatch.undo()
+    train("tiny", tmp_path / "off", steps=6, batch=3, seed=5, resume=True, quiet=True)
+    a = load_checkpoint(tmp_path / "on" / "checkpoint.pt")["model"]
+    b = load_checkpoint(tmp_path / "off" / "checkpoint.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # another batch or seed is another config: resuming across it is refused
+    with pytest.raises(InvalidInputError, match="another config"):
+        train("tiny", tmp_path / "on", steps=6, batch=4, seed=5, resume=True, quiet=True)
+    with pytest.raises(InvalidInputError, match="models per batch"):
+        train("tiny", tmp_path / "x", batch=1, quiet=True)

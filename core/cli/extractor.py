@@ -44,6 +44,11 @@ def register(sub) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in DIR from its checkpoint")
     p.add_argument("--steps", type=steps, help="override the preset's number of steps")
+    p.add_argument("--batch", type=int_range(2, 4096), metavar="N",
+                   help="override the preset's bank models per step (each brings the "
+                        "preset's images per model)")
+    p.add_argument("--seed", type=seed, help="override the preset's seed (initial "
+                                             "weights and data order; the bank keeps its own)")
     p.add_argument("--sizes", type=int_range(16, 1024), nargs="+", metavar="PX",
                    help="output sizes to train on, one drawn per step (e.g. 32 64 128; "
                         "default: the preset's crop size)")
@@ -131,7 +136,8 @@ def run_train(args) -> int:
     from core.extractor.train import train
 
     record = train(args.preset, args.out, resume=args.resume, device=args.device,
-                   steps=args.steps, sizes=args.sizes, augment=args.augment)
+                   steps=args.steps, sizes=args.sizes, augment=args.augment,
+                   batch=args.batch, seed=args.seed)
     if record:
         print_json(record)
     return EXIT_INTERRUPTED if record.get("interrupted") else 0

@@ -37,6 +37,7 @@ from core.extractor.augment import Augmentations
 from core.extractor.augment import augment as augment_batch
 from core.extractor.checkpoint import CHECKPOINT_FORMAT, export_extractor
 from core.extractor.model import Extractor, ExtractorConfig, batch_hard_triplet
+from core.extractor.monitor import MonitorConfig, evaluate, held_sets
 from core.extractor.sizes import training_view
 from core.harness import Dist, Run
 from core.synthetic import BankConfig, SyntheticBank, fit_bank
@@ -61,8 +62,13 @@ class TrainConfig:
     seed: int = 0
     sizes: tuple[int, ...] = ()
     augment: bool = False
+    # What is evaluated every few steps; it never changes the weights, so a checkpoint
+    # resumes under another monitor (it takes no part in ==).
+    monitor: MonitorConfig = field(default_factory=MonitorConfig, compare=False)
 
     def __post_init__(self):
+        check_int("models per batch", self.models_per_batch, 2, 4096)
+        check_int("seed", self.seed, 0, 2**32 - 1)
         sizes = tuple(self.sizes)
         for s in sizes:
             check_int("training size", s, 16, 1024)
@@ -79,8 +85,10 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         d = dict(d)
+        monitor = d.pop("monitor", None)  # absent from runs older than the monitor
         return cls(bank=BankConfig(**d.pop("bank")),
-                   extractor=ExtractorConfig(**d.pop("extractor")), **d)
+                   extractor=ExtractorConfig(**d.pop("extractor")),
+                   monitor=MonitorConfig(**monitor) if monitor else MonitorConfig(), **d)
 
 
 PRESETS = {
@@ -90,7 +98,8 @@ PRESETS = {
                         channels=4),
         extractor=ExtractorConfig(width=4, embed_dim=16, crop_size=32),
         steps=6, models_per_batch=4, images_per_model=2, warmup=1, checkpoint_every=3,
-        real_crops=64),
+        real_crops=64, monitor=MonitorConfig(bank_models=8, bank_images=2, heldout_models=3,
+                                             heldout_images=4, pairs=200)),
     # A useful extractor on 2 CPU cores in well under an hour.
     "cpu": TrainConfig(
         bank=BankConfig(architectures=64, seeds=3, fit_steps=20, crop_size=64, batch=16,
@@ -112,7 +121,8 @@ PRESETS = {
                         channels=32),
         extractor=ExtractorConfig(width=64, blocks=2, embed_dim=256, crop_size=128),
         steps=20000, models_per_batch=64, images_per_model=4, lr=1e-3, warmup=500,
-        checkpoint_every=500, real_crops=4096),
+        checkpoint_every=500, real_crops=4096,
+        monitor=MonitorConfig(bank_models=256, heldout_models=8)),
 }
 
 
@@ -175,7 +185,7 @@ def _check_resumable(state: dict, config: TrainConfig, env: Dist, path: Path) ->
     if saved != config:
         raise InvalidInputError(f"{path} was trained with another config "
                                 f"(preset {state.get('preset')!r}); resume with the same "
-                                "--preset and --steps")
+                                "--preset, --steps, --batch, --seed, --sizes, --augment")
     if state["world_size"] != env.world:
         raise InvalidInputError(f"{path} was written by {state['world_size']} "
                                 f"process(es); resume with the same number")
@@ -187,10 +197,25 @@ def _check_resumable(state: dict, config: TrainConfig, env: Dist, path: Path) ->
     require_finite(state["model"], path)
 
 
+def _overrides(config: TrainConfig, preset: TrainConfig) -> str:
+    """The options that turn ``preset`` into ``config`` (for the exported command)."""
+    out = ""
+    for option, name in (("--steps", "steps"), ("--batch", "models_per_batch"),
+                         ("--seed", "seed")):
+        if getattr(config, name) != getattr(preset, name):
+            out += f" {option} {getattr(config, name)}"
+    if config.sizes != preset.sizes:
+        out += " --sizes " + " ".join(map(str, config.sizes))
+    if config.augment and not preset.augment:
+        out += " --augment"
+    return out
+
+
 def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = False,
           device: str = "auto", steps: int | None = None, stop_after: int | None = None,
           quiet: bool = False, sizes: tuple[int, ...] | None = None,
-          augment: bool | None = None) -> dict:
+          augment: bool | None = None, batch: int | None = None,
+          seed: int | None = None) -> dict:
     """Run (or resume) training; return the last metrics record (rank 0; ``{}`` elsewhere).
 
     A run that ends before its last step (a stop signal, or ``stop_after``) returns its
@@ -204,6 +229,10 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
             (its crop size alone).
         augment: random JPEG / resize / blur / noise on every batch
             (:mod:`core.extractor.augment`); default: the preset's (off).
+        batch: override the preset's bank models per step (``models_per_batch``; each
+            brings ``images_per_model`` images).
+        seed: override the preset's seed (initial weights, data order; the bank keeps its
+            own seed, so runs that differ only here share one bank).
         stop_after: stop once this step is reached, as if the process had been killed
             there: no checkpoint beyond the regular ones (for tests).
     """
@@ -216,6 +245,10 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
         config = dataclasses.replace(config, sizes=tuple(sizes))
     if augment is not None:
         config = dataclasses.replace(config, augment=bool(augment))
+    if batch is not None:
+        config = dataclasses.replace(config, models_per_batch=batch)
+    if seed is not None:
+        config = dataclasses.replace(config, seed=seed)
     out = Path(out)
     with Dist(device) as env:
         log = (lambda msg: print(f"fpx train: {msg}", file=sys.stderr, flush=True)) \
@@ -237,6 +270,10 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
                                     f"{unit} (the bank's deepest model halves that often)")
         real = bundled_crops(max(sizes), config.real_crops, seed=config.seed + 1,
                              split="train").to(env.device)
+        held = held_sets(config.monitor, bank, config.bank, sizes,
+                         config.extractor.crop_size, out, env.device, log) \
+            if env.main else None
+        every = config.monitor.every or config.checkpoint_every
 
         # model and optimiser
         torch.manual_seed(config.seed)  # the same initial weights on every rank
@@ -299,6 +336,8 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
                               "ce": round(ce.item(), 5), "triplet": round(triplet.item(), 5),
                               "lr": sched.get_last_lr()[0], "size": size,
                               "images_per_s": round(p * k * env.world / seconds, 1)}
+                    if held is not None and (step % every == 0 or step == config.steps):
+                        record.update(evaluate(model, held))
                     run.log(record)
 
                 # checkpoint: every rank's sampler state, so that --resume is exact
@@ -311,9 +350,8 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
 
         # export (rank 0, a finished run): the embedding network for fpx embed
         if env.main and step == config.steps:
-            command = f"fpx train --preset {preset} --out DIR"
-            if config.steps != PRESETS[preset].steps:
-                command += f" --steps {config.steps}"
+            command = f"fpx train --preset {preset} --out DIR" + _overrides(config,
+                                                                           PRESETS[preset])
             export_extractor(model, out / "extractor", {
                 "command": command, "preset": preset, "steps": step, "seed": config.seed,
                 "world_size": env.world, "data": "bundled photos (train split), synthetic "
