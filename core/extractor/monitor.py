@@ -118,9 +118,9 @@ def held_sets(monitor: MonitorConfig, bank, bank_config, sizes: tuple[int, ...],
         bank_x, spectrum_size = training_view(bank_x, crop_size, g)
     if heldout_x is not None:
         heldout_x, spectrum_size = training_view(heldout_x, crop_size, g)
-    move = (lambda t: None if t is None else t.to(device))
-    return HeldSets(move(bank_x), move(bank_labels), move(heldout_x), labels, spectrum_size,
-                    monitor.pairs)
+    bank_x, bank_labels, heldout_x = (None if t is None else t.to(device)
+                                      for t in (bank_x, bank_labels, heldout_x))
+    return HeldSets(bank_x, bank_labels, heldout_x, labels, spectrum_size, monitor.pairs)
 
 
 @torch.no_grad()
