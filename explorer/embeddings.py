@@ -2,13 +2,14 @@
 ``param`` only, never panel.
 
 One computation, :class:`EmbeddingsResult`, feeds every view: the embeddings of the
-chosen image sets (:mod:`explorer.image_sets`: zoo entries, real photos, a server folder,
-uploads; cached on disk) and, from them, the 2-D map, the model-by-model similarity in
-dendrogram order, the verification ROC and the identification confusion for ``shots``
-(:mod:`explorer.embedding_maps`). Work runs on a background thread with ``progress`` and
-``status``; :meth:`EmbeddingsState.wait` joins it (tests, notebooks). Colouring the map
-by a design field changes no number, only the colours the view reads from
-:meth:`EmbeddingsState.colours`.
+chosen image sets (:mod:`explorer.image_sets`: zoo entries, real photos, held-out
+synthetic bank samples, a server folder, uploads; cached on disk) and, from them, the 2-D
+map, the model-by-model similarity in dendrogram order, the verification ROC and the
+identification confusion for ``shots`` (:mod:`explorer.embedding_maps`; cached on disk
+too, :mod:`explorer.embedding_cache`, so a reopen reads them back). Work runs on a
+background thread with ``progress`` and ``status``; :meth:`EmbeddingsState.wait` joins
+it (tests, notebooks). Colouring the map by a design field changes no number, only the
+colours the view reads from :meth:`EmbeddingsState.colours`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ from core.zoo.shipped import SHIPPED_ZOO, read_manifest
 from explorer import embedding_maps as maps
 from explorer.embedding_cache import load_views, save_views, views_key, views_path
 from explorer.image_sets import (
+    BANK_HELDOUT,
     ImageSet,
+    bank_designs,
+    bank_set,
     cached_embeddings,
     extractor_choices,
     key_lock,
@@ -169,6 +173,11 @@ class EmbeddingsState(param.Parameterized):
                                  doc="Shipped zoo entries to embed (200 samples each)")
     real = param.Boolean(default=True, label="Real photos",
                          doc="Add the zoo's real crops (1000 bundled-photo crops) as a model")
+    bank = param.Selector(default="none", objects=["none", *BANK_HELDOUT],
+                          label="Held-out bank samples",
+                          doc="Synthetic models the extractor never saw (its training "
+                              "bank's architectures with new seeds, or new architectures), "
+                              "made once on request (fpx bank sample --heldout)")
     folder = param.String(default="", label="Server folder",
                           doc="A folder on the server whose sub-folders are models "
                               "(under the data roots, FPX_DATA_ROOTS)")
@@ -208,6 +217,7 @@ class EmbeddingsState(param.Parameterized):
         self._generation = 0
         self._data: EmbeddingSet | None = None
         self._parts: list = []  # what the data is made of: the views' cache key
+        self._bank_designs: dict[str, dict] = {}
         self._started = False  # nothing is computed before start() (the tab is shown)
         if autostart:
             self.start()
@@ -219,13 +229,20 @@ class EmbeddingsState(param.Parameterized):
             self.compute()
 
     # -- the image sets --------------------------------------------------------------
-    def sets(self) -> list[ImageSet]:
-        """The sets chosen now (raises ``FpxError`` for a bad folder or upload)."""
+    def sets(self, status=None) -> list[ImageSet]:
+        """The sets chosen now (raises ``FpxError`` for a bad folder or upload). A
+        held-out bank set is made here the first time (slow: call off the request thread;
+        ``status`` hears its progress)."""
         out = []
         if self.entries:
             out.append(zoo_set())
         if self.real:
             out.append(real_set())
+        if self.bank != "none" and self.extractor in self.extractors:
+            made = bank_set(self.extractors[self.extractor], self.bank, self.runs,
+                            status=status)
+            self._bank_designs = bank_designs(made.folder)
+            out.append(made)
         if self.folder.strip():
             out.append(server_set(self.folder))
         if self.uploads:
@@ -242,6 +259,8 @@ class EmbeddingsState(param.Parameterized):
         model, ``real`` for the real photos, else ``unrecorded``."""
         if model in self.designs:
             return {"model": model, **self.designs[model]}
+        if model in self._bank_designs:
+            return {"model": model, "loss": UNKNOWN, **self._bank_designs[model]}
         if model == REAL_LABEL or model == "real photos":
             return {"model": model, **{f: REAL_LABEL for f in DESIGN_FIELDS[1:]}}
         found = None
@@ -262,7 +281,7 @@ class EmbeddingsState(param.Parameterized):
         return [cache[m] for m in r.point_labels]
 
     # -- computing -------------------------------------------------------------------
-    @param.depends("extractor", "entries", "real", "folder", watch=True)
+    @param.depends("extractor", "entries", "real", "bank", "folder", watch=True)
     def compute(self) -> None:
         """Embed the chosen sets (cached) and derive the views, off this thread."""
         self._start(embed=True)
@@ -321,9 +340,10 @@ class EmbeddingsState(param.Parameterized):
         if folder is None:
             self._set(gen, message="choose an extractor")
             return None
-        sets = self.sets()
+        sets = self.sets(status=lambda text: self._set(gen, status=text))
         if not sets:
-            self._set(gen, message="choose zoo entries, real photos, a folder or uploads")
+            self._set(gen, message="choose zoo entries, real photos, bank samples, a folder "
+                                   "or uploads")
             return None
         parts, keys = [], []
         for i, image_set in enumerate(sets):

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import re
+import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,6 +68,87 @@ def zoo_set() -> ImageSet:
 
 def real_set() -> ImageSet:
     return ImageSet("real photos", SHIPPED_ZOO / "real")
+
+
+BANK_HELDOUT = ("seeds", "architectures")
+BANK_MODELS = 12  # models of a held-out bank set (the bank's first ones)
+BANK_IMAGES = 50  # images per model
+
+
+def bank_preset(extractor: Path) -> str:
+    """The training preset whose synthetic bank taught ``extractor`` (its
+    ``extractor.json``'s ``made_by.preset``), ``cpu`` when it does not say."""
+    from core.extractor.train import PRESETS
+
+    try:
+        preset = json.loads((Path(extractor) / "extractor.json").read_text())["made_by"]["preset"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "cpu"
+    return preset if preset in PRESETS else "cpu"
+
+
+def bank_set(extractor: Path, heldout: str, runs: Path | None = None,
+             models: int | None = None, images: int | None = None,
+             status: Callable[[str], None] | None = None) -> ImageSet:
+    """Samples of synthetic models the extractor never saw (``fpx bank sample --preset
+    P --heldout H --models N --images K``, ``P`` the extractor's :func:`bank_preset`):
+    ``heldout="seeds"``, its bank's architectures with unseen weights; ``"architectures"``,
+    architectures its bank does not hold; ``models`` and ``images`` default to
+    :data:`BANK_MODELS` and :data:`BANK_IMAGES`. Made once (seconds per model on a CPU, with
+    ``status``) under ``RUNS/bank_samples/``, built in a scratch folder and renamed into
+    place when whole, then found there by any session."""
+    from core.extractor.train import PRESETS
+    from core.synthetic import fit_bank, heldout_config, write_bank_samples
+
+    if heldout not in BANK_HELDOUT:
+        raise InvalidInputError(f"held-out bank set: {heldout!r}; valid: "
+                                f"{', '.join(BANK_HELDOUT)}")
+    say = status or (lambda text: None)
+    models, images = models or BANK_MODELS, images or BANK_IMAGES
+    preset = bank_preset(extractor)
+    label = f"bank {preset}, held-out {heldout}"
+    folder = (runs or runs_dir()) / "bank_samples" / f"{preset}-{heldout}-{models}x{images}"
+    with key_lock(str(folder)):
+        if (folder / "bank.json").is_file():
+            return ImageSet(label, folder)
+        config = heldout_config(PRESETS[preset].bank, heldout, name=f"preset {preset}'s bank")
+        n = min(models, len(config.specs()))
+        done = [0]
+
+        def step(what: str):
+            def tick(count: int) -> None:
+                done[0] += count
+                say(f"{label}: {what} ({done[0]} of {2 * n} steps)")
+            return tick
+
+        say(f"{label}: fitting {n} models")
+        bank = fit_bank(config, "cpu", models=n, progress=step("fitting models"))
+        scratch = folder.with_name(f"{folder.name}.part-{os.getpid()}")
+        shutil.rmtree(scratch, ignore_errors=True)
+        write_bank_samples(bank, scratch, images=images, models=n, progress=step("sampling"),
+                           made_by={"preset": preset, "heldout": heldout,
+                                    "command": f"fpx bank sample --preset {preset} --heldout "
+                                               f"{heldout} --models {n} --images {images}"})
+        shutil.rmtree(folder, ignore_errors=True)  # an incomplete one (no bank.json)
+        os.replace(scratch, folder)
+    return ImageSet(label, folder)
+
+
+def bank_designs(folder: Path) -> dict[str, dict]:
+    """Model folder -> the design of its first up-block, read from its ``spec.json``
+    (as :func:`core.synthetic.write_bank_samples` writes it): ``upsampling``,
+    ``normalization``, ``activation``; family ``bank``."""
+    found = {}
+    for spec in sorted(Path(folder).glob("*/spec.json")):
+        try:
+            block = json.loads(spec.read_text())["up"][0]
+            found[spec.parent.name] = {"family": "bank",
+                                       "upsampling": str(block["upsampling"]),
+                                       "normalization": str(block["norm"]),
+                                       "activation": str(block["activation"])}
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            continue
+    return found
 
 
 def server_set(path: str) -> ImageSet:

@@ -4,6 +4,7 @@ has finished, and embeds the shipped zoo exactly as ``fpx embed --extractor`` do
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -67,3 +68,37 @@ def test_a_finished_tiny_extractor_run_is_listed_and_embeds_the_zoo(tmp_path, mo
     assert np.array_equal(r.data.embeddings, cli.embeddings) and r.data.labels == cli.labels
     assert len(list((runs / "embeddings").glob("*.npz"))) == 1  # cached under its runs
 
+
+
+@pytest.mark.slow
+def test_held_out_bank_samples_are_made_once_and_coloured_by_their_design(tmp_path,
+                                                                          monkeypatch):
+    from explorer import image_sets
+
+    monkeypatch.setattr(image_sets, "BANK_MODELS", 3)
+    monkeypatch.setattr(image_sets, "BANK_IMAGES", 8)
+    runs = tmp_path / "runs"
+    heard = []
+    s = EmbeddingsState(runs=runs, autostart=False, entries=[], real=False, bank="seeds")
+    s.param.watch(lambda e: heard.append(e.new), "status")
+    s.start()
+    s.wait()
+    assert s.message == "", s.message
+    folder = runs / "bank_samples" / "cpu-seeds-3x8"  # the shipped extractor's preset
+    record = json.loads((folder / "bank.json").read_text())
+    assert record["heldout"] == "seeds" and record["models"] == 3
+    assert record["images_per_model"] == 8
+    assert s.result.data.embeddings.shape == (24, 128) and len(s.result.models) == 3
+    assert any("fitting models" in h for h in heard) and any("sampling" in h for h in heard)
+    assert not list(folder.parent.glob("*.part-*"))  # built aside, renamed when whole
+    s.color_by = "upsampling"
+    specs = {p.parent.name: json.loads(p.read_text())["up"][0]["upsampling"]
+             for p in folder.glob("*/spec.json")}
+    assert s.colours() == [specs[m] for m in s.result.point_labels]
+    # Reopened: the samples are not made again, the views are read back.
+    stamp = (folder / "bank.json").stat().st_mtime_ns
+    again = EmbeddingsState(runs=runs, autostart=False, entries=[], real=False, bank="seeds")
+    again.start()
+    again.wait()
+    assert again.result.cached and (folder / "bank.json").stat().st_mtime_ns == stamp
+    assert again.result.data == s.result.data

@@ -106,6 +106,7 @@ class EmbeddingsView(pn.viewable.Viewer):
             pn.widgets.Select.from_param(s.param.extractor, **wide),
             pn.widgets.MultiSelect.from_param(s.param.entries, size=6, **wide),
             pn.widgets.Checkbox.from_param(s.param.real),
+            pn.widgets.Select.from_param(s.param.bank, **wide),
             pn.widgets.TextInput.from_param(s.param.folder, placeholder="server folder",
                                             **wide),
             upload,
