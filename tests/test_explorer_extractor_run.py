@@ -25,7 +25,7 @@ def extractor_options(runs) -> list[str]:
     """The options of the Embeddings tab's extractor list, as a new session shows it."""
     view = EmbeddingsView(state=EmbeddingsState(runs=runs, autostart=False))
     select = [w for w in view.controls.objects
-              if isinstance(w, pn.widgets.Select) and w.name == "Extractor"]
+              if isinstance(w, pn.widgets.Select) and w.label == "Extractor"]
     assert len(select) == 1
     return list(select[0].options)
 
