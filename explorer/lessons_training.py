@@ -216,7 +216,7 @@ class TrainingLesson(param.Parameterized):
         draw_profiles(fig.add_subplot(grid[0, 2]), profiles,
                       title=f"radial profile: spectral distance "
                             f"{r['spectral_distance_db']:.1f} dB")
-        curves = {name: self.history(name) for name in self.param.run.objects}
+        curves = {name: self.history(name) for name in self.param.run.objects if name}
         panels = (("grid_prominence_db", "lattice score: grid prominence (dB)"),
                   ("period", "detected lattice period (0: none)"),
                   ("spectral_distance_db", "spectral distance to real (dB)"))
