@@ -111,8 +111,9 @@ class TrainingLesson(param.Parameterized):
         most = max((len(snapshot_steps(r.train_dir / SNAPSHOTS)) for r in runs.values()),
                    default=1)
         self.param.checkpoint.bounds = (0, max(1, most - 1))
-        if self.run not in runs:
-            self.run = self.param.run.objects[0] if runs else None
+        if self.run not in runs:  # the first entry of the pair's newest run, else any
+            first = [n for n, r in runs.items() if r.record.get("target") == PAIR[0]]
+            self.run = (first or list(runs) or [None])[0]
         self.checkpoint = min(self.checkpoint, self.param.checkpoint.bounds[1])
 
     def train(self, entries=PAIR, steps: int = STEPS, checkpoints: int = CHECKPOINTS,
