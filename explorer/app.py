@@ -30,6 +30,8 @@ The **Zoo** tab shows the spectra of small real generators trained by fpx.
 def create_app() -> pn.template.BaseTemplate:
     found = find_tabs()
     views = [tab.view() for tab in found]
+    for view in views:  # a tab may read its siblings (the Train tab: the lab's design)
+        getattr(view, "connect", lambda views: None)(views)
     tabs = pn.Tabs(*((tab.title, view) for tab, view in zip(found, views)), dynamic=True,
                    sizing_mode="stretch_width")
     # Each tab owns its controls: the sidebar shows the open tab's, and only those.

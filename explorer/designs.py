@@ -33,6 +33,7 @@ def _lab_presets() -> dict[str, dict]:
 
 
 DESIGN_PRESETS: dict[str, dict] = _lab_presets()
+LIVE = "This session's Spectrum Lab"  # the design set now in the lab, not a preset
 # The teaching pair: one seed, one architecture but the upsampler.
 PAIR = ("DCGAN-like transposed conv", "Resize-conv (nearest)")
 DESIGN_KEYS = ("upsampling", "factor", "kernel", "norm", "activation")

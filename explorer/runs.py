@@ -243,3 +243,30 @@ def delete(run: RunInfo, root: Path) -> None:
     if folder.parent != root.resolve() or not _NAME.match(folder.name):
         raise InvalidInputError(f"{run.name} is not a run of {root}")
     shutil.rmtree(folder)
+
+
+def finished_runs(kind: str | None = None, root: Path | None = None,
+                  used_only: bool = False) -> list[RunInfo]:
+    """Finished runs (of ``kind``: ``zoo``, ``design``, ``extractor``) in the runs
+    directory; ``used_only``: those marked "Use this run"."""
+    return [r for r in list_runs(root)
+            if r.state == "finished" and (kind is None or r.kind == kind)
+            and (not used_only or r.record.get("used"))]
+
+
+def finished_extractors(root: Path | None = None, used_only: bool = False) -> dict[str, Path]:
+    """Run name -> exported extractor folder (for ``fpx embed --extractor``) of every
+    finished extractor run: what other tabs list where an extractor is chosen."""
+    found = {}
+    for r in finished_runs("extractor", root, used_only):
+        folder = r.train_dir / "extractor"
+        if folder.is_dir():
+            found[r.name] = folder
+    return found
+
+
+def finished_generators(root: Path | None = None, used_only: bool = True) -> dict[str, Path]:
+    """Run name -> trained zoo run folder (``checkpoint.pt``; ``core.zoo.train.
+    load_trained`` reads it) of every finished generator run marked used."""
+    return {r.name: r.train_dir for r in finished_runs(None, root, used_only)
+            if r.kind in ("zoo", "design") and r.checkpoint.exists()}

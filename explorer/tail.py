@@ -19,6 +19,7 @@ class MetricsTail:
         self.path = path
         self.offset, self.inode, self.partial = 0, None, b""
         self.rows: list[dict] = []
+        self.keys: dict[str, None] = {}  # every numeric column seen, in order of arrival
         self.seen: list[tuple[float, int]] = []  # (wall time, step) when lines arrived
 
     def poll(self) -> int:
@@ -29,6 +30,7 @@ class MetricsTail:
             return 0
         if st.st_ino != self.inode or st.st_size < self.offset:
             self.offset, self.inode, self.partial, self.rows = 0, st.st_ino, b"", []
+            self.keys = {}
         if st.st_size == self.offset:
             return 0
         with open(self.path, "rb") as fh:
@@ -44,6 +46,8 @@ class MetricsTail:
             except (ValueError, KeyError, TypeError):
                 continue
             self.rows.append(row)
+            self.keys.update((k, None) for k, v in row.items()
+                             if isinstance(v, (int, float)) and not isinstance(v, bool))
             new += 1
         if new:
             self.seen = [*self.seen[-50:], (time.monotonic(), int(self.rows[-1]["step"]))]
@@ -62,10 +66,9 @@ class MetricsTail:
         return None
 
     def series(self) -> dict[str, list[float]]:
-        """``step`` and every numeric column but the throughput, for the loss curves."""
-        keys = [k for k, v in (self.rows[-1] if self.rows else {}).items()
-                if isinstance(v, (int, float))
-                and k not in ("step", "images_per_s", "lr", "size")]
+        """``step`` and every numeric column but the throughput, for the curves; a column
+        some rows lack (an extractor's scores, logged every few steps) is NaN there."""
+        keys = [k for k in self.keys if k not in ("step", "images_per_s", "lr", "size")]
         out = {"step": [int(r["step"]) for r in self.rows]}
         for k in keys:
             out[k] = [float(r.get(k, math.nan)) for r in self.rows]

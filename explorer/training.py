@@ -20,6 +20,7 @@ import math
 import os
 import shlex
 import sys
+from concurrent.futures import Future
 from pathlib import Path
 
 import param
@@ -29,8 +30,10 @@ from core.zoo import DEFAULT_ZOO, get_entry
 from core.zoo.snapshots import FOLDER as SNAPSHOTS
 from core.zoo.snapshots import Snapshot, read_record, read_snapshot, snapshot_steps
 from explorer import runs as R
-from explorer.designs import DESIGN_PRESETS, PAIR, design_entry
+from explorer.designs import DESIGN_KEYS, DESIGN_PRESETS, LIVE, PAIR, design_entry, lab_design
+from explorer.runs import finished_extractors, finished_generators, finished_runs
 from explorer.tail import MetricsTail
+from explorer.zoo_runs import use_generator
 
 KINDS = {"Zoo entry": "zoo", "Spectrum Lab design": "design",
          "Fingerprint extractor": "extractor"}
@@ -70,7 +73,11 @@ class TrainState(param.Parameterized):
                             doc="The lab design becomes this zoo family's generator "
                                 "(a VAE's decoder)")
     design_preset = param.Selector(default="Lab defaults", objects=list(DESIGN_PRESETS),
-                                   label="Lab design", doc="The lab's design choices")
+                                   label="Lab design",
+                                   doc="The design set now in this session's Spectrum Lab, "
+                                       "or one of the lab's presets")
+    design_values = param.Dict(default={}, doc="The lab design's choices (upsampling, "
+                                               "factor, kernel, norm, activation)")
     extractor_preset = param.Selector(default="tiny", objects=["tiny", "cpu", "gpu"],
                                       label="Extractor preset",
                                       doc="tiny: seconds; cpu: under an hour on 2 cores; "
@@ -80,7 +87,9 @@ class TrainState(param.Parameterized):
     steps = param.String(default="", label="Steps", doc="Training steps (the preset's "
                                                        "when empty)")
     batch = param.String(default="", label="Batch size",
-                         doc="Images per step (the preset's when empty)")
+                         doc="Images per step of a generator; bank models per step of the "
+                             "extractor (each brings its preset's images per model). The "
+                             "preset's when empty")
     seed = param.String(default="", label="Seed", doc="Seeds weights and data order "
                                                      "(the entry's when empty)")
     checkpoints = param.Integer(default=6, bounds=(1, 100), label="Checkpoints",
@@ -106,7 +115,9 @@ class TrainState(param.Parameterized):
         self.threads = threads or (int(env_threads) if env_threads and env_threads.isdigit()
                                    and int(env_threads) > 0 else 1)
         self.design_values = dict(DESIGN_PRESETS["Lab defaults"])
+        self.lab = None  # this session's Spectrum Lab state, once set_lab is called
         self._procs: dict[str, object] = {}
+        self._using: dict[str, Future] = {}  # runs whose Zoo entry is being written
         self.queue: list[dict] = []  # plans waiting for a free slot (the preset pair)
         self.tail: MetricsTail | None = None
         self._snap_steps: list[int] = []
@@ -120,8 +131,7 @@ class TrainState(param.Parameterized):
             from core.extractor.train import PRESETS
 
             c = PRESETS[self.extractor_preset]
-            return {"steps": c.steps, "batch": c.models_per_batch * c.images_per_model,
-                    "seed": c.seed}
+            return {"steps": c.steps, "batch": c.models_per_batch, "seed": c.seed}
         from core.zoo.train import PRESETS
 
         entry = self._entry()
@@ -134,6 +144,19 @@ class TrainState(param.Parameterized):
         self.design_values = dict(values)
         self.kind = "design"
 
+    def set_lab(self, lab) -> None:
+        """Offer the design set *now* in ``lab`` (an ``explorer.state.LabState``, read
+        only) as :data:`LIVE`, followed as it changes; it becomes the default design."""
+        self.lab = lab
+        self.param.design_preset.objects = [LIVE, *DESIGN_PRESETS]
+        lab.param.watch(self._lab_changed, list(DESIGN_KEYS))
+        self.design_preset = LIVE
+        self._design_preset()
+
+    def _lab_changed(self, *events) -> None:
+        if self.design_preset == LIVE:
+            self.design_values = lab_design(self.lab)
+
     def _entry(self):
         if self.kind == "design":
             return design_entry(self.design_values, self.family)
@@ -141,7 +164,8 @@ class TrainState(param.Parameterized):
 
     @param.depends("design_preset", watch=True)
     def _design_preset(self) -> None:
-        self.design_values = dict(DESIGN_PRESETS[self.design_preset])
+        self.design_values = lab_design(self.lab) if self.design_preset == LIVE \
+            else dict(DESIGN_PRESETS[self.design_preset])
 
     def _number(self, name: str, text: str, default: int, lo: int, hi: int) -> int:
         if str(text).strip() == "":
@@ -158,7 +182,8 @@ class TrainState(param.Parameterized):
         :class:`FpxError` with one line."""
         d = self.defaults()
         steps = self._number("steps", self.steps, d["steps"], 1, MAX_STEPS)
-        batch = self._number("batch size", self.batch, d["batch"], 1, MAX_BATCH)
+        extractor = self.kind == "extractor"  # a batch of bank models: two at least
+        batch = self._number("batch size", self.batch, d["batch"], 1 + extractor, MAX_BATCH)
         seed = self._number("seed", self.seed, d["seed"], 0, 2**32 - 1)
         device = self.device
         if device == "cuda" and _cuda_count() == 0:
@@ -168,11 +193,14 @@ class TrainState(param.Parameterized):
                     "checkpoint_every": every}
         files = {}
         if self.kind == "extractor":
-            if batch != d["batch"] or seed != d["seed"]:
-                raise InvalidInputError("the extractor's batch and seed are its preset's "
-                                        "(fpx train takes --steps only): leave them empty")
+            from core.extractor.train import PRESETS
+
             target = self.extractor_preset
-            args = ["train", "--preset", target, "--steps", str(steps), "--device", device]
+            args = ["train", "--preset", target, "--steps", str(steps)]
+            args += ["--batch", str(batch)] if batch != d["batch"] else []
+            args += ["--seed", str(seed)] if seed != d["seed"] else []
+            args += ["--device", device]
+            settings["images_per_step"] = batch * PRESETS[target].images_per_model
             name, train_dir = R.new_name(f"extractor_{target}"), "train"
         else:
             entry = self._entry()
@@ -314,25 +342,43 @@ class TrainState(param.Parameterized):
         return done
 
     def use(self, name: str | None = None) -> bool:
-        """Mark a finished run as used: a generator then joins the Zoo tab's entries, an
-        extractor the list of :func:`finished_extractors`."""
+        """Mark a finished run as used: an extractor joins the list of
+        :func:`finished_extractors` at once; a generator joins the Zoo tab's entries once
+        its sample set is written into its folder (:func:`explorer.zoo_runs.write_run_set`,
+        seconds, on a worker thread: :meth:`refresh` reports the end)."""
 
         def go():
             run = self.get(name or self.run)
             if run.state != "finished":
                 raise InvalidInputError(f"{run.name} is {run.state}: only a finished run "
                                         "can be used")
-            R.write_record(run.folder, {**run.record, "used": True})
+            if run.kind == "extractor":
+                R.write_record(run.folder, {**run.record, "used": True})
+            elif run.name in self._using:
+                raise InvalidInputError(f"{run.name}: its Zoo entry is being made")
+            else:
+                self._using[run.name] = use_generator(run)
             return True
 
         done = self._act(go) is not None
         self.refresh()
         return done
 
+    def using(self, name: str | None = None) -> bool:
+        """Whether the Zoo entry of run ``name`` (default: the watched one) is being made."""
+        return (name or self.run) in self._using
+
     # --- watching --------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Reap ended processes, read the runs list back, tail the watched run. Cheap."""
+        """Reap ended processes and finished Zoo entries, read the runs list back, tail
+        the watched run. Cheap."""
+        for name, job in list(self._using.items()):
+            if job.done():
+                del self._using[name]
+                err = job.exception()
+                if err is not None:
+                    self.message = f"cannot use {name}: {str(err).splitlines()[0]}"
         for name, proc in list(self._procs.items()):
             code = proc.poll()
             if code is not None:
@@ -413,12 +459,14 @@ class TrainState(param.Parameterized):
         rate = self.tail.rate() if self.tail else None
         if rate is None and self.tail and self.tail.rows:
             ips = self.tail.rows[-1].get("images_per_s")
-            batch = run.record["settings"].get("batch")
+            settings = run.record["settings"]
+            batch = settings.get("images_per_step", settings.get("batch"))
             rate = ips / batch if ips and batch else None
         eta = (run.steps - step) / rate if rate and run.state == "running" else None
         return {"name": run.name, "state": run.state, "step": step, "steps": run.steps,
                 "rate": rate, "eta": eta, "message": run.message,
                 "command": run.command_text, "used": bool(run.record.get("used")),
+                "using": run.name in self._using,
                 "resumable": run.resumable, "kind": run.kind}
 
     def real_profile(self) -> dict | None:
@@ -427,33 +475,6 @@ class TrainState(param.Parameterized):
         if self.run is None:
             return None
         return read_real(self.get(self.run).train_dir / SNAPSHOTS)
-
-
-def finished_runs(kind: str | None = None, root: Path | None = None,
-                  used_only: bool = False) -> list[R.RunInfo]:
-    """Finished runs (of ``kind``: ``zoo``, ``design``, ``extractor``) in the runs
-    directory; ``used_only``: those marked "Use this run"."""
-    return [r for r in R.list_runs(root)
-            if r.state == "finished" and (kind is None or r.kind == kind)
-            and (not used_only or r.record.get("used"))]
-
-
-def finished_extractors(root: Path | None = None, used_only: bool = False) -> dict[str, Path]:
-    """Run name -> exported extractor folder (for ``fpx embed --extractor``) of every
-    finished extractor run: what other tabs list where an extractor is chosen."""
-    found = {}
-    for r in finished_runs("extractor", root, used_only):
-        folder = r.train_dir / "extractor"
-        if folder.is_dir():
-            found[r.name] = folder
-    return found
-
-
-def finished_generators(root: Path | None = None, used_only: bool = True) -> dict[str, Path]:
-    """Run name -> trained zoo run folder (``checkpoint.pt``; ``core.zoo.train.
-    load_trained`` reads it) of every finished generator run marked used."""
-    return {r.name: r.train_dir for r in finished_runs(None, root, used_only)
-            if r.kind in ("zoo", "design") and r.checkpoint.exists()}
 
 
 __all__ = ["KINDS", "MetricsTail", "Snapshot", "TrainState", "finished_extractors",

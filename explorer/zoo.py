@@ -1,5 +1,6 @@
-"""Zoo tab state: the shipped zoo samples (``core/assets/zoo``), one entry at a time,
-against the matching real crops or another entry. ``param`` only, never panel.
+"""Zoo tab state: the shipped zoo samples (``core/assets/zoo``) and the generator runs
+a user chose with "Use this run" in the Train tab (:mod:`explorer.zoo_runs`), one entry
+at a time, against the matching real crops or another entry. ``param`` only, never panel.
 
 Choosing an entry (or what to compare it with, or the residual) runs one computation,
 :class:`ZooResult`: the entry's mean spectrum with its grid peaks, the reference's, their
@@ -74,12 +75,31 @@ def tile(images: torch.Tensor, grid: int = GRID) -> torch.Tensor:
                                                                         grid * s)
 
 
+@dataclass(frozen=True)
+class _Source:
+    """Where an entry's samples and its real crops lie, and at what size."""
+
+    info: ShippedEntry
+    samples: Path
+    real: Path
+    size: int
+
+
+def _sources(folder: Path, manifest: ZooManifest, label=lambda name: name) -> dict:
+    return {label(name): _Source(info, folder / info.folder, folder / manifest.real.folder,
+                                 manifest.size)
+            for name, info in manifest.entries.items()}
+
+
 class ZooState(param.Parameterized):
-    """Which shipped zoo entry to look at, against what, with which residual."""
+    """Which zoo entry to look at, against what, with which residual: the shipped ones,
+    then the finished generator runs marked "Use this run" in the Train tab
+    (:mod:`explorer.zoo_runs`, labelled ``your run: RUN``)."""
 
     entry = param.Selector(default=None, objects=[], label="Zoo entry",
                            doc="A small trained generator shipped with fpx (its samples "
-                               "in core/assets/zoo); the name says family and upsampling")
+                               "in core/assets/zoo; the name says family and upsampling), "
+                               "or one of your runs chosen in the Train tab")
     reference = param.Selector(default=REAL, objects=[REAL], label="Compare with",
                                doc="What the entry's spectrum is set against: the real "
                                    "crops it was trained on, or another entry")
@@ -89,33 +109,52 @@ class ZooState(param.Parameterized):
     message = param.String(default="", doc="The last problem, one line (empty if none)")
     result = param.ClassSelector(class_=ZooResult, allow_None=True, default=None)
 
-    def __init__(self, folder: str | Path = SHIPPED_ZOO, **params):
+    def __init__(self, folder: str | Path = SHIPPED_ZOO, runs: str | Path | None = None,
+                 **params):
         super().__init__(**params)
         self.folder = Path(folder)
+        self.runs = Path(runs) if runs is not None else None  # None: the runs directory
         self.manifest: ZooManifest | None = None
+        self.sources: dict[str, _Source] = {}
         try:
             self.manifest = read_manifest(self.folder)
+            self.sources = _sources(self.folder, self.manifest)
         except FpxError as err:
             self.message = f"no zoo samples to show: {err}"
-            return
-        names = list(self.manifest.entries)
+        self.refresh_entries()  # the first entry is shown
+
+    def refresh_entries(self) -> bool:
+        """Read the used runs back (a few small files); update the entry lists if they
+        changed. Returns whether they did."""
+        from explorer.zoo_runs import LABEL, run_entries
+
+        shipped = {k: v for k, v in self.sources.items() if not k.startswith(LABEL)}
+        sources = dict(shipped)
+        for r in run_entries(self.runs):
+            sources.update(_sources(r.folder, r.manifest, lambda name, r=r: r.label))
+        names = list(sources)
+        if names == list(self.param.entry.objects) and sources.keys() == self.sources.keys():
+            return False
+        self.sources = sources
         self.param.entry.objects = names
         self.param.reference.objects = [REAL, *names]
-        with param.discard_events(self):
+        if self.reference not in self.param.reference.objects:
+            self.reference = REAL
+        if self.entry not in names:
             self.entry = names[0] if names else None
-        self.recompute()
+        return True
 
     @param.depends("entry", "reference", "residual", watch=True)
     def recompute(self) -> None:
-        if self.entry is None or self.manifest is None:
+        if self.entry is None or self.entry not in self.sources:
             return
         t0 = time.perf_counter()
-        size = self.manifest.size
-        info = self.manifest.entries[self.entry]
+        src = self.sources[self.entry]
+        size, info = src.size, src.info
         try:
-            folder = str(self.folder / info.folder)
-            ref_folder = str(self.folder / (self.manifest.real.folder if self.reference == REAL
-                                            else self.manifest.entries[self.reference].folder))
+            folder = str(src.samples)
+            ref_folder = str(src.real if self.reference == REAL
+                             else self.sources[self.reference].samples)
             report = _analysis(folder, size, self.residual)
             ref = _analysis(ref_folder, size, self.residual)
             samples = tile(_images(folder, size))

@@ -50,8 +50,10 @@ def browser():
         b.close()
 
 
-def open_train_tab(page, url: str, errors: list[str]) -> None:
-    page.goto(url, wait_until="networkidle", timeout=120_000)
+def open_train_tab(page, url: str | None, errors: list[str]) -> None:
+    """Open the page at ``url`` (``None``: the page as it is) on its Train tab."""
+    if url is not None:
+        page.goto(url, wait_until="networkidle", timeout=120_000)
     page.get_by_text("Train", exact=True).first.click()
     page.locator(".fpx-train-start").first.wait_for(timeout=60_000)
     page.wait_for_timeout(500)
@@ -130,5 +132,52 @@ def test_start_watch_cancel_resume_reload(browser, train_url):
     assert name in page.locator(".fpx-train-runs select").first.inner_text()
     page.locator(".fpx-train-cancel button").click()
     wait_until(page, lambda: status(page)[0] in ("interrupted", "finished"), "the end")
+    page.close()
+    assert not errors, errors
+
+
+def select(page, label: str, option: str) -> None:
+    page.get_by_label(label, exact=True).select_option(label=option)
+    page.wait_for_timeout(300)
+
+
+def test_live_lab_design_and_a_used_run_in_the_zoo_tab(browser, train_url):
+    url, runs = train_url
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    errors = []
+    page.on("console", lambda m: errors.append(f"{m.type}: {m.text}")
+            if m.type in ("error", "warning") and not any(s in m.text
+                                                          for s in IGNORED_CONSOLE) else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url, wait_until="networkidle", timeout=120_000)
+    # the design set now in this session's Spectrum Lab is what "Lab design" trains
+    page.get_by_label("Upsampling", exact=True).first.wait_for(timeout=60_000)
+    select(page, "Upsampling", "Nearest")
+    open_train_tab(page, url=None, errors=errors)
+    select(page, "What to train", "Spectrum Lab design")
+    chosen = "e => e.options[e.selectedIndex].textContent"
+    assert page.get_by_label("Lab design", exact=True).evaluate(chosen) == \
+        "This session's Spectrum Lab"
+    wait_until(page, lambda: "lab_gan_nearest_batch_relu" in
+               page.locator(".fpx-train-command textarea").input_value(), "the live design")
+    # a short zoo run to its end, then "Use this run": it joins the Zoo tab's entries
+    select(page, "What to train", "Zoo entry")
+    for label, value in (("Steps", "4"), ("Batch size", "4"), ("Checkpoints", "2")):
+        page.get_by_label(label, exact=True).fill(value)
+        page.get_by_label(label, exact=True).press("Enter")
+    page.wait_for_timeout(500)
+    page.locator(".fpx-train-start button").click()
+    wait_until(page, lambda: (st := status(page)) and st[0] == "finished", "a finished run",
+               timeout=300)
+    page.locator(".fpx-train-use button").click()
+    wait_until(page, lambda: "· used" in text(page, ".fpx-train-status"),
+               "the run's Zoo entry", timeout=300)
+    name = page.locator(".fpx-train-runs select").first.input_value()
+    page.get_by_text("Zoo", exact=True).first.click()
+    label = f"your run: {name}"
+    entry = page.get_by_label("Zoo entry", exact=True)
+    wait_until(page, lambda: label in entry.inner_text(), "the run in the Zoo tab", 30)
+    entry.select_option(label=label)
+    wait_until(page, lambda: label in text(page, ".fpx-zoo-readout"), "its readout", 60)
     page.close()
     assert not errors, errors

@@ -77,9 +77,13 @@ def test_bad_input_is_a_message(state):
     state.steps, state.batch = "2", "-3"
     assert state.start() is None and "batch size" in state.message
     state.batch, state.kind = "", "extractor"
-    state.seed = "5"
-    assert state.start() is None and "--steps only" in state.message
-    state.seed, state.kind = "", "design"
+    for field, text, why in (("seed", "x", "whole number"), ("seed", "-1", "seed"),
+                             ("seed", str(2**32), "seed"), ("batch", "1", "batch size"),
+                             ("batch", "4.5", "whole number")):
+        setattr(state, field, text)
+        assert state.start() is None and why in state.message, (field, text)
+        setattr(state, field, "")
+    state.kind = "design"
     state.set_design({**DESIGN_PRESETS["Lab defaults"], "factor": 4})
     assert state.start() is None and "factor 4" in state.message
     assert state.runs == [] and not state.root.exists()  # nothing written
@@ -92,6 +96,12 @@ def test_the_extractor_runs_under_torchrun_on_several_gpus(state, monkeypatch):
     state.kind, state.steps = "extractor", "8"
     plan = state.plan()
     assert plan["command_text"].startswith("fpx train --preset tiny --steps 8 --device auto")
+    state.batch, state.seed = "3", "7"  # the extractor's bank models per step, its seed
+    plan = state.plan()
+    assert plan["command_text"].startswith("fpx train --preset tiny --steps 8 --batch 3 "
+                                           "--seed 7 --device auto")
+    assert plan["settings"]["images_per_step"] == 6  # 3 models x the preset's 2 images
+    state.batch = state.seed = ""
     assert plan["train_dir"] == "train" and plan["argv"][:len(R.fpx_command())] == \
         R.fpx_command()
     monkeypatch.setattr(T, "_cuda_count", lambda: 2)
@@ -101,6 +111,29 @@ def test_the_extractor_runs_under_torchrun_on_several_gpus(state, monkeypatch):
     assert plan["argv"][1:4] == ["--nproc_per_node=2", "-m", "core.extractor.train"]
     state.kind = "zoo"  # generators train in one process
     assert state.plan()["command_text"].startswith("fpx zoo train gan_tconv")
+
+
+def test_the_live_lab_design_is_offered_and_followed(state):
+    from explorer.designs import LIVE
+    from explorer.state import LabState
+
+    assert LIVE not in state.param.design_preset.objects  # no lab in this session yet
+    lab = LabState()
+    lab.upsampling, lab.kernel, lab.norm, lab.activation = "transposed", 5, "instance", "gelu"
+    state.set_lab(lab)
+    state.kind, state.family = "design", "gan"
+    assert state.design_preset == LIVE and state.param.design_preset.objects[0] == LIVE
+    assert state.plan()["target"] == "lab_gan_transposed_k5_instance_gelu"
+    assert json.loads(state.plan()["files"]["entry.json"])["options"] == {"kernel": 5}
+    lab.upsampling = "nearest"  # followed as the lab changes
+    assert state.plan()["target"] == "lab_gan_nearest_instance_gelu"
+    lab.factor = 4  # a design the zoo cannot train: refused with the reason, in the page
+    assert state.start() is None and "factor 4" in state.message
+    lab.factor = 2
+    state.design_preset = "Resize-conv (nearest)"  # a preset: the lab is not followed
+    lab.upsampling = "transposed"
+    assert state.plan()["target"].startswith("lab_gan_nearest")
+    assert not state.root.exists()
 
 
 def test_a_lab_design_becomes_a_zoo_entry():
@@ -158,9 +191,33 @@ def test_run_cancel_resume_corrupt_checkpoint_use_delete(state):
     again = TrainState()
     assert [r.name for r in again.runs] == [run.name] and again.runs[0].state == "finished"
     assert finished_generators() == {}
-    assert state.use() and finished_generators() == {run.name: run.train_dir}
+    # "Use this run": its sample set is written into its folder (a worker thread), then
+    # it joins the Zoo tab's entries, labelled as the user's run
+    before = {p for p in state.root.rglob("*")}
+    assert state.use() and state.using()
+    assert state.use() is False and "being made" in state.message
+    run = wait(state, run.name, lambda r: r.record.get("used") and not state.using())
+    assert "cannot use" not in state.message
+    assert finished_generators() == {run.name: run.train_dir}
     assert finished_extractors() == {}
+    added = {p for p in state.root.rglob("*")} - before
+    assert added and all(p.is_relative_to(run.folder / "zoo") for p in added)
+    from explorer.zoo import REAL, ZooState
+    from explorer.zoo_runs import LABEL
+
+    zoo = ZooState()
+    label = LABEL + run.name
+    assert zoo.param.entry.objects[-1] == label and label in zoo.param.reference.objects
+    zoo.entry = label
+    r = zoo.result
+    assert r.entry == label and r.info.entry.name == "gan_tconv" and r.info.train_steps == 12
+    assert r.report.images == 200 and r.ref_report.images == 1000 and r.reference == REAL
+    assert r.info.quality.spectral_distance_db > 0
+    zoo.reference = "gan_tconv"  # against the shipped entry of the same design
+    assert zoo.result.ref_report.images == 200
     assert state.delete() and state.runs == [] and not run.folder.exists()
+    assert zoo.refresh_entries() and label not in zoo.param.entry.objects
+    assert zoo.entry in zoo.param.entry.objects and zoo.result.entry == zoo.entry
 
 
 @pytest.mark.slow
@@ -181,3 +238,28 @@ def test_a_lab_design_trains_from_the_state(state):
     convs = [m for m in model.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
     assert convs and all(m.kernel_size == (3, 3) for m in convs)
     assert state.snapshot_steps == [0, 2]
+
+
+def test_an_extractor_run_plots_its_scores_apart_from_its_losses(state):
+    from explorer.views.train import TrainView
+
+    name = R.new_name("extractor_tiny")
+    folder = R.create_run(state.root, name, kind="extractor", target="tiny",
+                          settings={"steps": 6, "batch": 4, "seed": 0, "device": "cpu"},
+                          train_dir="train", args=[], shown="fpx train --preset tiny")
+    rows = [{"step": i, "loss": 3.0 - i / 3, "lr": 1e-3, "images_per_s": 50.0}
+            | ({"bank_accuracy": i / 10, "heldout_auc": 0.5 + i / 20} if i % 3 == 0 else {})
+            for i in range(1, 7)]
+    (folder / "train").mkdir()
+    (folder / "train" / "metrics.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows))
+    view = TrainView(state=state)
+    state.refresh()
+    state.run = name
+    view._draw()
+    assert view.scores.visible and not view.trend.visible
+    assert view.scores_src["heldout_auc"].data == {"step": [3, 6], "value": [0.65, 0.8]}
+    assert view.scores_src["bank_accuracy"].data["value"] == [0.3, 0.6]
+    assert set(view._loss_lines) == {"loss"}  # scores have their own figure
+    auc = state.tail.series()["heldout_auc"]
+    assert all(v != v for v in auc[:2]) and auc[2] == 0.65  # NaN where not logged

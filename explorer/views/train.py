@@ -32,6 +32,8 @@ from explorer.views.spectrum_lab import _under_lock, flow
 from explorer.zoo import tile
 
 REFRESH_MS = 1000
+SCORES = {"bank_accuracy": "accuracy on the bank (held batch)",
+          "heldout_auc": "verification AUC, held-out models"}
 SAMPLES_SIZE = 256
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 TEACHING = """
@@ -82,7 +84,8 @@ class TrainView(pn.viewable.Viewer):
         texts = [w.TextInput.from_param(s.param[n], sizing_mode="stretch_width",
                                         placeholder="") for n in ("steps", "batch", "seed")]
         self._defaults(texts)
-        for n in ("kind", "entry", "family", "design_preset", "extractor_preset"):
+        for n in ("kind", "entry", "family", "design_preset", "extractor_preset",
+                  "design_values"):
             s.param.watch(lambda e: self._defaults(texts), n)
         self.start = w.Button(name="Start", button_type="primary",
                               css_classes=["fpx-train-start"], sizing_mode="stretch_width")
@@ -104,7 +107,7 @@ class TrainView(pn.viewable.Viewer):
                                        sizing_mode="stretch_width",
                                        css_classes=["fpx-train-command"])
         for n in ("kind", "entry", "family", "design_preset", "extractor_preset", "device",
-                  "steps", "batch", "seed", "checkpoints"):
+                  "steps", "batch", "seed", "checkpoints", "design_values"):
             s.param.watch(lambda e: self._preview(), n)
         copy = w.Button(name="Copy command", width=130)
         copy.js_on_click(args={"src": self.preview},
@@ -144,6 +147,23 @@ class TrainView(pn.viewable.Viewer):
         self.losses.add_layout(Legend(items=[], orientation="horizontal",
                                       label_text_font_size="8pt"), "below")
         self._loss_lines: dict[str, ColumnDataSource] = {}
+        # an extractor's scores, logged every few steps (core.extractor.monitor)
+        self.scores = figure(title="Extractor: bank accuracy and held-out AUC",
+                             frame_width=380, frame_height=220, x_range=Range1d(0, 1),
+                             y_range=Range1d(0, 1.02), x_axis_label="step",
+                             tools="pan,wheel_zoom,box_zoom,reset,save",
+                             toolbar_location="above", visible=False,
+                             css_classes=["fpx-train-scores"])
+        self.scores_src = {k: ColumnDataSource(dict(step=[], value=[])) for k in SCORES}
+        items = []
+        for (key, label), color in zip(SCORES.items(), COLORS[2:]):
+            line = self.scores.line("step", "value", source=self.scores_src[key],
+                                    color=color, line_width=2)
+            self.scores.scatter("step", "value", source=self.scores_src[key], color=color,
+                                size=6)
+            items.append((label, [line]))
+        self.scores.add_layout(Legend(items=items, orientation="horizontal",
+                                      label_text_font_size="8pt"), "below")
         self.trend = figure(title="Grid prominence and spectral distance", frame_width=380,
                             frame_height=220, x_range=Range1d(0, 1), y_range=Range1d(0, 1),
                             x_axis_label="step", y_axis_label="dB",
@@ -183,13 +203,24 @@ class TrainView(pn.viewable.Viewer):
             alert, pn.Row(self.preview, copy, sizing_mode="stretch_width"),
             runs, self.status, self.bar,
             pn.Row(self.cancel, self.resume, self.use, self.delete),
-            flow(pn.pane.Bokeh(self.losses), pn.pane.Bokeh(self.trend)),
+            flow(pn.pane.Bokeh(self.losses), pn.pane.Bokeh(self.scores),
+                 pn.pane.Bokeh(self.trend)),
             self.slider, self.slider_label,
             flow(pn.pane.Bokeh(self.fig["samples"].figure),
                  pn.pane.Bokeh(self.fig["spectrum"].figure),
                  pn.pane.Bokeh(self.fig["profiles"].figure),
                  pn.pane.Markdown(TEACHING, width=420)),
             sizing_mode="stretch_width")
+
+    def connect(self, views) -> None:
+        """This session's other tabs (``explorer.app`` calls it): the Spectrum Lab's state
+        becomes the live design offered under "Lab design"."""
+        from explorer.state import LabState
+
+        for view in views:
+            if isinstance(getattr(view, "state", None), LabState):
+                self.state.set_lab(view.state)
+                return
 
     # --- controls --------------------------------------------------------------------
 
@@ -226,7 +257,8 @@ class TrainView(pn.viewable.Viewer):
             return
         rate = f"{p['rate']:.2f} steps/s" if p["rate"] else "- steps/s"
         text = (f"**{p['state']}**: step {p['step']} / {p['steps']} · {rate} · "
-                f"ETA {_fmt_time(p['eta'])}" + (" · used" if p["used"] else ""))
+                f"ETA {_fmt_time(p['eta'])}" + (" · used" if p["used"] else "")
+                + (" · writing its Zoo entry (200 samples)..." if p["using"] else ""))
         text += f"\n\n`{p['command']}`"
         if p["message"]:
             text += f"\n\n**Problem:** `{p['message']}`"
@@ -234,7 +266,7 @@ class TrainView(pn.viewable.Viewer):
         self.bar.max, self.bar.value = max(1, p["steps"]), min(p["step"], p["steps"])
         self.cancel.disabled = p["state"] != "running"
         self.resume.disabled = p["state"] not in ("interrupted", "failed")
-        self.use.disabled = p["state"] != "finished" or p["used"]
+        self.use.disabled = p["state"] != "finished" or p["used"] or p["using"]
         self.delete.disabled = p["state"] == "running"
         key = (s.ticks, s.checkpoint, s.run)
         if key == self._drawn:
@@ -247,6 +279,14 @@ class TrainView(pn.viewable.Viewer):
         tail = self.state.tail
         series = tail.series() if tail else {"step": []}
         steps = series.pop("step")
+        scores = {k: series.pop(k) for k in SCORES if k in series}
+        extractor = self.state.progress().get("kind") == "extractor"
+        self.scores.visible, self.trend.visible = extractor, not extractor
+        for key, src in self.scores_src.items():
+            pts = [(st, v) for st, v in zip(steps, scores.get(key, [])) if np.isfinite(v)]
+            src.data = dict(step=[p[0] for p in pts], value=[p[1] for p in pts])
+        if steps:
+            self.scores.x_range.update(start=0, end=max(steps[-1], 1))
         stride = max(1, len(steps) // 2000)  # a long run's curve, thinned for drawing
         lo, hi = np.inf, -np.inf
         for i, (name, values) in enumerate(series.items()):

@@ -1,4 +1,5 @@
-"""The Zoo tab: the spectra of the small real generators shipped with fpx.
+"""The Zoo tab: the spectra of the small real generators shipped with fpx, and of the
+generator runs chosen with "Use this run" in the Train tab.
 
 Pick an entry and what to compare it with (:attr:`ZooView.controls`, shown in the
 sidebar while this tab is open); every figure redraws from one
@@ -19,6 +20,7 @@ from explorer.zoo import REAL, ZooState
 
 SHARED = "dB (one scale for entry and reference)"
 SAMPLES_SIZE = 256  # px: the 4 x 4 tile of 32-px samples, each enlarged 2x
+REFRESH_MS = 3000  # how often the used runs are read back
 
 
 class ZooView(pn.viewable.Viewer):
@@ -41,6 +43,10 @@ class ZooView(pn.viewable.Viewer):
         }
         self._draw()
         s.param.watch(lambda e: _under_lock(self._draw), "result")
+        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+            # runs chosen with "Use this run" in the Train tab join the list
+            self._callback = pn.state.add_periodic_callback(s.refresh_entries,
+                                                            period=REFRESH_MS)
         self.controls = pn.Column(
             pn.pane.Markdown("### Zoo"),
             pn.widgets.Select.from_param(s.param.entry, sizing_mode="stretch_width"),
@@ -63,7 +69,10 @@ class ZooView(pn.viewable.Viewer):
             pn.pane.Markdown("Small GANs, VAEs, a flow and DDPMs trained by "
                              "`fpx zoo train` on the bundled photos; 200 samples each "
                              "(`core/assets/zoo`). Their design choices are recorded, "
-                             "so their spectra can be read against the design.",
+                             "so their spectra can be read against the design. Entries "
+                             "named *your run: ...* are generators you trained in the "
+                             "Train tab and chose with **Use this run** (200 samples in "
+                             "the run's folder).",
                              sizing_mode="stretch_width"),
             alert, flow(readout, pane("samples")),
             flow(pane("entry"), pane("reference"), pane("difference"), pane("profiles")),
