@@ -12,7 +12,8 @@ too; library warnings (skipped files) print as one ``fpx: ...`` line each.
     extractor.py   fpx train | bank sample | embed | verify | identify | relate
     zoo.py         fpx zoo list | train | sample | quality | ship
     manifold.py    fpx artifacts | attribute | structure
-    bench.py       fpx bench transfer
+    design.py      fpx design fit | predict
+    bench.py       fpx bench transfer | design
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import sys
 import warnings
 
 from core import __version__
-from core.cli import bench, extractor, manifold, spectrum, zoo
+from core.cli import bench, design, extractor, manifold, spectrum, zoo
 from core.cli.options import (
     EXIT_INPUT,
     EXIT_INTERRUPTED,
@@ -38,7 +39,8 @@ from core.errors import FpxError
 
 __all__ = ["EXIT_INPUT", "EXIT_INTERRUPTED", "EXIT_USAGE", "build_parser", "main"]
 
-COMMAND_GROUPS = (spectrum, extractor, zoo, manifold, bench)  # each has register(subparsers)
+# each has register(subparsers)
+COMMAND_GROUPS = (spectrum, extractor, zoo, manifold, design, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -69,6 +69,24 @@ def register(sub) -> None:
                    help="print the tables as markdown (for docs/results.md)")
     add_out(p, "write report.json and the figures there")
 
+    p = command(
+        bsub, "design", run_design, device=True, json=True,
+        help="design-choice heads on the zoo's recorded designs and unseen architectures",
+        description="Per-field accuracy of design heads (fpx design fit) on the shipped zoo "
+                    "and on synthetic architectures no head nor extractor saw, beside the "
+                    "majority baseline, with the confusion of the upsampling field.")
+    p.add_argument("--heads", type=Path, nargs="+", default=None, metavar="DIR",
+                   help="heads folders (default: the shipped heads)")
+    p.add_argument("--extractor", type=Path, default=None,
+                   help="the extractor the extractor heads read (default: the shipped one)")
+    p.add_argument("--sets", nargs="+", choices=("zoo", "architectures"),
+                   default=["zoo", "architectures"], help="test sets (default both)")
+    p.add_argument("--heldout", type=int_range(1, 4096), default=32,
+                   help="unseen architectures per space (default 32)")
+    p.add_argument("--images", type=int_range(1, 1000), default=12,
+                   help="images per unseen architecture and size (default 12)")
+    p.add_argument("--markdown", action="store_true", help="print markdown tables")
+
 
 def _name(folder: Path, taken: set[str]) -> str:
     name = folder.parent.name if folder.name == "extractor" else folder.name
@@ -141,3 +159,29 @@ def run_transfer(args) -> int:
             say(f"wrote {path}")
     return emit(args, report.to_dict(),
                 lambda: print(report.markdown() if args.markdown else report.text()))
+
+
+def run_design(args) -> int:
+    from core.extractor import DEFAULT_EXTRACTOR
+    from core.parsing import load_heads, table
+    from core.parsing.bench import bench_design
+    from core.parsing.evaluate import confusion_text
+    from core.parsing.fit import DEFAULT_HEADS
+    from core.runtime import resolve_device
+
+    heads = {}
+    for folder in args.heads or [DEFAULT_HEADS]:
+        heads.update(load_heads(folder))
+    results = bench_design(heads, args.extractor or DEFAULT_EXTRACTOR, sets=args.sets,
+                           heldout=args.heldout, images=args.images,
+                           device=resolve_device(args.device), progress=say)
+
+    def show() -> None:
+        print(table(results, markdown=args.markdown))
+        for r in results:
+            for f in r.fields:
+                if f.field == "upsampling":
+                    print(f"\nupsampling confusion, {r.heads} on {r.set_name} "
+                          "(true -> predicted (generators)):")
+                    print(confusion_text(f))
+    return emit(args, {"results": [r.to_dict() for r in results]}, show)
