@@ -173,9 +173,10 @@ def test_live_lab_design_and_a_used_run_in_the_zoo_tab(browser, train_url):
     wait_until(page, lambda: "· used" in text(page, ".fpx-train-status"),
                "the run's Zoo entry", timeout=300)
     name = page.locator(".fpx-train-runs select").first.input_value()
-    page.get_by_text("Zoo", exact=True).first.click()
+    page.locator(".bk-tab", has_text="Zoo").first.click()
+    page.locator(".fpx-zoo-entry canvas").first.wait_for(timeout=60_000)
     label = f"your run: {name}"
-    entry = page.get_by_label("Zoo entry", exact=True)
+    entry = page.locator("#sidebar").get_by_label("Zoo entry", exact=True)
     wait_until(page, lambda: label in entry.inner_text(), "the run in the Zoo tab", 30)
     entry.select_option(label=label)
     wait_until(page, lambda: label in text(page, ".fpx-zoo-readout"), "its readout", 60)
