@@ -215,23 +215,37 @@ BLOCK_CHOICES = ("upsampling", "factor", "kernel", "norm", "activation", "order"
 GENERATOR_CHOICES = ("down", "channels")
 
 
-def spec_distance(a: GeneratorSpec, b: GeneratorSpec) -> int:
-    """Number of design choices in which two specs differ.
+def _choices(spec) -> tuple[str, ...]:
+    """The spec-level design choices of ``spec``'s kind: ``DESIGN_CHOICES`` of its class
+    (a :class:`core.synthetic.decoder.DecoderSpec` names its own), else
+    :data:`GENERATOR_CHOICES`."""
+    return getattr(type(spec), "DESIGN_CHOICES", GENERATOR_CHOICES)
+
+
+def spec_distance(a, b) -> int:
+    """Number of design choices in which two specs differ (either space's specs, mixed
+    or not: anything with ``up``, a tuple of :class:`BlockSpec`).
 
     Counted, each as 1:
       * every up-block field in :data:`BLOCK_CHOICES` that differs between blocks at the
         same position;
       * every up-block present in one spec and not the other (a missing block differs in
         all its choices, so it counts ``len(BLOCK_CHOICES)``);
-      * ``down`` and ``channels`` when they differ.
+      * every spec-level choice of either kind (``down`` and ``channels`` of a
+        :class:`GeneratorSpec`; a decoder's channels, widths, skip and output layer)
+        that differs, a choice one kind lacks differing from any value.
     Not counted: ``seed``, ``name`` and the image channel counts, which are not
     architecture choices. The result is a metric: symmetric, zero iff the designs agree,
     and it satisfies the triangle inequality (it is a Hamming distance over padded
-    block lists).
+    choice lists).
     """
-    if not isinstance(a, GeneratorSpec) or not isinstance(b, GeneratorSpec):
-        raise SpecError("spec_distance takes two GeneratorSpec objects")
-    dist = sum(getattr(a, f) != getattr(b, f) for f in GENERATOR_CHOICES)
+    for s in (a, b):
+        if not isinstance(getattr(s, "up", None), tuple) or not all(
+                isinstance(u, BlockSpec) for u in s.up):
+            raise SpecError("spec_distance takes two specs (GeneratorSpec or DecoderSpec)")
+    fields = dict.fromkeys((*_choices(a), *_choices(b)))
+    missing = object()
+    dist = sum(getattr(a, f, missing) != getattr(b, f, missing) for f in fields)
     for i in range(max(len(a.up), len(b.up))):
         if i >= len(a.up) or i >= len(b.up):
             dist += len(BLOCK_CHOICES)

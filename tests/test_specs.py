@@ -398,3 +398,19 @@ def test_hostile_spec_json_is_a_one_line_spec_error(text, message):
 
     with pytest.raises(SpecError, match=message):
         GeneratorSpec.from_json(text)
+
+
+def test_spec_distance_reads_decoder_specs_and_mixed_pairs():
+    from core.synthetic.decoder import DecoderSpec
+
+    up = (BlockSpec("nearest"),) * 3
+    a = DecoderSpec(up=up)
+    assert spec_distance(a, DecoderSpec(up=up, seed=5, name="x")) == 0
+    assert spec_distance(a, DecoderSpec(up=up, skip="image", widths="halving")) == 2
+    assert spec_distance(a, DecoderSpec(up=up[:2])) == len(BLOCK_CHOICES)
+    # a decoder and an autoencoder: each kind's own choices differ from the other's
+    # absence (down; channels, widths, skip, output kernel and activation), blocks as usual
+    g = GeneratorSpec(up=up, channels=a.channels)
+    assert spec_distance(a, g) == spec_distance(g, a) == 1 + 4
+    with pytest.raises(SpecError):
+        spec_distance(a, "not a spec")

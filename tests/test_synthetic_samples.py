@@ -135,3 +135,14 @@ def test_fitting_only_the_sampled_models_gives_the_whole_banks_first():
     assert sum(ticks) == 3 and len(ticks) == 2  # one tick per architecture fitted
     with pytest.raises(InvalidInputError, match="models"):
         fit_bank(config, models=0)
+
+
+def test_read_specs_reads_decoder_specs(tmp_path):
+    import random
+
+    from core.synthetic.decoder import sample_decoder
+
+    spec = sample_decoder(random.Random(3))
+    (tmp_path / "m000").mkdir()
+    (tmp_path / "m000" / "spec.json").write_text(spec.to_json())
+    assert read_specs([tmp_path]) == {"m000": spec}

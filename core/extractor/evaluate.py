@@ -16,6 +16,7 @@ The three tasks of Yang et al., measured as they measure them:
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -171,7 +172,7 @@ def relate(embeddings: np.ndarray, labels: Sequence[str],
 MAX_SPEC_BYTES = 1 << 20
 
 
-def read_specs(folders: list[str | Path]) -> dict[str, GeneratorSpec]:
+def read_specs(folders: list[str | Path]) -> dict:
     """``spec.json`` of each model folder (as ``fpx bank sample`` writes them), by label.
 
     A spec that cannot be used (not a regular file, over a megabyte, not UTF-8 JSON,
@@ -187,15 +188,17 @@ def read_specs(folders: list[str | Path]) -> dict[str, GeneratorSpec]:
     return specs
 
 
-def read_spec(path: Path) -> GeneratorSpec:
+def read_spec(path: Path):
     """One ``spec.json``; every failure names ``path``."""
     from core.limits import regular_file
 
     regular_file(path, "spec file")
     if path.stat().st_size > MAX_SPEC_BYTES:
         raise InvalidInputError(f"{path}: too large for a spec ({path.stat().st_size} bytes)")
+    from core.synthetic.model import spec_from_dict
+
     try:
-        return GeneratorSpec.from_json(path.read_bytes().decode("utf-8"))
+        return spec_from_dict(json.loads(path.read_bytes().decode("utf-8")))
     except UnicodeDecodeError:
         raise InvalidInputError(f"{path}: not a spec (not UTF-8 text)") from None
     except RecursionError:

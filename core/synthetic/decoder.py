@@ -30,7 +30,7 @@ import json
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -108,6 +108,10 @@ class DecoderSpec:
         output_activation: ``none``, ``tanh`` or ``sigmoid``.
         in_channels, out_channels: image channels; seed: initialisation; name: a label.
     """
+
+    # what core.specs.spec_distance compares beside the up-blocks
+    DESIGN_CHOICES: ClassVar[tuple[str, ...]] = (
+        "channels", "widths", "skip", "output_kernel", "output_activation")
 
     up: tuple[BlockSpec, ...] = field(default_factory=lambda: (BlockSpec(),) * 3)
     channels: int = 32
