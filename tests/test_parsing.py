@@ -205,3 +205,18 @@ def test_extractor_heads_refuse_another_extractor(tmp_path, capsys):
     heads = fit_heads(x, labels, kind="extractor", made_by={"extractor": "0" * 16})
     with pytest.raises(InvalidInputError, match="another|not on"):
         check_extractor(heads, DEFAULT_EXTRACTOR)
+
+
+def test_fit_reads_a_saved_bank_instead_of_fitting_its_space(tmp_path):
+    from core.parsing import fit_design_heads
+    from core.synthetic import fit_bank
+
+    (config,) = space_configs(["decoder"], 3, fit_steps=1)
+    fit_bank(config).save(tmp_path / "bank")
+    heads, scores = fit_design_heads(None, tmp_path / "heads", kinds=["spectrum"],
+                                     spaces=["decoder"], banks=[tmp_path / "bank"],
+                                     images=2, sizes=(32,), heldout=0)
+    assert scores == [] and (tmp_path / "heads" / "spectrum" / "heads.json").exists()
+    made_by = heads["spectrum"].made_by
+    assert "3 models of a saved decoder bank" in made_by["data"]
+    assert made_by["spaces"][0]["space"] == "decoder"

@@ -86,9 +86,9 @@ def fit_design_heads(extractor: str | Path | None, out: str | Path, *,
     """Fit one heads file per feature kind on the same synthetic images, check them on
     ``heldout`` unseen architectures per space, and write ``out/<kind>/``.
 
-    ``banks``: saved banks (a training run's ``bank/`` folder) to read instead of fitting
-    ``architectures`` new models per space; the held-out architectures then follow
-    each bank's own.
+    ``banks``: saved banks (a training run's ``bank/`` folder) read instead of fitting
+    ``architectures`` new models of their space (the other spaces are fitted); the
+    held-out architectures then follow each bank's own.
 
     Returns ``(heads, held-out scores)``; each file's record holds its command, data,
     code version, the extractor's identity, the fitting data's majority values and the
@@ -96,13 +96,13 @@ def fit_design_heads(extractor: str | Path | None, out: str | Path, *,
     """
     from core.synthetic import SyntheticBank
 
-    if banks:
-        sources = [SyntheticBank.load(b) for b in banks]
-        configs = [b.config for b in sources]
-        what = f"{' + '.join(str(len(b)) for b in sources)} models of saved banks"
-    else:
-        sources = configs = space_configs(spaces, architectures)
-        what = f"{architectures} architectures per space"
+    loaded = [SyntheticBank.load(b) for b in banks]
+    rest = [s for s in spaces if s not in {b.config.space for b in loaded}]
+    fitted = space_configs(rest, architectures) if rest else []
+    sources = [*loaded, *fitted]
+    configs = [*(b.config for b in loaded), *fitted]
+    what = " + ".join([*(f"{len(b)} models of a saved {b.config.space} bank" for b in loaded),
+                       *(f"{architectures} {c.space} architectures" for c in fitted)])
     reads = readers(kinds, extractor, device)
     feats, labels, _ = labelled_features(sources, reads, models=None, images=images,
                                          sizes=sizes, device=device, progress=progress)

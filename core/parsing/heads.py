@@ -156,7 +156,7 @@ def _check_record(record, path: Path) -> dict[str, tuple[str, ...]]:
 
 
 def fit_heads(features: torch.Tensor, labels: dict[str, list[str]], *, kind: str,
-              l2: float = 1e-3, steps: int = 200, made_by: dict | None = None
+              l2: float = 1e-3, steps: int = 100, made_by: dict | None = None
               ) -> DesignHeads:
     """Fit one multinomial logistic regression per field on ``features`` ``(N, D)``
     (standardised over the rows) and ``labels`` (field -> N values). A field whose
