@@ -333,6 +333,9 @@ class TrainState(param.Parameterized):
         name = name or self.run
 
         def go():
+            if name in self._using:
+                raise InvalidInputError(f"{name}: its Zoo entry is being made; delete it "
+                                        "once that is done")
             R.delete(self.get(name), self.root)
             self.tail = None
             return True

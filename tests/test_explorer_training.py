@@ -196,6 +196,7 @@ def test_run_cancel_resume_corrupt_checkpoint_use_delete(state):
     before = {p for p in state.root.rglob("*")}
     assert state.use() and state.using()
     assert state.use() is False and "being made" in state.message
+    assert state.delete() is False and "being made" in state.message and run.folder.exists()
     run = wait(state, run.name, lambda r: r.record.get("used") and not state.using())
     assert "cannot use" not in state.message
     assert finished_generators() == {run.name: run.train_dir}
