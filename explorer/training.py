@@ -78,10 +78,12 @@ class TrainState(param.Parameterized):
                                        "or one of the lab's presets")
     design_values = param.Dict(default={}, doc="The lab design's choices (upsampling, "
                                                "factor, kernel, norm, activation)")
-    extractor_preset = param.Selector(default="tiny", objects=["tiny", "cpu", "gpu"],
+    extractor_preset = param.Selector(default="tiny", objects=["tiny", "cpu", "decoder",
+                                                               "gpu"],
                                       label="Extractor preset",
                                       doc="tiny: seconds; cpu: under an hour on 2 cores; "
-                                          "gpu: one GPU")
+                                          "decoder: like cpu, on decoder-like generators "
+                                          "at 32 and 64 px with augmentations; gpu: one GPU")
     device = param.Selector(default="auto", objects=["auto", "cpu", "cuda"], label="Device",
                             doc="auto: CUDA when present, else the CPU")
     steps = param.String(default="", label="Steps", doc="Training steps (the preset's "
