@@ -220,3 +220,28 @@ def test_fit_reads_a_saved_bank_instead_of_fitting_its_space(tmp_path):
     made_by = heads["spectrum"].made_by
     assert "3 models of a saved decoder bank" in made_by["data"]
     assert made_by["spaces"][0]["space"] == "decoder"
+
+
+def test_shipped_heads_match_their_manifest_and_the_shipped_extractor(capsys):
+    import hashlib
+    from pathlib import Path
+
+    from core.extractor import DEFAULT_EXTRACTOR
+    from core.parsing import check_extractor
+    from core.parsing.fit import DEFAULT_HEADS
+    from core.zoo.shipped import SHIPPED_ZOO
+
+    assets = Path(DEFAULT_HEADS).parent
+    entry = json.loads((assets / "manifest.json").read_text())["design_heads"]
+    for name, digest in entry["files"].items():
+        assert hashlib.sha256((assets / name).read_bytes()).hexdigest() == digest, name
+    heads = load_heads(DEFAULT_HEADS)
+    assert set(heads) == {"extractor", "spectrum"}
+    check_extractor(heads["extractor"], DEFAULT_EXTRACTOR)  # fitted on its embeddings
+    for h in heads.values():
+        assert set(h.fields) == {"upsampling", "normalization", "activation", "period"}
+        assert "transposed" in h.vocab["upsampling"] and "heldout" in h.made_by
+    entry_folder = SHIPPED_ZOO / "samples" / "gan_tconv"
+    assert main(["design", "predict", str(entry_folder), "--json"]) == 0  # default heads
+    pred = json.loads(capsys.readouterr().out)[str(entry_folder)]
+    assert set(pred) == {"images", "size", "extractor", "spectrum"}
