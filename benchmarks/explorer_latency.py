@@ -201,6 +201,9 @@ def main() -> None:
     parser.add_argument("--memory-toggles", type=int, default=200)
     parser.add_argument("--server-only", action="store_true",
                         help="skip the browser and memory parts")
+    parser.add_argument("--reference", action="store_true",
+                        help="also measure a run left at the server's priority (without "
+                             "explorer.runs.lower_priority), for comparison")
     args = parser.parse_args()
     import signal
 
@@ -220,6 +223,18 @@ def main() -> None:
     print(f"server, idle (just before the run)    {summary(idle)}")
     print(f"server, while a run trains on 1 core  {summary(busy)}   {change:+.0%} of idle "
           f"(bound +20 %; {note})")
+    if args.reference:
+        import explorer.runs
+
+        kept = explorer.runs.lower_priority
+        explorer.runs.lower_priority = lambda pid, nice=0: None
+        try:
+            _, plain, note = while_training(args.toggles)
+        finally:
+            explorer.runs.lower_priority = kept
+        change = statistics.median(plain) / statistics.median(idle) - 1
+        print(f"  reference: the run at the server's priority  {summary(plain)}   "
+              f"{change:+.0%} of idle ({note})")
     print(f"load average (1 min) {load:.2f} before, {os.getloadavg()[0]:.2f} after, on "
           f"{os.cpu_count()} CPUs: above about 1 before means others loaded the machine")
     if args.server_only:

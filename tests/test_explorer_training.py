@@ -264,3 +264,23 @@ def test_an_extractor_run_plots_its_scores_apart_from_its_losses(state):
     assert set(view._loss_lines) == {"loss"}  # scores have their own figure
     auc = state.tail.series()["heldout_auc"]
     assert all(v != v for v in auc[:2]) and auc[2] == 0.65  # NaN where not logged
+
+
+def test_a_run_process_yields_the_cpu_to_the_server(tmp_path):
+    """launch() starts the run at BACKGROUND_NICE, and its session's autogroup too where
+    the kernel has them (what keeps the Spectrum Lab responsive while it trains)."""
+    import os
+    import sys
+    from pathlib import Path
+
+    folder = R.create_run(tmp_path, "r-nice", kind="zoo", target="gan_tconv", settings={},
+                          train_dir="train", args=[], shown="sleep")
+    proc = R.launch(folder, [sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert os.getpriority(os.PRIO_PROCESS, proc.pid) == R.BACKGROUND_NICE
+        group = Path(f"/proc/{proc.pid}/autogroup")
+        if group.exists():
+            assert group.read_text().split()[-1] == str(R.BACKGROUND_NICE)
+    finally:
+        proc.kill()
+        proc.wait()
