@@ -292,3 +292,21 @@ def test_zoo_embeddings_reproduce_fpx_embed(tmp_path, tmp_path_factory):
     assert len(s.result.models) == 12 and s.result.roc.auc > 0.5
     s.color_by = "upsampling"
     assert set(s.colours()) >= {"transposed", "nearest", "bilinear"}
+
+
+def test_the_tab_computes_when_first_shown_not_when_the_session_is_built():
+    import panel as pn
+
+    from explorer.views.embeddings import when_shown
+
+    calls = []
+    tabs = pn.Tabs(("lab", pn.pane.HTML("x")),
+                   ("embeddings", pn.Column(when_shown(lambda: calls.append(1)))),
+                   dynamic=True)
+    tabs.get_root()
+    assert calls == []  # built and rendered, the tab not opened
+    tabs.active = 1
+    assert calls == [1]
+    tabs.active = 0
+    tabs.active = 1
+    assert calls == [1]  # once

@@ -60,7 +60,9 @@ def when_shown(start) -> pn.viewable.Viewable:
             start()
         return pn.pane.HTML("", width=0, height=0, margin=0)
 
-    return pn.panel(hook, lazy=True)
+    # ParamFunction's lazy: evaluated on first render (pn.panel(hook, lazy=True) calls
+    # the function at once, so every session would compute at build)
+    return pn.param.ParamFunction(hook, lazy=True)
 
 
 class EmbeddingsView(pn.viewable.Viewer):
