@@ -87,14 +87,20 @@ def checkpoints_shown(page) -> int:
     return int(m.group(1)) if m else 0
 
 
-def test_start_watch_cancel_resume_reload(browser, train_url):
-    url, runs = train_url
+def watched_page(browser):
+    """A new page and the list its console errors and warnings (and page errors) land in."""
     page = browser.new_page(viewport={"width": 1400, "height": 1600})
     errors = []
     page.on("console", lambda m: errors.append(f"{m.type}: {m.text}")
             if m.type in ("error", "warning") and not any(s in m.text
                                                           for s in IGNORED_CONSOLE) else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
+    return page, errors
+
+
+def test_start_watch_cancel_resume_reload(browser, train_url):
+    url, runs = train_url
+    page, errors = watched_page(browser)
     open_train_tab(page, url, errors)
     # bad input first: a message in the page, no run
     page.get_by_label("Steps", exact=True).fill("many")
@@ -143,12 +149,7 @@ def select(page, label: str, option: str) -> None:
 
 def test_live_lab_design_and_a_used_run_in_the_zoo_tab(browser, train_url):
     url, runs = train_url
-    page = browser.new_page(viewport={"width": 1400, "height": 1600})
-    errors = []
-    page.on("console", lambda m: errors.append(f"{m.type}: {m.text}")
-            if m.type in ("error", "warning") and not any(s in m.text
-                                                          for s in IGNORED_CONSOLE) else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    page, errors = watched_page(browser)
     page.goto(url, wait_until="networkidle", timeout=120_000)
     # the design set now in this session's Spectrum Lab is what "Lab design" trains
     page.get_by_label("Upsampling", exact=True).first.wait_for(timeout=60_000)
