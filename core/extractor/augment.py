@@ -70,5 +70,6 @@ def augment(x: torch.Tensor, aug: Augmentations = Augmentations(),
     if chance():
         lo, hi = aug.jpeg
         q = torch.randint(lo, hi + 1, (len(x),), generator=generator)
-        x = torch.cat([jpeg(x[i:i + 1], int(q[i])) for i in range(len(x))])
+        cpu = x.cpu()  # PIL codes on the CPU: one transfer for the batch, not one per image
+        x = torch.cat([jpeg(cpu[i:i + 1], int(q[i])) for i in range(len(x))]).to(x.device)
     return x

@@ -65,7 +65,7 @@ class HeldSets:
     pairs: int
 
 
-def _heldout_bank(bank_config, n: int, folder: Path, log):
+def _heldout_bank(bank_config, n: int, folder: Path, log, device="cpu"):
     from core.synthetic import SyntheticBank, fit_bank, heldout_config
 
     kind = "architectures" if bank_config.architectures else "seeds"
@@ -78,7 +78,7 @@ def _heldout_bank(bank_config, n: int, folder: Path, log):
         except Exception:  # noqa: BLE001 - a damaged cache is simply fitted again
             pass
     t0 = time.perf_counter()
-    held = fit_bank(config, models=n)
+    held = fit_bank(config, device, models=n)
     held.save(folder)
     log(f"fitted {n} held-out models (unseen {kind}) in {time.perf_counter() - t0:.0f} s")
     return held
@@ -103,7 +103,8 @@ def held_sets(monitor: MonitorConfig, bank, bank_config, sizes: tuple[int, ...],
         bank_x = x.reshape(-1, 3, size, size)
         bank_labels = ids.repeat_interleave(monitor.bank_images)
     if monitor.heldout_models:
-        held = _heldout_bank(bank_config, monitor.heldout_models, out / "heldout", log)
+        held = _heldout_bank(bank_config, monitor.heldout_models, out / "heldout", log,
+                             device)
         unit = max(2 ** spec.down for spec in held.specs)
         if size % unit:
             log(f"no held-out AUC: size {size} is not a multiple of {unit}")

@@ -134,7 +134,8 @@ def fit_stacked(specs: list[GeneratorSpec], crops: torch.Tensor, *, steps: int, 
 
     Every model sees the same batches; the loss is the sum of the models' reconstruction
     MSEs, so each model's gradient is its own, and Adam (element-wise) updates each
-    exactly as if it were fitted alone.
+    exactly as if it were fitted alone. The fit runs on ``crops``' device; the states
+    come back on the CPU.
     """
     arch = specs[0]
     if any(_arch_key(s) != _arch_key(arch) for s in specs):
@@ -143,6 +144,7 @@ def fit_stacked(specs: list[GeneratorSpec], crops: torch.Tensor, *, steps: int, 
     singles = [batch_statistics_only(build_generator(s)).state_dict() for s in specs]
     model = batch_statistics_only(network(arch, copies=m))
     model.load_state_dict(stack_states(singles))
+    model.to(crops.device)
     losses = [float("nan")] * m
     if steps:
         opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -153,15 +155,16 @@ def fit_stacked(specs: list[GeneratorSpec], crops: torch.Tensor, *, steps: int, 
             per_model.sum().backward()
             opt.step()
         losses = per_model.detach().tolist()
-    states = [{k: v.detach().clone() for k, v in s.items()}
+    states = [{k: v.detach().cpu().clone() for k, v in s.items()}
               for s in unstack_state(model.state_dict(), m)]
     return states, losses
 
 
 def fit_one(spec: GeneratorSpec, crops: torch.Tensor, *, steps: int, lr: float, batch: int,
             seed: int) -> tuple[dict, float]:
-    """Fit one model alone (the reference that :func:`fit_stacked` must reproduce)."""
-    model = batch_statistics_only(build_generator(spec))
+    """Fit one model alone (the reference that :func:`fit_stacked` must reproduce), on
+    ``crops``' device; the state comes back on the CPU."""
+    model = batch_statistics_only(build_generator(spec)).to(crops.device)
     loss = float("nan")
     if steps:
         opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -172,7 +175,7 @@ def fit_one(spec: GeneratorSpec, crops: torch.Tensor, *, steps: int, lr: float, 
             err.backward()
             opt.step()
         loss = float(err.detach())
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}, loss
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, loss
 
 
 def match_statistics(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -193,6 +196,16 @@ class SyntheticBank:
         for i, spec in enumerate(specs):
             self._groups[_arch_key(spec)].append(i)
         self._skeletons: dict[tuple[str, int], SyntheticGenerator] = {}
+        self._placed: tuple[torch.device, list[dict]] | None = None  # states on a device
+
+    def _states_on(self, device: torch.device) -> list[dict]:
+        """``states`` on ``device``, copied there once (not at every batch)."""
+        if device.type == "cpu":
+            return self.states
+        if self._placed is None or self._placed[0] != device:
+            self._placed = (device, [{n: t.to(device) for n, t in s.items()}
+                                     for s in self.states])
+        return self._placed[1]
 
     def __len__(self) -> int:
         return len(self.specs)
@@ -270,9 +283,9 @@ class SyntheticBank:
         for pos, i in enumerate(ids):
             by_arch[_arch_key(self.specs[i])].append(pos)
         k, s = x.shape[1], x.shape[-1]
+        states = self._states_on(x.device)
         for key, positions in by_arch.items():
-            params = stack_states([self.states[ids[p]] for p in positions])
-            params = {n: t.to(x.device) for n, t in params.items()}
+            params = stack_states([states[ids[p]] for p in positions])
             inp = x[positions].transpose(0, 1).reshape(k, len(positions) * 3, s, s)
             y = functional_call(self._skeleton(key, len(positions)), params, (inp,))
             out[positions] = y.reshape(k, len(positions), 3, s, s).transpose(0, 1)
