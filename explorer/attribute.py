@@ -164,7 +164,13 @@ class AttributeState(param.Parameterized):
         self._generation = 0
 
     def set_uploads(self, files: list[tuple[str, bytes]]) -> None:
+        """The dropped images (``(name, bytes)``); none left (all removed) clears the
+        answer, or goes back to the server folder when one is typed."""
         self.uploads = list(files)
+        if not self.uploads and not self.folder.strip():
+            self._generation += 1  # a computation still running is not shown
+            self.param.update(result=None, message="", status="", busy=False)
+            return
         self.compute()
 
     @param.depends("extractor", "folder", "target_far", "removed", watch=True)
@@ -190,7 +196,8 @@ class AttributeState(param.Parameterized):
     def _work(self, gen: int) -> None:
         try:
             result = self.attribute(gen)
-            self._say(gen, result=result, progress=1.0, status=result.summary)
+            self._say(gen, result=result, progress=1.0,
+                      status=f"answered in {result.compute_ms / 1000:.1f} s")
         except FpxError as err:
             self._say(gen, message=str(err).splitlines()[0], status="", result=None)
         except MemoryError:

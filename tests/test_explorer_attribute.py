@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import param
 import pytest
 
 from explorer import attribution_gallery as ag
@@ -138,6 +139,26 @@ def test_nothing_is_computed_without_images(world):
     s = attribute_state(world)
     s.compute()
     assert s._thread is None and s.result is None
+
+
+def test_removing_every_dropped_image_clears_the_answer_or_returns_to_the_folder(world):
+    q = world / "query"
+    q.mkdir()
+    (q / "a.png").write_bytes((world / "gallery" / "m2" / "020.png").read_bytes())
+    s = attribute_state(world)
+    s.set_uploads([("x.png", (world / "gallery" / "m1" / "025.png").read_bytes())])
+    s.wait()
+    assert s.result.verdicts[0].name.endswith("x.png")
+    s.set_uploads([])  # the drop area emptied
+    assert s.result is None and s.message == "" and not s.busy
+    with param.discard_events(s):
+        s.folder = str(q)
+    s.set_uploads([("x.png", (world / "gallery" / "m1" / "025.png").read_bytes())])
+    s.wait()
+    assert s.result.verdicts[0].name.endswith("x.png")  # uploads win over the folder
+    s.set_uploads([])
+    s.wait()
+    assert [v.name for v in s.result.verdicts] == ["a.png"]
 
 
 # --- the shipped zoo ---------------------------------------------------------------------

@@ -159,6 +159,69 @@ def test_attribute_reads_a_verdict_for_a_server_folder(page, zoo_ready, runs):
     assert page.errors == []
 
 
+def expected_answers(runs, files) -> dict[str, str]:
+    """What the Attribute state answers for each of ``files`` (path -> answer), computed
+    here with the server's runs folder (the same cached gallery and threshold)."""
+    from explorer.attribute import AttributeState
+
+    s = AttributeState(runs=runs)
+    s.uploads = [(f.name, f.read_bytes()) for f in files]
+    return {v.name.split("_", 1)[1]: v.answer for v in s.attribute().verdicts}
+
+
+def test_attribute_reads_a_verdict_for_dropped_images(page, zoo_ready, runs, tmp_path):
+    """Two PNGs dropped on the upload area as a user's drop gives them (FilePond's file
+    input): a held-back zoo sample is attributed to its entry, a real photo is unknown."""
+    if zoo_ready:
+        pytest.skip(zoo_ready)
+    from core.zoo.shipped import SHIPPED_ZOO
+
+    files = []
+    for src, name in ((SHIPPED_ZOO / "samples" / "flow_glow" / "00150.png", "glow-150.png"),
+                      (SHIPPED_ZOO / "real" / "00010.png", "photo-10.png")):
+        files.append(tmp_path / name)
+        files[-1].write_bytes(src.read_bytes())
+    expected = expected_answers(runs, files)
+    assert expected == {"glow-150.png": "flow_glow", "photo-10.png": "unknown"}
+    open_tab(page, "Attribute")
+    page.page.locator(".fpx-att-upload input[type=file]").first.set_input_files(
+        [str(f) for f in files], timeout=90_000)
+    # one answer per finished upload: wait for the one that holds both images
+    for name, answer in expected.items():
+        row = page.page.locator(".fpx-att-verdict tr", has_text=name)
+        sync_api.expect(row).to_contain_text(answer, timeout=180_000)
+    page.wait_text(".fpx-att-verdict", "Verdict: flow_glow (1 of 2 images)")
+    page.wait_text(".fpx-att-verdict", "are accepted at")
+    page.page.locator(".fpx-att-images canvas").first.wait_for(timeout=30_000)
+    sync_api.expect(page.page.locator(".fpx-att-upload .filepond--item")).to_have_count(2)
+    if os.environ.get("FPX_UI_SHOTS"):  # a look at the page: FPX_UI_SHOTS=folder
+        page.page.wait_for_timeout(1500)
+        page.page.screenshot(path=os.path.join(os.environ["FPX_UI_SHOTS"],
+                                               "attribute-drop.png"), full_page=True)
+    # the photo taken out of the drop area: the answer is the zoo sample's alone
+    page.page.locator(".fpx-att-upload .filepond--item", has_text="photo-10.png").locator(
+        ".filepond--action-revert-item-processing").click()
+    page.wait_text(".fpx-att-verdict", "Verdict: flow_glow (1 of 1 image)", timeout=120_000)
+    assert page.errors == []
+
+
+def test_attribute_says_when_a_dropped_file_is_not_an_image(page, tmp_path):
+    open_tab(page, "Attribute")
+    bogus = tmp_path / "holiday.png"
+    bogus.write_text("this is text, not a picture")
+    page.page.locator(".fpx-att-upload input[type=file]").first.set_input_files(
+        str(bogus), timeout=90_000)
+    page.wait_text(".fpx-att-message", "holiday.png: not a usable image", timeout=120_000)
+    # a file that does not even claim to be an image stops in the drop area itself
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    page.page.locator(".fpx-att-upload input[type=file]").first.set_input_files(str(notes))
+    sync_api.expect(page.page.locator(".fpx-att-upload .filepond--file-status-main",
+                                      has_text="File is of invalid type")).to_be_visible(
+        timeout=20_000)
+    assert page.errors == []
+
+
 def test_attribute_says_when_a_folder_holds_no_usable_image(page, runs):
     open_tab(page, "Attribute")
     folder = runs.parent / "bogus"

@@ -79,8 +79,10 @@ class AttributeView(pn.viewable.Viewer):
         wide = dict(sizing_mode="stretch_width")
         upload = pn.widgets.FileDropper(accepted_filetypes=IMAGE_TYPES, multiple=True,
                                         max_file_size=MAX_UPLOAD, label="Drop images",
-                                        height=90, **wide)
-        upload.param.watch(lambda e: e.new and s.set_uploads(
+                                        css_classes=["fpx-att-upload"], **wide)
+        # No fixed height: the dropped files are listed under the drop area. The value
+        # grows by one file per finished upload and shrinks when one is removed.
+        upload.param.watch(lambda e: s.set_uploads(
             [(k, v if isinstance(v, bytes) else v.encode()) for k, v in e.new.items()]),
             "value")
         export = pn.widgets.FileDownload(

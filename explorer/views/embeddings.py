@@ -97,7 +97,7 @@ class EmbeddingsView(pn.viewable.Viewer):
         wide = dict(sizing_mode="stretch_width")
         upload = pn.widgets.FileDropper(accepted_filetypes=IMAGE_TYPES, multiple=True,
                                         max_file_size=MAX_UPLOAD, label="Add images",
-                                        height=90, **wide)
+                                        **wide)  # no fixed height: the dropped files show
         upload.param.watch(lambda e: e.new and s.add_uploads(
             [(k, v if isinstance(v, bytes) else v.encode()) for k, v in e.new.items()]),
             "value")
