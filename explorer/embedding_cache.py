@@ -11,12 +11,19 @@ before reading a byte of them. ``KEY`` hashes the embeddings' cache keys (extrac
 image bytes), which of their rows were kept, and every setting the views depend on, so
 any change is a new file; a file that does not match its embeddings is ignored and
 written again.
+
+The folder is bounded: it keeps the :data:`MAX_VIEWS` most recently used files (a read
+refreshes a file's modification time, :func:`mark_used`) and each write removes the
+rest (:func:`prune_views`). Only files named as this cache names them (``KEY.npz``,
+``KEY`` 32 hex digits) directly in that folder are ever deleted.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +33,10 @@ from core.errors import InvalidInputError
 from explorer import embedding_maps as maps
 
 FORMAT = 1  # bump when a view's computation changes: old files become misses
+# Views files kept. The whole zoo's (3400 points) is about 0.5 MB, so the folder stays
+# under a few tens of MB; each choice of sets, map and shots is one file.
+MAX_VIEWS = 64
+_NAME = re.compile(r"[0-9a-f]{32}\.npz")  # what views_key names: nothing else is deleted
 
 
 def views_key(parts: Sequence[tuple[str, str, Sequence[str]]], level: str, method: str,
@@ -46,9 +57,54 @@ def _text(values) -> np.ndarray:
     return np.asarray([str(v) for v in values], dtype=str).reshape(-1)
 
 
-def save_views(path: Path, views: dict) -> Path:
+def mark_used(path: Path) -> None:
+    """Refresh ``path``'s modification time: :func:`prune_views` keeps the most
+    recently used files (a read-only runs folder just forgets the use)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def prune_views(folder: Path, keep: int | None = None, spare: Path | None = None
+                ) -> list[Path]:
+    """Delete all but the ``keep`` (default :data:`MAX_VIEWS`) most recently used views
+    files in ``folder``, never ``spare`` (the file just written); returns those deleted.
+
+    Only regular files directly in ``folder`` named ``KEY.npz`` (``KEY`` as
+    :func:`views_key` makes it) are candidates; other files, links and sub-folders are
+    left alone. A file another session removed meanwhile is skipped."""
+    keep = MAX_VIEWS if keep is None else int(keep)
+    found = []
+    for entry in os.scandir(folder):
+        if not _NAME.fullmatch(entry.name) or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            found.append((entry.stat(follow_symlinks=False).st_mtime_ns, entry.name))
+        except OSError:
+            continue
+    found.sort(reverse=True)  # newest first; ties by name, so the order is repeatable
+    spared = Path(spare).name if spare is not None else None
+    kept = 1 if spared in {n for _, n in found} else 0
+    deleted = []
+    for _, name in found:
+        if name == spared:
+            continue
+        if kept < keep:
+            kept += 1
+            continue
+        try:
+            (Path(folder) / name).unlink()
+            deleted.append(Path(folder) / name)
+        except FileNotFoundError:
+            continue
+    return deleted
+
+
+def save_views(path: Path, views: dict, keep: int | None = None) -> Path:
     """Write ``views`` (:class:`~explorer.embeddings.EmbeddingsResult`'s fields other
-    than ``data``, ``level``, ``method`` and ``compute_ms``) as one ``.npz``."""
+    than ``data``, ``level``, ``method`` and ``compute_ms``) as one ``.npz``, then
+    :func:`prune_views` its folder down to ``keep`` files (this one among them)."""
     from core.runtime import atomic_path
 
     arrays = {"format": np.int64(FORMAT), "points": np.asarray(views["points"], np.float64),
@@ -69,6 +125,7 @@ def save_views(path: Path, views: dict) -> Path:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
+    prune_views(path.parent, keep, spare=path)
     return path
 
 

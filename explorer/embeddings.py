@@ -27,7 +27,7 @@ from core.extractor import EmbeddingSet
 from core.zoo.sample import read_design
 from core.zoo.shipped import SHIPPED_ZOO, read_manifest
 from explorer import embedding_maps as maps
-from explorer.embedding_cache import load_views, save_views, views_key, views_path
+from explorer.embedding_cache import load_views, mark_used, save_views, views_key, views_path
 from explorer.image_sets import (
     BANK_HELDOUT,
     ImageSet,
@@ -151,9 +151,10 @@ def derive_cached(data: EmbeddingSet, parts: list, runs: Path, level: str = "ima
             t0 = time.perf_counter()
             try:
                 views = load_views(path, data.labels)
-            except FpxError:
-                views = None  # damaged or stale: made again below
+            except (FpxError, OSError):
+                views = None  # damaged, stale or just pruned: made again below
             if views is not None:
+                mark_used(path)
                 return EmbeddingsResult(data, level, method, **views, cached=True,
                                         compute_ms=(time.perf_counter() - t0) * 1000)
         result = derive(data, level, method, shots, seed)

@@ -4,6 +4,7 @@ ROC and confusion come from one computation; the disk cache; bad input is a mess
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -141,6 +142,67 @@ def test_views_are_read_back_for_the_same_images_and_settings_only(roots):
     Image.fromarray(np.zeros((SIZE, SIZE, 3), np.uint8)).save(roots / "set" / "m1" / "000.png")
     changed = folder_state(roots, folder=str(roots / "set"))
     assert not changed.result.cached and len(list(views.glob("*.npz"))) == 3
+
+
+def small_set(models: int = 3, per: int = 6, seed: int = 0) -> EmbeddingSet:
+    rng = np.random.default_rng(seed)
+    e = rng.normal(size=(models * per, 8)).astype(np.float32)
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    labels = [f"m{i}" for i in range(models) for _ in range(per)]
+    return EmbeddingSet(e, [f"{i}.png" for i in range(len(e))], labels)
+
+
+def test_the_views_cache_keeps_the_newest_files_and_deletes_nothing_else(tmp_path):
+    from explorer.embedding_cache import save_views, views_key, views_path
+
+    runs = tmp_path / "runs"
+    views = derive(small_set()).views()
+    folder = views_path(runs, "0" * 32).parent
+    folder.mkdir(parents=True)
+    # Neighbours that are not this cache's files: a note, a file named like a key in
+    # capitals, a sub-folder and a link named like keys, the link's target outside,
+    # and an embeddings cache file (named like a views key) in the folder above.
+    outside = tmp_path / "precious.npz"
+    outside.write_bytes(b"keep me")
+    others = [folder / "notes.npz", folder / ("A" * 32 + ".npz"), folder / ("b" * 32 + ".npz"),
+              folder / ("c" * 32 + ".npz"), folder.parent / ("d" * 32 + ".npz"), outside]
+    others[0].write_bytes(b"x")
+    others[1].write_bytes(b"x")
+    others[2].mkdir()
+    others[3].symlink_to(outside)
+    others[4].write_bytes(b"x")
+    base = time.time_ns() - 10**12  # explicit ages: the file system's clock may tie
+    paths = []
+    for i in range(7):
+        path = views_path(runs, views_key([("set", "k", ())], "images", "pca", i + 1, 0))
+        save_views(path, views, keep=4)
+        os.utime(path, ns=(base + i * 10**9,) * 2)
+        paths.append(path)
+    assert [p.exists() for p in paths] == [False] * 3 + [True] * 4
+    assert all(p.exists() or p.is_symlink() for p in others)
+    assert outside.read_bytes() == b"keep me"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [p.name for p in paths[3:]] + [p.name for p in others[:4]])
+
+
+def test_a_views_file_read_again_counts_as_newest(tmp_path, monkeypatch):
+    from explorer import embedding_cache
+    from explorer.embeddings import derive_cached
+
+    monkeypatch.setattr(embedding_cache, "MAX_VIEWS", 2)
+    data, parts, runs = small_set(), [("set", "k", ())], tmp_path / "runs"
+    base = time.time_ns() - 10**12
+    files = {}
+    for i, shots in enumerate((1, 2)):
+        derive_cached(data, parts, runs, shots=shots)
+        files[shots] = embedding_cache.views_path(
+            runs, embedding_cache.views_key(parts, "images", "pca", shots, 0))
+        os.utime(files[shots], ns=(base + i * 10**9,) * 2)
+    assert derive_cached(data, parts, runs, shots=1).cached  # the older one, used again
+    derive_cached(data, parts, runs, shots=3)  # a third: one must go, the unused one
+    assert files[1].exists() and not files[2].exists()
+    assert len(list(files[1].parent.glob("*.npz"))) == 2
+    assert not derive_cached(data, parts, runs, shots=2).cached  # computed again
 
 
 @pytest.mark.parametrize("damage", ["garbage", "pickled", "other rows"])
