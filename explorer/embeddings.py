@@ -206,6 +206,8 @@ class EmbeddingsState(param.Parameterized):
         self.designs = zoo_designs()
         super().__init__(**params)
         self.param.extractor.objects = list(choices)
+        # asked per session, not at import: umap-learn installed later is offered
+        self.param.method.objects = maps.available_methods()
         names = list(self.designs)
         self.param.entries.objects = names
         with param.discard_events(self):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -301,6 +302,74 @@ def test_bad_input_is_a_message(roots, case, monkeypatch):
                 "corrupt run": "is corrupt", "two points": "at least 3 points"}[case]
     assert expected in s.message and "\n" not in s.message
     assert not s.busy
+
+
+class FakeUMAP:
+    """Stands in for ``umap.UMAP`` (umap-learn is not a dependency): a fixed linear
+    projection onto two axes, recording how it was made."""
+
+    made: list[dict] = []
+
+    def __init__(self, **kwargs):
+        FakeUMAP.made.append(kwargs)
+
+    def fit_transform(self, x):
+        return fake_projection(x)
+
+
+def fake_projection(x: np.ndarray) -> np.ndarray:
+    axes = np.random.default_rng(7).normal(size=(x.shape[1], 2))
+    return np.asarray(x) @ axes + 100.0  # offset: no other method's output
+
+
+def fake_umap_module(monkeypatch):
+    import types
+
+    module = types.ModuleType("umap")
+    module.UMAP = FakeUMAP
+    FakeUMAP.made.clear()
+    monkeypatch.setitem(sys.modules, "umap", module)
+    return module
+
+
+def test_the_map_uses_umap_when_the_package_is_there(roots, monkeypatch):
+    fake_umap_module(monkeypatch)
+    assert maps.available_methods() == ["pca", "tsne", "umap"]
+    data = small_set(models=3, per=6)
+    xy = maps.project(data.embeddings, "umap", seed=3)
+    assert np.array_equal(xy, fake_projection(data.embeddings.astype(np.float64)))
+    assert FakeUMAP.made[0] == {"n_neighbors": 15, "random_state": 3}
+    # The tab offers it and draws with it (and its views are cached under their own key).
+    write_models(roots / "set")
+    s = folder_state(roots, folder=str(roots / "set"))
+    assert "umap" in s.param.method.objects
+    pca = s.result.points
+    s.method = "umap"
+    s.wait()
+    assert s.message == "" and s.result.method == "umap" and not s.result.cached
+    expected = fake_projection(s.result.data.embeddings.astype(np.float64))
+    assert np.allclose(s.result.points, expected) and not np.allclose(s.result.points, pca)
+    assert FakeUMAP.made[1] == {"n_neighbors": 15, "random_state": 0}  # 36 points
+    s.method = "pca"
+    s.wait()
+    s.method = "umap"
+    s.wait()
+    assert s.result.cached and np.allclose(s.result.points, expected)
+    assert len(FakeUMAP.made) == 2  # read back, not projected again
+
+
+def test_without_umap_the_option_is_absent_and_asking_for_it_is_a_message(roots,
+                                                                         monkeypatch):
+    monkeypatch.setitem(sys.modules, "umap", None)  # import umap raises ImportError
+    assert maps.available_methods() == ["pca", "tsne"]
+    with pytest.raises(FpxError, match="UMAP needs the umap-learn package"):
+        maps.project(small_set().embeddings, "umap")
+    write_models(roots / "set")
+    s = folder_state(roots, folder=str(roots / "set"))
+    assert "umap" not in s.param.method.objects
+    with pytest.raises(ValueError):
+        s.method = "umap"  # the selector refuses a method it does not offer
+    assert s.result.method == "pca"
 
 
 def test_derive_needs_two_models_for_the_tasks_but_still_maps():
