@@ -3,7 +3,8 @@
 The images (an upload or a server folder) are embedded like any set
 (:mod:`explorer.image_sets`, so the current extractor and its size policy are used) and
 set against the gallery: the shipped zoo entries (``SHOTS`` reference images each) plus
-any models the user added from the Embeddings tab (``RUNS/gallery/*.npz``). Each image
+any models the user added from the Embeddings tab with the same extractor (a folder's,
+uploads, held-out bank samples: :func:`explorer.image_sets.gallery_folder`). Each image
 gets its nearest models and a verdict, "unknown" under a threshold calibrated on
 held-out models (:mod:`explorer.attribution_gallery`). The evidence is spectral: the
 images' mean spectrum and detected upsampling lattice (:func:`core.analysis.analyse_paths`,
@@ -34,6 +35,7 @@ from explorer.image_sets import (
     cached_embeddings,
     extractor_choices,
     extractor_hash,
+    gallery_folder,
     runs_dir,
     upload_set,
     zoo_set,
@@ -58,11 +60,11 @@ def query_folder(path: str) -> ImageSet:
     return ImageSet(f"folder {root.name}", root)
 
 
-def user_gallery(runs: Path) -> list[EmbeddingSet]:
-    """Models added from the Embeddings tab (``RUNS/gallery/*.npz``); a damaged file is
-    left out."""
+def user_gallery(runs: Path, extractor: Path) -> list[EmbeddingSet]:
+    """Models added from the Embeddings tab with ``extractor``
+    (:func:`~explorer.image_sets.gallery_folder`); a damaged file is left out."""
     found = []
-    for path in sorted((runs / "gallery").glob("*.npz")):
+    for path in sorted(gallery_folder(runs, extractor).glob("*.npz")):
         try:
             found.append(EmbeddingSet.load(path))
         except FpxError:
@@ -144,24 +146,45 @@ class AttributeState(param.Parameterized):
 
     def __init__(self, runs: str | Path | None = None, gallery: ImageSet | None = None,
                  **params):
-        self.extractors = extractor_choices()
+        self.runs = Path(runs) if runs is not None else runs_dir()
+        self.extractors = extractor_choices(self.runs)
         self.gallery = gallery or zoo_set()  # known models: sub-folders of one folder
         super().__init__(**params)
-        self.runs = Path(runs) if runs is not None else runs_dir()
         self.param.extractor.objects = list(self.extractors)
-        try:
-            names = list(read_manifest(SHIPPED_ZOO).entries)
-        except FpxError:
-            names = []
-        if gallery is not None:
-            names = sorted(p.name for p in gallery.folder.iterdir() if p.is_dir())
-        self.param.removed.objects = names
         with param.discard_events(self):
             if self.extractor is None:
                 self.extractor = next(iter(self.extractors))
+            self.refresh_gallery()
         self.uploads: list[tuple[str, bytes]] = []
         self._thread: threading.Thread | None = None
         self._generation = 0
+
+    def known_models(self) -> list[str]:
+        """The gallery's models: the known folder's (the shipped zoo's entries), then
+        those added from the Embeddings tab with the current extractor."""
+        if self.gallery.folder == zoo_set().folder:
+            try:
+                names = list(read_manifest(SHIPPED_ZOO).entries)
+            except FpxError:
+                names = []
+        else:
+            names = sorted(p.name for p in self.gallery.folder.iterdir() if p.is_dir())
+        folder = self.extractors.get(self.extractor)
+        if folder is not None:
+            try:
+                added = gallery_folder(self.runs, folder).glob("*.npz")
+                names += sorted(p.stem for p in added if p.stem not in names)
+            except (FpxError, OSError):
+                pass  # an unfinished extractor: said when attributing
+        return names
+
+    def refresh_gallery(self) -> None:
+        """Offer the gallery's models (models added meanwhile included) to leave out."""
+        names = self.known_models()
+        if names != self.param.removed.objects:
+            self.param.removed.objects = names
+        if any(m not in names for m in self.removed):  # its file was deleted
+            self.removed = [m for m in self.removed if m in names]
 
     def set_uploads(self, files: list[tuple[str, bytes]]) -> None:
         """The dropped images (``(name, bytes)``); none left (all removed) clears the
@@ -178,6 +201,7 @@ class AttributeState(param.Parameterized):
         """Attribute the current images, off this thread."""
         if not self.uploads and not self.folder.strip():
             return
+        self.refresh_gallery()
         self._generation += 1
         gen = self._generation
         self.busy, self.progress, self.message = True, 0.0, ""
@@ -217,7 +241,7 @@ class AttributeState(param.Parameterized):
         zoo = cached_embeddings(self.gallery, folder, self.runs,
                                 status=lambda t: gen is None or self._say(gen, status=t))
         dims = {zoo.dim}
-        extra = [s for s in user_gallery(self.runs) if s.dim in dims]
+        extra = [s for s in user_gallery(self.runs, folder) if s.dim in dims]
         return combine([zoo, *extra])
 
     def attribute(self, gen: int | None = None) -> AttributeResult:
@@ -262,7 +286,7 @@ def _calibrated(state: AttributeState, folder: Path) -> tuple[ag.Gallery, ag.Cal
     """The gallery and its threshold, kept per extractor, gallery files, removed models
     and target rate (the calibration costs a matrix product, the embedding far more)."""
     files = tuple(sorted((p.name, p.stat().st_mtime_ns)
-                         for p in (state.runs / "gallery").glob("*.npz")))
+                         for p in gallery_folder(state.runs, folder).glob("*.npz")))
     key = (extractor_hash(folder), str(state.runs), str(state.gallery.folder), files,
            tuple(sorted(state.removed)),
            round(state.target_far, 6))

@@ -35,6 +35,7 @@ from explorer.image_sets import (
     bank_set,
     cached_embeddings,
     extractor_choices,
+    gallery_folder,
     key_lock,
     real_set,
     runs_dir,
@@ -221,6 +222,7 @@ class EmbeddingsState(param.Parameterized):
         self._data: EmbeddingSet | None = None
         self._parts: list = []  # what the data is made of: the views' cache key
         self._bank_designs: dict[str, dict] = {}
+        self._gallery_names: dict[str, str] = {}  # model -> its name in the gallery
         self._started = False  # nothing is computed before start() (the tab is shown)
         if autostart:
             self.start()
@@ -348,7 +350,7 @@ class EmbeddingsState(param.Parameterized):
             self._set(gen, message="choose zoo entries, real photos, bank samples, a folder "
                                    "or uploads")
             return None
-        parts, keys = [], []
+        parts, keys, names = [], [], {}
         for i, image_set in enumerate(sets):
             self._set(gen, progress=0.85 * i / len(sets), status=f"{image_set.label}: "
                       "hashing images")
@@ -359,6 +361,8 @@ class EmbeddingsState(param.Parameterized):
             if image_set.label == "shipped zoo" and set(self.entries) != set(found.models):
                 found = subset(found, np.isin(found.labels, list(self.entries)))
                 kept = tuple(self.entries)
+            if image_set.folder.parent == self.runs / "bank_samples":
+                names.update({m: f"bank-{self.bank}-{m}" for m in found.models})
             if image_set.label == "real photos":
                 found = EmbeddingSet(found.embeddings, found.paths,
                                      (REAL_LABEL,) * len(found.paths), found.skipped)
@@ -366,7 +370,7 @@ class EmbeddingsState(param.Parameterized):
             keys.append((image_set.label, key, kept))
         if gen != self._generation:
             return None
-        self._parts = keys
+        self._parts, self._gallery_names = keys, names
         return combine(parts)
 
     # -- a clicked point -------------------------------------------------------------
@@ -388,22 +392,28 @@ class EmbeddingsState(param.Parameterized):
         return maps.nearest_models(r.data.embeddings[row], r.means, r.models, k)
 
     def add_to_gallery(self) -> list[str]:
-        """Save the embeddings of the models that are not zoo entries or real photos to
-        ``RUNS/gallery/MODEL.npz``, where the Attribute tab finds them; returns their
-        names."""
+        """Save the embeddings of the models that are not zoo entries or real photos (a
+        folder's, the uploads, held-out bank samples) to :func:`gallery_folder` of the
+        extractor, ``MODEL.npz``, where the Attribute tab finds them; returns their
+        gallery names. Bank models are named ``bank-HELDOUT-FOLDER`` (the seeds' and the
+        architectures' sets number their models alike)."""
         r = self.result
-        if r is None:
+        folder = self.extractors.get(self.extractor)
+        if r is None or folder is None:
             return []
+        target_dir = gallery_folder(self.runs, folder)
         added = []
         for model in r.models:
             if model in self.designs or model == REAL_LABEL:
                 continue
+            name = self._gallery_names.get(model, model)
             keep = np.asarray(r.data.labels) == model
-            safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in model)[:80]
-            target = self.runs / "gallery" / f"{safe}.npz"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            subset(r.data, keep).save(target)
-            added.append(model)
+            part = subset(r.data, keep)
+            safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:80]
+            target_dir.mkdir(parents=True, exist_ok=True)
+            EmbeddingSet(part.embeddings, part.paths, (safe,) * len(part.paths)
+                         ).save(target_dir / f"{safe}.npz")
+            added.append(safe)
         self.status = (f"added {', '.join(added)} to the Attribute gallery" if added else
                        "nothing to add: only zoo entries and real photos are embedded")
         return added

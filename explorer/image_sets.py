@@ -206,6 +206,14 @@ def upload_set(files: list[tuple[str, bytes]], runs: Path | None = None,
     return ImageSet(f"upload ({len(files)} image{'s' * (len(files) != 1)})", folder)
 
 
+def gallery_folder(runs: Path, extractor: Path) -> Path:
+    """Where models added to the Attribute gallery from the Embeddings tab are kept:
+    ``RUNS/gallery/H/MODEL.npz``, ``H`` the first 16 hex digits of the extractor's
+    :func:`extractor_hash` (embeddings of one extractor are never set against another's,
+    even of the same dimension)."""
+    return Path(runs) / "gallery" / extractor_hash(extractor)[:16]
+
+
 def file_digest(path: Path) -> bytes:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -269,3 +269,61 @@ def test_zoo_attribution_is_as_good_as_the_residual_spectrum_baseline(zoo_measur
                    "seeds of one design (gan_tconv / _s1) and the two DDPMs are confused")
 def test_zoo_held_back_images_are_attributed_in_90_percent_of_cases(zoo_measured):
     assert zoo_measured["ours"] >= 0.90
+
+
+# --- models added from the Embeddings tab ------------------------------------------------
+
+@pytest.mark.slow
+def test_held_out_bank_models_join_the_gallery_of_their_extractor_only(world, monkeypatch):
+    """Both held-out bank sets (3 models of 20 images each, made on request) added from
+    the Embeddings tab: six distinct gallery models, offered to leave out, and a held-back
+    bank image is attributed to its own set's design; a gallery file of another extractor
+    is never read."""
+    from core.extractor import DEFAULT_EXTRACTOR, EmbeddingSet
+    from explorer import image_sets
+    from explorer.embeddings import EmbeddingsState
+
+    monkeypatch.setattr(image_sets, "BANK_MODELS", 3)
+    monkeypatch.setattr(image_sets, "BANK_IMAGES", 20)
+    runs = world / "runs"
+    emb = EmbeddingsState(runs=runs, autostart=False, entries=[], real=False, bank="seeds")
+    emb.start()
+    emb.wait()
+    assert emb.message == "", emb.message
+    seeds = emb.add_to_gallery()
+    emb.bank = "architectures"
+    emb.wait()
+    assert emb.message == "", emb.message
+    archs = emb.add_to_gallery()
+    folder = image_sets.gallery_folder(runs, DEFAULT_EXTRACTOR)
+    bank = runs / "bank_samples" / "cpu-seeds-3x20"
+    models = sorted(p.name for p in bank.iterdir() if p.is_dir())
+    assert seeds == [f"bank-seeds-{m}" for m in models]
+    assert len(archs) == 3 and all(a.startswith("bank-architectures-m00") for a in archs)
+    assert sorted(p.stem for p in folder.glob("*.npz")) == sorted(seeds + archs)
+    assert EmbeddingSet.load(folder / f"{seeds[1]}.npz").labels == (seeds[1],) * 20
+    # Another extractor's gallery (same dimension) stays out of this one's.
+    stray = EmbeddingSet.load(folder / f"{seeds[0]}.npz")
+    (runs / "gallery" / ("0" * 16)).mkdir()
+    EmbeddingSet(stray.embeddings, stray.paths, ("other-extractor",) * 20).save(
+        runs / "gallery" / ("0" * 16) / "other-extractor.npz")
+
+    s = attribute_state(world)
+    assert s.param.removed.objects == ["m0", "m1", "m2", *sorted(seeds + archs)]
+    # Held-back images (not references) of each set. The bank's first 3 models are one
+    # architecture with 3 seeds (in each set): the extractor tells the design, not the
+    # seed, so an image's nearest model is one of its set's.
+    arch_bank = runs / "bank_samples" / "cpu-architectures-3x20"
+    queries = [("seeds.png", sorted((bank / models[1]).glob("*.png"))[15]),
+               ("archs.png", sorted(next(arch_bank.glob("m001-*")).glob("*.png"))[15])]
+    s.set_uploads([(name, path.read_bytes()) for name, path in queries])
+    s.wait()
+    assert s.message == "", s.message
+    r = s.result
+    assert set(r.gallery) == {"m0", "m1", "m2", *seeds, *archs}
+    assert r.verdicts[0].nearest[0][0] in seeds, r.verdicts[0].nearest
+    assert r.verdicts[1].nearest[0][0] in archs, r.verdicts[1].nearest
+    s.removed = seeds
+    s.wait()
+    assert not set(seeds) & set(s.result.gallery)
+    assert s.result.verdicts[0].nearest[0][0] not in seeds

@@ -261,8 +261,10 @@ def test_uploads_become_a_model_and_can_join_the_gallery(roots):
     s.wait()
     assert s.message == "" and "upload" in s.result.models
     assert s.add_to_gallery() == ["m0", "m1", "m2", "upload"]
-    saved = EmbeddingSet.load(roots / "runs" / "gallery" / "upload.npz")
-    assert len(saved.labels) == 4
+    from explorer.image_sets import gallery_folder
+
+    saved = EmbeddingSet.load(gallery_folder(roots / "runs", DEFAULT_EXTRACTOR) / "upload.npz")
+    assert saved.labels == ("upload",) * 4
 
 
 @pytest.mark.parametrize("case", ["one model", "outside roots", "missing", "not an image",

@@ -101,7 +101,8 @@ class EmbeddingsView(pn.viewable.Viewer):
         upload.param.watch(lambda e: e.new and s.add_uploads(
             [(k, v if isinstance(v, bytes) else v.encode()) for k, v in e.new.items()]),
             "value")
-        add = pn.widgets.Button(label="Add folder/uploads to the Attribute gallery", **wide)
+        add = pn.widgets.Button(label="Add folder/upload/bank models to the Attribute gallery",
+                                **wide)
         add.on_click(lambda e: s.add_to_gallery())
         return pn.Column(
             pn.pane.Markdown("### Embeddings"),
