@@ -11,7 +11,9 @@ draw from their own generator), and keeps the images' range. Sizes change only t
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,23 +22,43 @@ import torch.nn.functional as F
 from PIL import Image
 
 from core.data.transforms import resize as _resize
-from core.errors import check_int, check_real
+from core.errors import InvalidInputError, check_int, check_real
 from core.registry import file_under, lookup
 
+_CODER: ThreadPoolExecutor | None = None  # Pillow codes outside the GIL: images in parallel
 
-def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
-    """Save each image as JPEG at ``quality`` (Pillow's encoder, 4:2:0 chroma) and read it
-    back: ``(B, 3, H, W) -> (B, 3, H, W)``, quantised to 8 bits on the way."""
-    check_int("JPEG quality", quality, 1, 100)
-    out = torch.empty_like(x)
-    for i, img in enumerate(x.detach().cpu()):
-        arr = ((img.permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
-        buf = io.BytesIO()
-        Image.fromarray(arr).save(buf, "JPEG", quality=int(quality))
-        with Image.open(io.BytesIO(buf.getvalue())) as back:
-            dec = np.asarray(back.convert("RGB"), dtype=np.float32)
-        out[i] = torch.from_numpy(dec).permute(2, 0, 1).to(x) / 127.5 - 1
-    return out
+
+def _coder() -> ThreadPoolExecutor:
+    global _CODER
+    if _CODER is None:
+        _CODER = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1),
+                                    thread_name_prefix="fpx-jpeg")
+    return _CODER
+
+
+def _jpeg_one(arr: np.ndarray, quality: int) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "JPEG", quality=quality)
+    with Image.open(io.BytesIO(buf.getvalue())) as back:
+        return np.asarray(back.convert("RGB"), dtype=np.float32)
+
+
+def jpeg(x: torch.Tensor, quality: int | Sequence[int]) -> torch.Tensor:
+    """Save each image as JPEG at ``quality`` (one for all, or one per image; Pillow's
+    encoder, 4:2:0 chroma) and read it back: ``(B, 3, H, W) -> (B, 3, H, W)``, quantised
+    to 8 bits on the way. The batch crosses to the CPU once and its images are coded on
+    a few threads."""
+    qs = [quality] * len(x) if isinstance(quality, int) else list(quality)
+    if len(qs) != len(x):
+        raise InvalidInputError(f"{len(qs)} JPEG qualities for {len(x)} images")
+    qs = [check_int("JPEG quality", q, 1, 100) for q in qs]
+    if not len(x):
+        return x.clone()
+    arrs = ((x.detach().cpu().permute(0, 2, 3, 1) + 1) * 127.5).round().clamp(0, 255) \
+        .byte().numpy()
+    decoded = list(_coder().map(_jpeg_one, arrs, qs)) if len(x) > 1 \
+        else [_jpeg_one(arrs[0], qs[0])]
+    return torch.from_numpy(np.stack(decoded)).permute(0, 3, 1, 2).to(x) / 127.5 - 1
 
 
 def rescale(x: torch.Tensor, factor: float) -> torch.Tensor:
@@ -65,8 +87,8 @@ def add_noise(x: torch.Tensor, std: float, seed: int = 0) -> torch.Tensor:
     """Add white Gaussian noise of ``std`` (in ``[0, 1]`` intensity units, so ``2 std`` in
     ``[-1, 1]``), clipped to the range."""
     std = check_real("noise std", std, 0.0, 1.0)
-    g = torch.Generator().manual_seed(int(seed))
-    noise = torch.randn(x.shape, generator=g).to(x)
+    g = torch.Generator(device=x.device).manual_seed(int(seed))  # drawn where x lives
+    noise = torch.randn(x.shape, generator=g, device=x.device, dtype=x.dtype)
     return (x + 2 * std * noise).clamp(-1, 1)
 
 

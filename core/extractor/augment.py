@@ -70,6 +70,5 @@ def augment(x: torch.Tensor, aug: Augmentations = Augmentations(),
     if chance():
         lo, hi = aug.jpeg
         q = torch.randint(lo, hi + 1, (len(x),), generator=generator)
-        cpu = x.cpu()  # PIL codes on the CPU: one transfer for the batch, not one per image
-        x = torch.cat([jpeg(cpu[i:i + 1], int(q[i])) for i in range(len(x))]).to(x.device)
+        x = jpeg(x, q.tolist())
     return x
