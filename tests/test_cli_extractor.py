@@ -102,10 +102,6 @@ def test_extractor_command_errors(capsys, tmp_path, extractor):
                                             "FILE.npz"]
     status, out, err = run(capsys, "verify", tmp_path, "--seed", "-1")
     assert status == EXIT_USAGE and "seed must be in [0, 2**32)" in err[0]
-    status, out, err = run(capsys, "bank", "sample", "--preset", "gpu", "--heldout",
-                           "architectures", "--out", tmp_path / "x")
-    assert status == EXIT_INPUT
-    assert err == ["fpx: error: preset gpu's bank holds every architecture"]
     status, out, err = run(capsys, "bank", "sample", "--images", "0", "--out", tmp_path)
     assert status == EXIT_USAGE and "--images" in err[0]
     status, out, err = run(capsys, "train")

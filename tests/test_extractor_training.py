@@ -74,6 +74,12 @@ def test_mixed_sizes_with_augmentation_train_in_one_process(tmp_path):
     assert load_extractor(tmp_path / "run" / "extractor").config.crop_size == 32
     with pytest.raises(InvalidInputError, match="multiples of"):
         train("tiny", tmp_path / "bad", steps=2, sizes=(18,), quiet=True)
+    # the decoder preset's deepest model halves 4 times: 16 px would leave it a 1x1 map
+    # (instance norm cannot train on one pixel); refused before any bank is fitted
+    with pytest.raises(InvalidInputError, match=r"multiples of 16 and at least 32 \(the "
+                       r"bank's deepest model halves them 4 times\)"):
+        train("decoder", tmp_path / "bad", steps=2, sizes=(16, 64), quiet=True)
+    assert not (tmp_path / "bad").exists()
 
 
 @pytest.mark.slow

@@ -115,9 +115,10 @@ PRESETS = {
         extractor=ExtractorConfig(width=16, embed_dim=128, crop_size=64),
         steps=4000, models_per_batch=16, images_per_model=4, lr=2e-3, warmup=200,
         checkpoint_every=200, real_crops=2048, sizes=(32, 64), augment=True),
-    # One GPU, about 10 minutes on an H100: 512 decoders (2-4 stages, 32 channels), trained
-    # at 32, 64 and 128 px with the augmentations; 64 models a step.
-    # ``--steps`` is what a session's GPU time allows (the exported command records it).
+    # One GPU: 512 decoders (2-4 stages, 32 channels), trained at 32, 64 and 128 px with
+    # the augmentations, 64 models a step. On one H100 the bank fits in about 1 minute and
+    # a step takes about 0.22 s (12000 steps: about 45 minutes); docs/results.md has a
+    # 1000-step run (``--steps 1000``).
     "gpu": TrainConfig(
         bank=BankConfig(architectures=256, seeds=2, fit_steps=30, crop_size=64, batch=16,
                         channels=32, space="decoder"),
@@ -251,6 +252,11 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
         config = dataclasses.replace(config, models_per_batch=batch)
     if seed is not None:
         config = dataclasses.replace(config, seed=seed)
+    unit = max(2 ** spec.down for spec in config.bank.specs())  # before any work
+    if any(s % unit or s < 2 * unit for s in config.step_sizes):
+        raise InvalidInputError(f"training sizes {list(config.step_sizes)} must be multiples "
+                                f"of {unit} and at least {2 * unit} (the bank's deepest "
+                                f"model halves them {unit.bit_length() - 1} times)")
     out = Path(out)
     with Dist(device) as env:
         log = (lambda msg: print(f"fpx train: {msg}", file=sys.stderr, flush=True)) \
@@ -266,11 +272,6 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
         # data: a bank of synthetic generators, and the real crops they are fed
         bank = _bank(config, out, env, log)
         sizes = config.step_sizes
-        unit = max(2 ** spec.down for spec in bank.specs)
-        if any(s % unit or s < 2 * unit for s in sizes):
-            raise InvalidInputError(f"training sizes {list(sizes)} must be multiples of "
-                                    f"{unit} and at least {2 * unit} (the bank's deepest "
-                                    f"model halves them {unit.bit_length() - 1} times)")
         real = bundled_crops(max(sizes), config.real_crops, seed=config.seed + 1,
                              split="train").to(env.device)
         held = held_sets(config.monitor, bank, config.bank, sizes,
