@@ -108,6 +108,22 @@ def test_bank_builds_deterministically(crops):
         SyntheticBank.build(SMALL, crops, strategy="parallel")
 
 
+def test_a_bank_runs_on_the_device_of_its_inputs_and_keeps_its_states_on_the_cpu(crops):
+    bank = SyntheticBank.build(SMALL, crops)
+    x = crops[:4].view(2, 2, *crops.shape[1:])
+    assert bank._states_on(torch.device("cpu")) is bank.states  # no copy on the CPU
+    assert all(t.device.type == "cpu" for s in bank.states for t in s.values())
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device: the GPU half of this test needs one")
+    on_gpu = SyntheticBank.build(SMALL, crops.cuda())  # stacked fits, on the GPU
+    assert all(t.device.type == "cpu" for s in on_gpu.states for t in s.values())
+    assert on_gpu.losses == pytest.approx(bank.losses, rel=1e-2)
+    y = bank.generate([0, 3], x)
+    y_gpu = bank.generate([0, 3], x.cuda())
+    assert y_gpu.device.type == "cuda" and torch.allclose(y_gpu.cpu(), y, atol=1e-3)
+    assert bank._states_on(x.cuda().device) is bank._states_on(x.cuda().device)  # copied once
+
+
 @pytest.mark.parametrize("arch", ["transposed", "pixelshuffle", "bilinear"])
 def test_batched_fitting_gives_the_same_models_as_one_at_a_time(crops, arch):
     import dataclasses
