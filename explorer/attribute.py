@@ -1,12 +1,14 @@
 """Attribute tab state: who made these images? ``param`` only, never panel.
 
 The images (an upload or a server folder) are embedded like any set
-(:mod:`explorer.image_sets`, so the current extractor and its size policy are used) and
-set against the gallery: the shipped zoo entries (``SHOTS`` reference images each) plus
+(:mod:`explorer.image_sets`, so the current extractor and its size policy are used),
+their residual spectra read beside (:mod:`explorer.attribution_features`), and set
+against the gallery: the shipped zoo entries (``SHOTS`` reference images each) plus
 any models the user added from the Embeddings tab with the same extractor (a folder's,
 uploads, held-out bank samples: :func:`explorer.image_sets.gallery_folder`). Each image
 gets its nearest models and a verdict, "unknown" under a threshold calibrated on
-held-out models (:mod:`explorer.attribution_gallery`). The evidence is spectral: the
+held-out models (:mod:`explorer.attribution_gallery`), in a within-class whitened
+space learnt from the gallery's reference images (:mod:`explorer.whitening`). The evidence is spectral: the
 images' mean spectrum and detected upsampling lattice (:func:`core.analysis.analyse_paths`,
 as ``fpx spectrum``) against the nearest generator's and the real photos'.
 """
@@ -28,6 +30,7 @@ from core.extractor import EmbeddingSet
 from core.spectrum import spectral_distance
 from core.spectrum.lattice import describe_period
 from core.zoo.shipped import SHIPPED_ZOO, read_manifest
+from explorer import attribution_features as af
 from explorer import attribution_gallery as ag
 from explorer.embeddings import combine
 from explorer.image_sets import (
@@ -41,6 +44,7 @@ from explorer.image_sets import (
     zoo_set,
 )
 from explorer.sources import within_roots
+from explorer.whitening import Whitening
 
 FORMAT = "fpx.attribution/1"
 
@@ -84,6 +88,9 @@ class AttributeResult:
     Attributes:
         verdicts: one per image; summary: the set's most frequent answer.
         calibration: the threshold and its measured rates.
+        features: what was compared (:data:`explorer.attribution_features.BOTH`, or
+            the embedding alone when the gallery's images are gone: ``why``);
+        transform: the whitening the cosines were taken in.
         gallery: the known models; removed: those left out of it.
         report: the images' spectrum analysis at their own size (lattice), residual
             ``blur``; shown: the same at the evidence's size (the zoo's, or smaller).
@@ -96,6 +103,9 @@ class AttributeResult:
     verdicts: tuple[ag.Verdict, ...]
     summary: str
     calibration: ag.Calibration
+    features: str
+    why: str
+    transform: Whitening
     gallery: tuple[str, ...]
     removed: tuple[str, ...]
     nearest_model: str
@@ -107,12 +117,19 @@ class AttributeResult:
     distance_real_db: float
     compute_ms: float
 
+    def method(self) -> str:
+        """One line: the features and the transform the answer used."""
+        line = f"Features: {af.DESCRIPTIONS[self.features]}; {self.transform.describe()}."
+        return line + (f" (Spectra left out: {self.why}.)" if self.why else "")
+
     def to_dict(self) -> dict:
         grid = self.report.grid
         return {
             "format": FORMAT, "summary": self.summary,
             "verdicts": [v.to_dict() for v in self.verdicts],
             "calibration": self.calibration.to_dict(),
+            "method": {"features": self.features, "features_note": self.why,
+                       "transform": self.transform.to_dict()},
             "gallery": list(self.gallery), "removed_from_gallery": list(self.removed),
             "lattice": {"period": grid.period, "false_alarm": round(grid.false_alarm, 4),
                         "explanation": describe_period(grid.period), "images": grid.images},
@@ -235,14 +252,16 @@ class AttributeState(param.Parameterized):
             return upload_set(self.uploads, self.runs, label="query")
         return query_folder(self.folder)
 
-    def gallery_data(self, gen: int | None = None) -> EmbeddingSet:
-        """Zoo embeddings plus the user's gallery, cached like the Embeddings tab's."""
+    def gallery_sets(self, gen: int | None = None) -> list[EmbeddingSet]:
+        """Zoo embeddings and the user's gallery files, cached like the Embeddings tab's."""
         folder = self.extractors[self.extractor]
         zoo = cached_embeddings(self.gallery, folder, self.runs,
                                 status=lambda t: gen is None or self._say(gen, status=t))
-        dims = {zoo.dim}
-        extra = [s for s in user_gallery(self.runs, folder) if s.dim in dims]
-        return combine([zoo, *extra])
+        return [zoo, *[s for s in user_gallery(self.runs, folder) if s.dim == zoo.dim]]
+
+    def gallery_data(self, gen: int | None = None) -> EmbeddingSet:
+        """:meth:`gallery_sets` as one set."""
+        return combine(self.gallery_sets(gen))
 
     def attribute(self, gen: int | None = None) -> AttributeResult:
         """The whole answer for the current images (runs on the calling thread)."""
@@ -253,14 +272,15 @@ class AttributeState(param.Parameterized):
             raise InvalidInputError("choose an extractor")
         query = self.query()
         say(progress=0.1, status="gallery")
-        gallery, cal = _calibrated(self, folder)
+        gallery, cal, kind, why = _calibrated(self, folder)
         say(progress=0.4, status="embedding the images")
         found = cached_embeddings(query, folder, self.runs)
         names = tuple(Path(p).name for p in found.paths)
-        verdicts = ag.verdicts(found.embeddings, names, gallery, cal.threshold)
+        features = af.query_features(found, kind, self.runs)
+        verdicts = ag.verdicts(features, names, gallery, cal.threshold)
         say(progress=0.6, status="spectra and lattice")
         report = _analysis(tuple(found.paths), None)
-        best = ag.verdicts(found.embeddings.mean(0, keepdims=True), ["set"], gallery,
+        best = ag.verdicts(features.mean(0, keepdims=True), ["set"], gallery,
                            cal.threshold)[0].nearest[0][0]
         # The evidence sets spectra side by side at one size: the zoo's (32 px) or the
         # images' own when smaller; larger images are centre-cropped for it.
@@ -273,25 +293,30 @@ class AttributeState(param.Parameterized):
             near_report = _analysis((str(SHIPPED_ZOO / manifest.entries[best].folder),), size)
             d_near = round(float(spectral_distance(shown.profile, near_report.profile)), 3)
         return AttributeResult(
-            tuple(verdicts), ag.summary(verdicts), cal, gallery.names, tuple(self.removed),
+            tuple(verdicts), ag.summary(verdicts), cal, kind, why, gallery.transform,
+            gallery.names, tuple(self.removed),
             best, report, shown, near_report, real,
             d_near, float(spectral_distance(shown.profile, real.profile)),
             (time.perf_counter() - t0) * 1000)
 
 
-_calibrations: dict[tuple, tuple[ag.Gallery, ag.Calibration]] = {}
+_calibrations: dict[tuple, tuple[ag.Gallery, ag.Calibration, str, str]] = {}
 
 
-def _calibrated(state: AttributeState, folder: Path) -> tuple[ag.Gallery, ag.Calibration]:
-    """The gallery and its threshold, kept per extractor, gallery files, removed models
-    and target rate (the calibration costs a matrix product, the embedding far more)."""
+def _calibrated(state: AttributeState, folder: Path
+                ) -> tuple[ag.Gallery, ag.Calibration, str, str]:
+    """The gallery, its threshold and its features' kind (and why the spectra are left
+    out, if they are), kept per extractor, gallery files, removed models and target rate
+    (whitening and calibration cost a few matrix products, the embedding far more)."""
     files = tuple(sorted((p.name, p.stat().st_mtime_ns)
                          for p in gallery_folder(state.runs, folder).glob("*.npz")))
     key = (extractor_hash(folder), str(state.runs), str(state.gallery.folder), files,
            tuple(sorted(state.removed)),
            round(state.target_far, 6))
     if key not in _calibrations:
-        data = state.gallery_data()
-        gallery = ag.build_gallery(data.embeddings, data.labels, ag.SHOTS, state.removed)
-        _calibrations[key] = (gallery, ag.calibrate(gallery, state.target_far))
+        sets = state.gallery_sets()
+        features, kind, why = af.gallery_features(sets, state.runs)
+        labels = [lab for s in sets for lab in s.labels]
+        gallery = ag.build_gallery(features, labels, ag.SHOTS, state.removed)
+        _calibrations[key] = (gallery, ag.calibrate(gallery, state.target_far), kind, why)
     return _calibrations[key]

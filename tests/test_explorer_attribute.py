@@ -10,7 +10,9 @@ import numpy as np
 import param
 import pytest
 
+from explorer import attribution_features as af
 from explorer import attribution_gallery as ag
+from explorer import whitening as wh
 from explorer.attribute import AttributeState
 from explorer.image_sets import ImageSet
 from tests.test_explorer_embeddings import SIZE, write_models
@@ -27,11 +29,60 @@ def clusters(models: int = 6, per: int = 40, spread: float = 0.3, seed: int = 0)
 
 def test_gallery_holds_the_first_shots_and_holds_back_the_rest():
     e, labels = clusters()
-    g = ag.build_gallery(e, labels, shots=10, leave_out=["m5"])
+    g = ag.build_gallery(e, labels, shots=10, leave_out=["m5"], shrinkages=())
     assert g.names == ("m0", "m1", "m2", "m3", "m4") and g.centroids.shape == (5, 32)
     assert len(g.held) == 5 * 30 and "m5" not in g.held_labels
+    assert g.transform.matrix is None  # no whitening asked: plain cosine
     ref = e[:10].mean(0)
     assert np.allclose(g.centroids[0], ref / np.linalg.norm(ref), atol=1e-6)
+    w = ag.build_gallery(e, labels, shots=10, leave_out=["m5"])
+    assert w.transform.dims == min(wh.MAX_DIMS, 32) and len(w.transform.scores) == 4
+    assert np.allclose(w.centroids[0], wh.unit(w.project(e[:10]).mean(0)), atol=1e-5)
+    assert np.allclose(np.linalg.norm(w.held, axis=1), 1, atol=1e-5)
+
+
+def anisotropic_classes(models: int = 8, per: int = 60, dim: int = 40, seed: int = 0):
+    """Gaussian classes sharing one within-class covariance that is large along a few
+    directions (content) and small along the rest, where the class means differ."""
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.normal(size=(dim, dim)))[0]
+    scale = np.where(np.arange(dim) < 6, 3.0, 0.15)  # 6 loud nuisance directions
+    means = (rng.normal(size=(models, dim)) * np.where(np.arange(dim) < 6, 0.3, 0.25)) @ basis.T
+    x = np.concatenate([m + (rng.normal(size=(per, dim)) * scale) @ basis.T for m in means])
+    return x + 4 * basis[:, 10], np.repeat([f"m{i}" for i in range(models)], per)
+
+
+def test_within_class_whitening_beats_plain_cosine_on_anisotropic_classes():
+    x, labels = anisotropic_classes()
+    acc = {}
+    for how, shrink in (("plain", ()), ("whitened", wh.SHRINKAGES)):
+        g = ag.build_gallery(x, labels, shots=10, shrinkages=shrink)
+        acc[how] = ag.calibrate(g).correct
+    assert acc["whitened"] > acc["plain"] + 0.2, acc
+    w = ag.build_gallery(x, labels, shots=10).transform
+    assert w.shrinkage < 1 and w.scores and max(s for _, s in w.scores) > 0.8, w.scores
+
+
+def test_the_shrinkage_is_chosen_from_the_references_alone():
+    """Held-back rows relabelled at random (and changed) leave the whitening as it was."""
+    x, labels = anisotropic_classes(seed=1)
+    refs = np.concatenate([np.flatnonzero(labels == m)[:10] for m in np.unique(labels)])
+    held = np.setdiff1d(np.arange(len(labels)), refs)
+    x, labels = x[np.r_[refs, held]], labels[np.r_[refs, held]]  # references first
+    held = np.arange(len(refs), len(labels))
+    g = ag.build_gallery(x, labels, shots=10)
+    shuffled = labels.copy()
+    shuffled[held] = np.random.default_rng(5).permutation(labels[held])
+    moved = x.copy()
+    moved[held] += np.random.default_rng(6).normal(size=moved[held].shape)
+    for other in (ag.build_gallery(x, shuffled, shots=10),
+                  ag.build_gallery(moved, labels, shots=10)):
+        assert other.transform.shrinkage == g.transform.shrinkage
+        assert other.transform.scores == g.transform.scores
+        assert np.allclose(other.transform.matrix, g.transform.matrix)
+        assert np.allclose(other.centroids, g.centroids)
+    # ... while the references' own labels do count.
+    assert wh.choose_whitening(x[:0], labels[:0]).matrix is None  # nothing to learn from
 
 
 def test_threshold_gives_the_asked_false_accept_rate_on_held_out_models():

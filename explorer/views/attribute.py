@@ -1,7 +1,8 @@
 """The Attribute tab: drop images (or name a server folder) and read who made them.
 
 The verdict table (nearest generators, cosine, "unknown" under the calibrated
-threshold), the threshold's measured false-accept rate, the detected lattice, and the
+threshold), the threshold's measured false-accept rate, one line on the features and the
+transform the cosines were taken in, the detected lattice, and the
 evidence: the images' mean spectrum beside the nearest generator's and the real
 photos', and their radial profiles. The answer downloads as JSON.
 """
@@ -40,6 +41,7 @@ def verdict_markdown(r: AttributeResult | None) -> str:
         f"{len(r.gallery)} models out in turn, {c.impostors} images); held-back images of "
         f"known models are attributed correctly {100 * c.correct:.1f} % of the time, and "
         f"above the threshold {100 * c.accept:.1f} %.",
+        f"*{r.method()}*",
         f"Upsampling lattice: {lattice}.",
         f"Mean spectrum vs the nearest generator **{r.nearest_model}**: "
         + (f"{r.distance_nearest_db:.2f} dB" if r.distance_nearest_db is not None else "n/a")
@@ -106,8 +108,8 @@ class AttributeView(pn.viewable.Viewer):
             return pn.pane.Bokeh(fig)
 
         self._layout = pn.Column(
-            pn.pane.Markdown("Who made these images? Each is embedded by the extractor and "
-                             "set against the shipped zoo (10 reference images per entry) "
+            pn.pane.Markdown("Who made these images? Each is embedded by the extractor, its "
+                             "residual spectrum read beside, and set against the shipped zoo (10 reference images per entry) "
                              "and any models added from the Embeddings tab.",
                              sizing_mode="stretch_width"),
             status_row(s, "att"), self.readout,

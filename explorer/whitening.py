@@ -1,0 +1,148 @@
+"""Within-class whitening of attribution features, learnt from the reference images only.
+
+Nearest-centroid cosine treats every direction of the feature space alike, but the
+images of one generator scatter far more along some directions (content, seeds) than
+along others (its fingerprint). Whitening divides that within-class scatter out:
+
+  1. rows made unit length and projected on the first at most :data:`MAX_DIMS` right
+     singular vectors of the references (there are far fewer references than feature
+     dimensions). Not centred on the references' mean: the centroids of models that
+     make that mean sum to zero around it, which makes a model outside the gallery
+     look closer to them than they are to each other, and with one or two models
+     leaves nothing of a centroid (the 2-fold cross-validation below also preferred
+     it uncentred on the shipped zoo: 0.858 against 0.842);
+  2. the pooled within-class covariance ``C`` of the references (each row minus its own
+     model's reference mean), shrunk toward a scaled identity,
+     ``(1 - a) C + a tr(C) / d I``, so that directions seen in few references are not
+     blown up; ``a = 1`` is no whitening (the projection only);
+  3. ``x -> C_a^(-1/2) P^T x``, made unit length again: cosine similarity there.
+
+The shrinkage ``a`` is chosen from :data:`SHRINKAGES` by cross-validation *inside the
+references*: each model's references split in two halves (its first half, its second),
+the whitening learnt on one half and nearest-centroid accuracy measured on the other,
+both ways; the best mean accuracy wins, a tie goes to the larger shrinkage (the more
+conservative transform). No held-back image takes part in any of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_DIMS = 100
+SHRINKAGES = (0.03, 0.1, 0.3, 1.0)
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+@dataclass(frozen=True, eq=False)
+class Whitening:
+    """``x -> unit(unit(x) @ matrix)``; ``matrix`` ``None``: ``unit(x)`` alone.
+
+    Attributes:
+        matrix: ``(D, d)``, ``P C_a^(-1/2)``.
+        shrinkage: the ``a`` used; ``None`` for no whitening.
+        scores: ``(a, cross-validated accuracy)`` for each candidate, as chosen.
+    """
+
+    matrix: np.ndarray | None = None
+    shrinkage: float | None = None
+    scores: tuple[tuple[float, float], ...] = ()
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = unit(x)
+        if self.matrix is None:
+            return x.astype(np.float32)
+        return unit(x @ self.matrix).astype(np.float32)
+
+    @property
+    def dims(self) -> int | None:
+        return None if self.matrix is None else int(self.matrix.shape[1])
+
+    def describe(self) -> str:
+        if self.matrix is None:
+            return "no whitening"
+        cv = ", ".join(f"{a:g}: {s:.2f}" for a, s in self.scores)
+        return (f"within-class whitening of the references ({self.dims} dims, shrinkage "
+                f"{self.shrinkage:g}, chosen by 2-fold cross-validation in the references"
+                + (f": {cv}" if cv else "") + ")")
+
+    def to_dict(self) -> dict:
+        return {"whitened": self.matrix is not None, "dims": self.dims,
+                "shrinkage": self.shrinkage,
+                "cross_validation": [{"shrinkage": a, "accuracy": round(s, 4)}
+                                     for a, s in self.scores]}
+
+
+def fit_whitening(x: np.ndarray, labels: Sequence[str], shrinkage: float,
+                  max_dims: int = MAX_DIMS) -> Whitening:
+    """The whitening of references ``x`` ``(N, D)`` with model ``labels``, shrinkage
+    ``a`` in ``[0, 1]`` (see the module docstring); ``a = 1`` keeps the projection only."""
+    if not 0 <= shrinkage <= 1:
+        raise ValueError(f"shrinkage {shrinkage} must lie in [0, 1]")
+    x = unit(x)
+    lab = np.asarray(labels)
+    _, s, vt = np.linalg.svd(x, full_matrices=False)
+    rank = int((s > 1e-8 * max(s[0], 1e-30)).sum()) if len(s) else 0
+    if rank == 0:
+        return Whitening()
+    proj = vt[:min(max_dims, rank)].T  # (D, d)
+    z = x @ proj
+    within = z.copy()
+    for name in np.unique(lab):
+        rows = lab == name
+        within[rows] -= z[rows].mean(0)
+    d = proj.shape[1]
+    cov = within.T @ within / len(within)
+    scale = np.trace(cov) / d
+    if scale <= 1e-12:  # every model's references identical: nothing to whiten
+        scale, cov, shrinkage = 1.0, np.eye(d), 1.0
+    cov = (1 - shrinkage) * cov + shrinkage * scale * np.eye(d)
+    ev, vec = np.linalg.eigh(cov)
+    ev = np.maximum(ev, 1e-12 * ev.max())
+    return Whitening(proj @ (vec / np.sqrt(ev)), float(shrinkage))
+
+
+def nearest_centroid_accuracy(w: Whitening, ref: np.ndarray, ref_labels: np.ndarray,
+                              query: np.ndarray, query_labels: np.ndarray) -> float:
+    names = list(dict.fromkeys(ref_labels.tolist()))
+    zr = w(ref)
+    cents = unit(np.stack([zr[ref_labels == n].mean(0) for n in names]))
+    pred = np.asarray(names)[(w(query) @ cents.T).argmax(1)]
+    return float((pred == query_labels).mean())
+
+
+def choose_whitening(x: np.ndarray, labels: Sequence[str],
+                     shrinkages: Sequence[float] = SHRINKAGES,
+                     max_dims: int = MAX_DIMS) -> Whitening:
+    """The whitening of references ``x`` with the shrinkage chosen by 2-fold
+    cross-validation inside them (module docstring). Models with fewer than 2
+    references sit the cross-validation out; fewer than 2 models left, or no
+    candidate: no whitening."""
+    x = np.asarray(x, dtype=np.float64)
+    lab = np.asarray(labels)
+    halves = np.zeros(len(lab), dtype=int)  # 0: first half of its model's rows, 1: second
+    usable = np.zeros(len(lab), dtype=bool)
+    for name in dict.fromkeys(lab.tolist()):
+        rows = np.flatnonzero(lab == name)
+        if len(rows) >= 2:
+            halves[rows[(len(rows) + 1) // 2:]] = 1
+            usable[rows] = True
+    if not shrinkages or len(set(lab[usable].tolist())) < 2:
+        return Whitening()
+    scores = []
+    for a in shrinkages:
+        acc = []
+        for fit in (0, 1):
+            ref, query = usable & (halves == fit), usable & (halves != fit)
+            w = fit_whitening(x[ref], lab[ref], a, max_dims)
+            acc.append(nearest_centroid_accuracy(w, x[ref], lab[ref], x[query], lab[query]))
+        scores.append((float(a), float(np.mean(acc))))
+    best = max(scores, key=lambda s: (round(s[1], 9), s[0]))[0]
+    chosen = fit_whitening(x, lab, best, max_dims)
+    return Whitening(chosen.matrix, chosen.shrinkage, tuple(scores))
