@@ -59,7 +59,17 @@ def test_processing_known_values():
     assert r.shape == (6, 3, 16, 16)
 
 
+def test_jpeg_codes_each_image_at_its_own_quality_as_one_at_a_time_would():
+    x = bundled_crops(32, 6, seed=3)
+    qs = [60, 70, 80, 90, 95, 100]
+    batch = jpeg(x, qs)  # several images: coded on threads
+    assert torch.equal(batch, torch.cat([jpeg(x[i:i + 1], q) for i, q in enumerate(qs)]))
+    assert not torch.equal(batch[0], jpeg(x[:1], 100)[0])  # the quality is used
+    assert jpeg(x[:0], 90).shape == (0, 3, 32, 32)
+
+
 @pytest.mark.parametrize("call, match", [
+    (lambda x: jpeg(x, [90, 90]), "2 JPEG qualities for 1 images"),
     (lambda x: jpeg(x, 0), "JPEG quality"), (lambda x: rescale(x, 0), "resize factor"),
     (lambda x: blur(x, -1), "blur sigma"), (lambda x: add_noise(x, float("nan")), "noise std"),
     (lambda x: shift(x, -1), "shift"),

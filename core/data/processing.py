@@ -48,7 +48,7 @@ def jpeg(x: torch.Tensor, quality: int | Sequence[int]) -> torch.Tensor:
     encoder, 4:2:0 chroma) and read it back: ``(B, 3, H, W) -> (B, 3, H, W)``, quantised
     to 8 bits on the way. The batch crosses to the CPU once and its images are coded on
     a few threads."""
-    qs = [quality] * len(x) if isinstance(quality, int) else list(quality)
+    qs = list(quality) if isinstance(quality, (list, tuple)) else [quality] * len(x)
     if len(qs) != len(x):
         raise InvalidInputError(f"{len(qs)} JPEG qualities for {len(x)} images")
     qs = [check_int("JPEG quality", q, 1, 100) for q in qs]
