@@ -58,7 +58,7 @@ class Whitening:
         x = unit(x)
         if self.matrix is None:
             return x.astype(np.float32)
-        return unit(x @ self.matrix).astype(np.float32)
+        return unit(x.astype(np.float32) @ self.matrix).astype(np.float32)
 
     @property
     def dims(self) -> int | None:
@@ -87,11 +87,14 @@ def fit_whitening(x: np.ndarray, labels: Sequence[str], shrinkage: float,
         raise ValueError(f"shrinkage {shrinkage} must lie in [0, 1]")
     x = unit(x)
     lab = np.asarray(labels)
-    _, s, vt = np.linalg.svd(x, full_matrices=False)
-    rank = int((s > 1e-8 * max(s[0], 1e-30)).sum()) if len(s) else 0
+    # Right singular vectors from the (N, N) Gram matrix: N references << D features.
+    ev, u = np.linalg.eigh(x @ x.T)
+    ev, u = ev[::-1], u[:, ::-1]
+    rank = int((ev > 1e-10 * max(ev[0], 1e-30)).sum()) if len(ev) else 0
     if rank == 0:
         return Whitening()
-    proj = vt[:min(max_dims, rank)].T  # (D, d)
+    k = min(max_dims, rank)
+    proj = x.T @ (u[:, :k] / np.sqrt(ev[:k]))  # (D, d), orthonormal columns
     z = x @ proj
     within = z.copy()
     for name in np.unique(lab):
@@ -105,7 +108,7 @@ def fit_whitening(x: np.ndarray, labels: Sequence[str], shrinkage: float,
     cov = (1 - shrinkage) * cov + shrinkage * scale * np.eye(d)
     ev, vec = np.linalg.eigh(cov)
     ev = np.maximum(ev, 1e-12 * ev.max())
-    return Whitening(proj @ (vec / np.sqrt(ev)), float(shrinkage))
+    return Whitening((proj @ (vec / np.sqrt(ev))).astype(np.float32), float(shrinkage))
 
 
 def nearest_centroid_accuracy(w: Whitening, ref: np.ndarray, ref_labels: np.ndarray,
