@@ -149,6 +149,9 @@ def test_an_uploaded_image_gets_its_generator_and_the_answer_exports(world):
     assert d["format"] == "fpx.attribution/1" and d["verdicts"][0]["image"].endswith("query.png")
     assert d["evidence"]["spectral_distance_to_real_db"] > 0
     assert d["lattice"]["images"] == 1
+    assert d["method"]["features"] == af.BOTH and d["method"]["features_note"] == ""
+    assert d["method"]["transform"]["shrinkage"] in (None, *wh.SHRINKAGES)
+    assert r.method().startswith("Features: extractor embedding + blur-residual log spectrum")
     assert r.shown.size == 32 and r.report.size == SIZE  # evidence at the zoo's size
 
 
@@ -167,6 +170,29 @@ def test_a_server_folder_of_images_is_attributed_and_leaving_its_model_out_says_
     unknown = sum(v.answer == ag.UNKNOWN for v in s.result.verdicts)
     assert s.result.removed == ("m0",) and "m0" not in s.result.gallery
     assert unknown >= 8, [v.nearest[0] for v in s.result.verdicts]
+
+
+def test_a_gallery_file_whose_images_are_gone_falls_back_to_the_embeddings(world):
+    """A model added from the Embeddings tab keeps only its images' paths: once they are
+    deleted its spectra cannot be read, and the whole gallery is compared on the
+    embeddings alone, said in the answer's method line."""
+    from core.extractor import EmbeddingSet
+    from explorer.image_sets import cached_embeddings, gallery_folder
+
+    s = attribute_state(world)
+    extractor = s.extractors[s.extractor]
+    kept = cached_embeddings(ImageSet("m2", world / "gallery" / "m2"), extractor, s.runs)
+    gone = [str(world / "deleted" / f"{i}.png") for i in range(len(kept.paths))]
+    folder = gallery_folder(s.runs, extractor)
+    folder.mkdir(parents=True)
+    EmbeddingSet(kept.embeddings, gone, ("added",) * len(gone)).save(folder / "added.npz")
+    s.set_uploads([("q.png", (world / "gallery" / "m1" / "025.png").read_bytes())])
+    s.wait()
+    assert s.message == "", s.message
+    r = s.result
+    assert "added" in r.gallery and r.features == af.EMBEDDING
+    assert "no longer on disk" in r.why and "Spectra left out" in r.method()
+    assert r.verdicts[0].nearest[0][0] == "m1"
 
 
 @pytest.mark.parametrize("case", ["not an image", "empty", "outside roots", "no folder"])
