@@ -250,6 +250,14 @@ class Run:
         return (step < self.steps and not self.stopped
                 and (self.stop_after is None or step < self.stop_after))
 
+    def set_steps(self, steps: int) -> None:
+        """Change the run's length while it runs (a timed run knows it once it has measured
+        its pace); the progress bar follows."""
+        self.steps = steps
+        if self._bar is not None:
+            self._bar.total = steps
+            self._bar.refresh()
+
     def log(self, record: dict) -> None:
         """Rank 0: one line of ``metrics.jsonl`` and a tick of the progress bar.
 

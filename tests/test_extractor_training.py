@@ -15,7 +15,7 @@ from core.errors import InvalidInputError
 from core.extractor import Extractor, ExtractorConfig, load_checkpoint, load_extractor
 from core.extractor.augment import Augmentations, augment
 from core.extractor.sizes import training_view
-from core.extractor.train import PRESETS, TrainConfig, train
+from core.extractor.train import PRESETS, CosineSchedule, TrainConfig, steps_in_time, train
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,6 +59,36 @@ def test_train_config_sizes_round_trip_and_validate():
     assert PRESETS["cpu"].step_sizes == (64,)
     with pytest.raises(InvalidInputError, match="training size"):
         TrainConfig(sizes=(8,))
+
+
+def test_steps_in_time_and_a_schedule_whose_total_moves():
+    assert steps_in_time(20, 0.5, 10.0, 1000) == 40
+    assert steps_in_time(20, 0.5, -3.0, 1000) == 20  # out of time: the run ends now
+    assert steps_in_time(20, 0.001, 1e6, 300) == 300  # never beyond the cap
+    s = CosineSchedule(warmup=10, total=100)
+    assert s(0) == pytest.approx(0.1) and s(10) == 1.0 and s(100) == 0.0
+    s.total = 50  # a timed run's decision: the cosine now ends at 50
+    assert s(30) == pytest.approx(0.5) and s(50) == 0.0
+
+
+@pytest.mark.slow
+def test_a_timed_run_sets_its_total_from_its_pace(tmp_path):
+    # all the time in the world: the cap (here --steps), annealed to 0 at its end
+    record = train("tiny", tmp_path / "long", steps=24, minutes=1000, quiet=True)
+    assert record["step"] == 24 and record["lr"] == 0.0
+    # no time left once the pace is known (the bank alone outlasts 0.6 s): the run ends
+    # at the decision step, 20, and records it so that --steps 20 reproduces it
+    record = train("tiny", tmp_path / "short", steps=60, minutes=0.01, quiet=True)
+    assert record["step"] == 20 and not record.get("interrupted")
+    config = json.loads((tmp_path / "short" / "config.json").read_text())
+    assert config["steps"] == 20 and config["minutes"] == 0.01
+    made = json.loads((tmp_path / "short" / "extractor" / "extractor.json").read_text())
+    assert made["made_by"]["command"].endswith("--steps 20") and made["made_by"]["steps"] == 20
+    assert load_checkpoint(tmp_path / "short" / "checkpoint.pt")["step"] == 20
+    with pytest.raises(InvalidInputError, match="^--minutes starts a run"):
+        train("tiny", tmp_path / "short", resume=True, minutes=5, quiet=True)
+    with pytest.raises(InvalidInputError, match="--minutes"):
+        train("tiny", tmp_path / "bad", minutes=float("nan"), quiet=True)
 
 
 @pytest.mark.slow

@@ -55,6 +55,10 @@ def register(sub) -> None:
     p.add_argument("--augment", action="store_true", default=None,
                    help="random JPEG (q60-100), resize (x0.5-1.5), blur and noise on "
                         "every batch")
+    p.add_argument("--minutes", type=float, metavar="M",
+                   help="end the whole run within M minutes: the total steps are set to "
+                        "what fits once the warmup has shown the pace (at most the "
+                        "preset's or --steps)")
 
     p = command(sub, "bank", run_bank_sample, device=True,
                 help="build a synthetic bank and sample images from it")
@@ -137,7 +141,7 @@ def run_train(args) -> int:
 
     record = train(args.preset, args.out, resume=args.resume, device=args.device,
                    steps=args.steps, sizes=args.sizes, augment=args.augment,
-                   batch=args.batch, seed=args.seed)
+                   batch=args.batch, seed=args.seed, minutes=args.minutes)
     if record:
         print_json(record)
     return EXIT_INTERRUPTED if record.get("interrupted") else 0

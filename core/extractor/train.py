@@ -32,7 +32,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from core.checkpoints import checkpoint_step, require, require_finite, restoring
 from core.data import bundled_crops
-from core.errors import FpxError, InvalidInputError, check_int
+from core.errors import FpxError, InvalidInputError, check_int, check_real
 from core.extractor.augment import Augmentations
 from core.extractor.augment import augment as augment_batch
 from core.extractor.checkpoint import CHECKPOINT_FORMAT, export_extractor
@@ -138,13 +138,30 @@ def _sub_crop(crops: torch.Tensor, size: int, g: torch.Generator) -> torch.Tenso
     return crops[..., top:top + size, left:left + size]
 
 
-def cosine_schedule(warmup: int, total: int):
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / max(1, warmup)
-        progress = (step - warmup) / max(1, total - warmup)
+class CosineSchedule:
+    """Learning-rate factor: linear warmup over ``warmup`` steps, then a cosine to 0 at
+    ``total``. A callable object, so that LambdaLR saves its fields in checkpoints and a
+    timed run (``minutes``) can set ``total`` once it knows its pace."""
+
+    def __init__(self, warmup: int, total: int):
+        self.warmup, self.total = warmup, total
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / max(1, self.warmup)
+        progress = (step - self.warmup) / max(1, self.total - self.warmup)
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return factor
+
+
+cosine_schedule = CosineSchedule
+
+
+def steps_in_time(step: int, seconds_per_step: float, seconds_left: float, cap: int) -> int:
+    """The total steps of a run now at ``step`` whose remaining steps, at
+    ``seconds_per_step`` each, fit in ``seconds_left``: never under ``step`` (a run out of
+    time ends now), never over ``cap``."""
+    more = cap if seconds_per_step <= 0 else int(max(0.0, seconds_left) / seconds_per_step)
+    return max(step, min(cap, step + more))
 
 
 def _bank(config: TrainConfig, out: Path, env: Dist, log) -> SyntheticBank:
@@ -218,7 +235,7 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
           device: str = "auto", steps: int | None = None, stop_after: int | None = None,
           quiet: bool = False, sizes: tuple[int, ...] | None = None,
           augment: bool | None = None, batch: int | None = None,
-          seed: int | None = None) -> dict:
+          seed: int | None = None, minutes: float | None = None) -> dict:
     """Run (or resume) training; return the last metrics record (rank 0; ``{}`` elsewhere).
 
     A run that ends before its last step (a stop signal, or ``stop_after``) returns its
@@ -236,6 +253,11 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
             brings ``images_per_model`` images).
         seed: override the preset's seed (initial weights, data order; the bank keeps its
             own seed, so runs that differ only here share one bank).
+        minutes: end the whole run (bank included) within this time: once the warmup
+            (at least 20 steps) has shown the pace, the total steps are set to what fits,
+            at most the preset's (or ``steps``); the cosine schedule follows the new
+            total, ``config.json`` and the exported command record it (``--steps N``
+            reproduces the run). No checkpoint is written before that decision.
         stop_after: stop once this step is reached, as if the process had been killed
             there: no checkpoint beyond the regular ones (for tests).
     """
@@ -252,6 +274,12 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
         config = dataclasses.replace(config, models_per_batch=batch)
     if seed is not None:
         config = dataclasses.replace(config, seed=seed)
+    started = time.perf_counter()
+    if minutes is not None:
+        minutes = check_real("--minutes", minutes, 0.01, 100_000)
+        if resume:
+            raise InvalidInputError("--minutes starts a run; continue a timed run with "
+                                    "--resume --steps N (N from its config.json)")
     unit = max(2 ** spec.down for spec in config.bank.specs())  # before any work
     if any(s % unit or s < 2 * unit for s in config.step_sizes):
         raise InvalidInputError(f"training sizes {list(config.step_sizes)} must be multiples "
@@ -267,7 +295,8 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
         state = run.load(resume)
         if state is not None:
             _check_resumable(state, config, env, run.checkpoint_path)
-        run.write_json("config.json", {"preset": preset, **config.to_dict()})
+        timed = {"minutes": minutes} if minutes is not None else {}
+        run.write_json("config.json", {"preset": preset, **timed, **config.to_dict()})
 
         # data: a bank of synthetic generators, and the real crops they are fed
         bank = _bank(config, out, env, log)
@@ -289,8 +318,8 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
             if env.enabled else model
         opt = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                 weight_decay=config.weight_decay)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_schedule(config.warmup,
-                                                                       config.steps))
+        schedule = CosineSchedule(config.warmup, config.steps)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
         sampler = torch.Generator().manual_seed(config.seed * 1000 + env.rank)
         step = 0
         if state is not None:
@@ -306,6 +335,9 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
         record: dict = {}
         autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cuda
                     else contextlib.nullcontext())
+        # a timed run sets its total once the warmup has shown the pace
+        decide_at = min(config.steps, max(config.warmup, 20)) if timed else None
+        pace_from = (step, time.perf_counter())
         with run.loop(step):
             while run.more(step):
                 t0 = time.perf_counter()
@@ -344,8 +376,26 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
                         record.update(evaluate(model, held))
                     run.log(record)
 
+                if decide_at is not None:
+                    now = time.perf_counter()
+                    if step == min(5, decide_at - 1):  # first steps (allocations) left out
+                        pace_from = (step, now)
+                    elif step >= decide_at:
+                        per_step = (now - pace_from[1]) / max(1, step - pace_from[0])
+                        left = started + 60 * minutes - now - 10  # 10 s: export
+                        total = env.gather(steps_in_time(step, 1.03 * per_step, left,
+                                                         config.steps))[0]
+                        config = dataclasses.replace(config, steps=total)
+                        schedule.total = total
+                        run.set_steps(total)
+                        run.write_json("config.json", {"preset": preset, **timed,
+                                                       **config.to_dict()})
+                        log(f"timed run: {per_step * 1000:.0f} ms a step, {total} steps "
+                            f"end within {minutes:g} min")
+                        decide_at = None
+
                 # checkpoint: every rank's sampler state, so that --resume is exact
-                if run.checkpoint_due(step):
+                if run.checkpoint_due(step) and (decide_at is None or run.stopped):
                     samplers = env.gather(sampler.get_state())
                     run.save({"preset": preset, "config": json.dumps(config.to_dict()),
                               "step": step, "world_size": env.world,
