@@ -152,6 +152,9 @@ def test_an_uploaded_image_gets_its_generator_and_the_answer_exports(world):
     assert d["method"]["features"] == af.BOTH and d["method"]["features_note"] == ""
     assert d["method"]["transform"]["shrinkage"] in (None, *wh.SHRINKAGES)
     assert r.method().startswith("Features: extractor embedding + blur-residual log spectrum")
+    from explorer.views.attribute import verdict_markdown
+
+    assert f"*{r.method()}*" in verdict_markdown(r).splitlines()  # one line on the page
     assert r.shown.size == 32 and r.report.size == SIZE  # evidence at the zoo's size
 
 
