@@ -67,10 +67,9 @@ class Whitening:
     def describe(self) -> str:
         if self.matrix is None:
             return "no whitening"
-        cv = ", ".join(f"{a:g}: {s:.2f}" for a, s in self.scores)
-        return (f"within-class whitening of the references ({self.dims} dims, shrinkage "
-                f"{self.shrinkage:g}, chosen by 2-fold cross-validation in the references"
-                + (f": {cv}" if cv else "") + ")")
+        how = ", chosen by cross-validation in them" if self.scores else ""
+        return (f"whitened within class on the reference images ({self.dims} dims, "
+                f"shrinkage {self.shrinkage:g}{how})")
 
     def to_dict(self) -> dict:
         return {"whitened": self.matrix is not None, "dims": self.dims,

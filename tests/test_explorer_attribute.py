@@ -364,7 +364,7 @@ def zoo_measured(tmp_path_factory):
            "target": far, **rates, **{f"plain_{k}": v for k, v in before.items()}}
     print("\nzoo attribution, 10 shots:", {k: (round(v, 3) if isinstance(v, float) else v)
                                            for k, v in out.items()})
-    print("whitening:", t.describe())
+    print("whitening:", t.describe(), t.scores)
     print("per entry:", {k: round(v, 3) for k, v in ours["per_entry"].items()})
     return out
 
