@@ -8,9 +8,10 @@ any models the user added from the Embeddings tab with the same extractor (a fol
 uploads, held-out bank samples: :func:`explorer.image_sets.gallery_folder`). Each image
 gets its nearest models and a verdict, "unknown" under a threshold calibrated on
 held-out models (:mod:`explorer.attribution_gallery`), in a within-class whitened
-space learnt from the gallery's reference images (:mod:`explorer.whitening`). The evidence is spectral: the
-images' mean spectrum and detected upsampling lattice (:func:`core.analysis.analyse_paths`,
-as ``fpx spectrum``) against the nearest generator's and the real photos'.
+space learnt from the gallery's reference images (:mod:`explorer.whitening`). The
+evidence is spectral: the images' mean spectrum and detected upsampling lattice
+(:func:`core.analysis.analyse_paths`, as ``fpx spectrum``) against the nearest
+generator's and the real photos'.
 """
 
 from __future__ import annotations

@@ -109,8 +109,9 @@ class AttributeView(pn.viewable.Viewer):
 
         self._layout = pn.Column(
             pn.pane.Markdown("Who made these images? Each is embedded by the extractor, its "
-                             "residual spectrum read beside, and set against the shipped zoo (10 reference images per entry) "
-                             "and any models added from the Embeddings tab.",
+                             "residual spectrum read beside, and set against the shipped "
+                             "zoo (10 reference images per entry) and any models added "
+                             "from the Embeddings tab.",
                              sizing_mode="stretch_width"),
             status_row(s, "att"), self.readout,
             flow(pane("images"), pane("nearest"), pane("real"), pane("profiles")),
