@@ -99,6 +99,9 @@ class AttributeResult:
             not a zoo entry; real_report: the zoo's real photos'.
         distance_nearest_db, distance_real_db: spectral distances of radial profiles.
         compute_ms: wall time.
+        design: the shipped design heads' guess for the set (field -> value ->
+            probability, :data:`DESIGN_FIELDS`), or ``None`` when no heads were fitted
+            on this extractor (:func:`design_guess`).
     """
 
     verdicts: tuple[ag.Verdict, ...]
@@ -117,6 +120,7 @@ class AttributeResult:
     distance_nearest_db: float | None
     distance_real_db: float
     compute_ms: float
+    design: dict | None = None
 
     def method(self) -> str:
         """One line: the features and the transform the answer used."""
@@ -138,6 +142,7 @@ class AttributeResult:
                          "spectral_distance_to_nearest_db": self.distance_nearest_db,
                          "spectral_distance_to_real_db": round(self.distance_real_db, 3),
                          "residual": self.report.residual},
+            "design": self.design,
         }
 
     def to_json(self) -> str:
@@ -298,7 +303,40 @@ class AttributeState(param.Parameterized):
             gallery.names, tuple(self.removed),
             best, report, shown, near_report, real,
             d_near, float(spectral_distance(shown.profile, real.profile)),
-            (time.perf_counter() - t0) * 1000)
+            (time.perf_counter() - t0) * 1000, design_guess(folder, found.embeddings))
+
+
+# What the heads are shown for: on the zoo their upsampling beats the majority guess, their
+# period and normalization do not (docs/results.md, "Design-choice heads").
+DESIGN_FIELDS = ("upsampling",)
+
+
+@functools.lru_cache(maxsize=1)
+def _extractor_heads():
+    from core.parsing import load_heads
+    from core.parsing.fit import DEFAULT_HEADS
+
+    return load_heads(DEFAULT_HEADS).get("extractor")
+
+
+def design_guess(extractor: Path, embeddings) -> dict | None:
+    """What the shipped design heads say of a set of images (the mean per-image
+    probabilities of :data:`DESIGN_FIELDS`), when they were fitted on ``extractor``'s
+    embeddings; ``None`` for any other extractor, or when the heads cannot be read."""
+    import numpy as np
+    import torch
+
+    from core.parsing import check_extractor
+
+    try:
+        heads = _extractor_heads()
+        if heads is None:
+            return None
+        check_extractor(heads, extractor)
+        guess = heads.predict_set(torch.as_tensor(np.asarray(embeddings)))
+    except (FpxError, OSError):
+        return None
+    return {f: guess[f] for f in DESIGN_FIELDS if f in guess}
 
 
 _calibrations: dict[tuple, tuple[ag.Gallery, ag.Calibration, str, str]] = {}

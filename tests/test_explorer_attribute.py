@@ -156,6 +156,27 @@ def test_an_uploaded_image_gets_its_generator_and_the_answer_exports(world):
 
     assert f"*{r.method()}*" in verdict_markdown(r).splitlines()  # one line on the page
     assert r.shown.size == 32 and r.report.size == SIZE  # evidence at the zoo's size
+    # the shipped extractor has design heads: their upsampling guess, shown and exported
+    up = d["design"]["upsampling"]
+    assert set(d["design"]) == {"upsampling"} and sum(up.values()) == pytest.approx(1, abs=1e-3)
+    assert list(up.values()) == sorted(up.values(), reverse=True)
+    best = next(iter(up))
+    assert any(line.startswith(f"Design guess: upsampling **{best}** {up[best]:.2f}")
+               for line in verdict_markdown(r).splitlines())
+
+
+def test_the_design_guess_needs_heads_fitted_on_that_extractor(tmp_path):
+    import shutil
+
+    from core.extractor import DEFAULT_EXTRACTOR
+    from explorer.attribute import design_guess
+
+    rows = np.random.default_rng(0).normal(size=(4, 128)).astype(np.float32)
+    assert design_guess(DEFAULT_EXTRACTOR, rows)["upsampling"]
+    other = shutil.copytree(DEFAULT_EXTRACTOR, tmp_path / "other")
+    weights = other / "extractor.safetensors"
+    weights.write_bytes(weights.read_bytes() + b" ")  # other weights, other identity
+    assert design_guess(other, rows) is None
 
 
 def test_a_server_folder_of_images_is_attributed_and_leaving_its_model_out_says_unknown(world):

@@ -25,6 +25,19 @@ from explorer.views.spectrum_lab import IMAGE_TYPES, MAX_UPLOAD, flow
 SHARED = "dB (one scale for the three)"
 
 
+def design_lines(design: dict | None) -> list[str]:
+    """The design heads' guess, with what it is worth on real generators."""
+    if not design:
+        return []
+    said = "; ".join(
+        f"{field} " + ", ".join(f"**{v}** {p:.2f}" if i == 0 else f"{v} {p:.2f}"
+                                for i, (v, p) in enumerate(list(probs.items())[:3]))
+        for field, probs in design.items())
+    return [f"Design guess: {said} (heads fitted on synthetic models only; they name "
+            f"the upsampling of 6 of the zoo's 11 nameable generators, the majority "
+            f"guess 5)."]
+
+
 def verdict_markdown(r: AttributeResult | None) -> str:
     """The answer as Markdown: verdict, calibration, lattice, per-image table."""
     if r is None:
@@ -43,6 +56,7 @@ def verdict_markdown(r: AttributeResult | None) -> str:
         f"above the threshold {100 * c.accept:.1f} %.",
         f"*{r.method()}*",
         f"Upsampling lattice: {lattice}.",
+        *design_lines(r.design),
         f"Mean spectrum vs the nearest generator **{r.nearest_model}**: "
         + (f"{r.distance_nearest_db:.2f} dB" if r.distance_nearest_db is not None else "n/a")
         + f"; vs real photos: {r.distance_real_db:.2f} dB (radial profiles, "
