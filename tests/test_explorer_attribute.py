@@ -154,14 +154,14 @@ def test_an_uploaded_image_gets_its_generator_and_the_answer_exports(world):
     assert r.method().startswith("Features: extractor embedding + blur-residual log spectrum")
     from explorer.views.attribute import verdict_markdown
 
-    assert f"*{r.method()}*" in verdict_markdown(r).splitlines()  # one line on the page
+    assert f"- *{r.method()}*" in verdict_markdown(r).splitlines()  # one line on the page
     assert r.shown.size == 32 and r.report.size == SIZE  # evidence at the zoo's size
     # the shipped extractor has design heads: their upsampling guess, shown and exported
     up = d["design"]["upsampling"]
     assert set(d["design"]) == {"upsampling"} and sum(up.values()) == pytest.approx(1, abs=1e-3)
     assert list(up.values()) == sorted(up.values(), reverse=True)
     best = next(iter(up))
-    assert any(line.startswith(f"Design guess: upsampling **{best}** {up[best]:.2f}")
+    assert any(line.startswith(f"- Design guess: upsampling **{best}** {up[best]:.2f}")
                for line in verdict_markdown(r).splitlines())
 
 

@@ -39,7 +39,8 @@ def design_lines(design: dict | None) -> list[str]:
 
 
 def verdict_markdown(r: AttributeResult | None) -> str:
-    """The answer as Markdown: verdict, calibration, lattice, per-image table."""
+    """The answer as Markdown: verdict; calibration, method, lattice, design guess and
+    spectral evidence as a list; the per-image table."""
     if r is None:
         return "*Drop one or more images in the sidebar, or type a server folder.*"
     c, grid = r.calibration, r.report.grid
@@ -49,15 +50,15 @@ def verdict_markdown(r: AttributeResult | None) -> str:
                f"candidate {grid.false_alarm:.3f})")
     lines = [
         f"### Verdict: {r.summary}",
-        f"Threshold cosine **{c.threshold:.3f}**: images of generators outside the gallery "
+        f"- Threshold cosine **{c.threshold:.3f}**: images of generators outside the gallery "
         f"are accepted at **{100 * c.far:.1f} %** (measured leaving each of "
         f"{len(r.gallery)} models out in turn, {c.impostors} images); held-back images of "
         f"known models are attributed correctly {100 * c.correct:.1f} % of the time, and "
         f"above the threshold {100 * c.accept:.1f} %.",
-        f"*{r.method()}*",
-        f"Upsampling lattice: {lattice}.",
-        *design_lines(r.design),
-        f"Mean spectrum vs the nearest generator **{r.nearest_model}**: "
+        f"- *{r.method()}*",
+        f"- Upsampling lattice: {lattice}.",
+        *(f"- {line}" for line in design_lines(r.design)),
+        f"- Mean spectrum vs the nearest generator **{r.nearest_model}**: "
         + (f"{r.distance_nearest_db:.2f} dB" if r.distance_nearest_db is not None else "n/a")
         + f"; vs real photos: {r.distance_real_db:.2f} dB (radial profiles, "
           f"{r.shown.size} px, blur residual).",
