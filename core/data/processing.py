@@ -11,9 +11,7 @@ draw from their own generator), and keeps the images' range. Sizes change only t
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,16 +22,6 @@ from PIL import Image
 from core.data.transforms import resize as _resize
 from core.errors import InvalidInputError, check_int, check_real
 from core.registry import file_under, lookup
-
-_CODER: ThreadPoolExecutor | None = None  # Pillow codes outside the GIL: images in parallel
-
-
-def _coder() -> ThreadPoolExecutor:
-    global _CODER
-    if _CODER is None:
-        _CODER = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1),
-                                    thread_name_prefix="fpx-jpeg")
-    return _CODER
 
 
 def _jpeg_one(arr: np.ndarray, quality: int) -> np.ndarray:
@@ -46,8 +34,7 @@ def _jpeg_one(arr: np.ndarray, quality: int) -> np.ndarray:
 def jpeg(x: torch.Tensor, quality: int | Sequence[int]) -> torch.Tensor:
     """Save each image as JPEG at ``quality`` (one for all, or one per image; Pillow's
     encoder, 4:2:0 chroma) and read it back: ``(B, 3, H, W) -> (B, 3, H, W)``, quantised
-    to 8 bits on the way. The batch crosses to the CPU once and its images are coded on
-    a few threads."""
+    to 8 bits on the way. The batch crosses to the CPU once; the result is contiguous."""
     qs = list(quality) if isinstance(quality, (list, tuple)) else [quality] * len(x)
     if len(qs) != len(x):
         raise InvalidInputError(f"{len(qs)} JPEG qualities for {len(x)} images")
@@ -56,9 +43,10 @@ def jpeg(x: torch.Tensor, quality: int | Sequence[int]) -> torch.Tensor:
         return x.clone()
     arrs = ((x.detach().cpu().permute(0, 2, 3, 1) + 1) * 127.5).round().clamp(0, 255) \
         .byte().numpy()
-    decoded = list(_coder().map(_jpeg_one, arrs, qs)) if len(x) > 1 \
-        else [_jpeg_one(arrs[0], qs[0])]
-    return torch.from_numpy(np.stack(decoded)).permute(0, 3, 1, 2).to(x) / 127.5 - 1
+    decoded = [_jpeg_one(a, q) for a, q in zip(arrs, qs)]
+    # contiguous: a permuted (channels-last) result crashed DDP's backward on the CPU
+    y = torch.from_numpy(np.stack(decoded)).permute(0, 3, 1, 2).contiguous()
+    return y.to(x) / 127.5 - 1
 
 
 def rescale(x: torch.Tensor, factor: float) -> torch.Tensor:
