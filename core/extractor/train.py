@@ -153,9 +153,6 @@ class CosineSchedule:
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-cosine_schedule = CosineSchedule
-
-
 def steps_in_time(step: int, seconds_per_step: float, seconds_left: float, cap: int) -> int:
     """The total steps of a run now at ``step`` whose remaining steps, at
     ``seconds_per_step`` each, fit in ``seconds_left``: never under ``step`` (a run out of
