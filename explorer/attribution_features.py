@@ -1,14 +1,6 @@
-"""What the Attribute tab compares: the extractor's embedding beside the image's residual
-log spectrum, each made unit length, concatenated.
-
-The spectrum is the extractor's own input (:func:`core.extractor.inputs.extractor_input`,
-``spectrum`` of the ``blur`` residual: per channel, dB / 10, minus the image's mean
-level) on the frequency grid of a :data:`GRID`-px image, whatever the image's size, as
-the extractor's size policy reads it: a non-square image is cut to its largest centred
-square; a larger one into ``GRID``-px tiles whose spectra are averaged; a smaller one has
-its spectrum resampled onto the grid. ``3 * GRID * GRID`` values. The embedding says
-which design made an image; the spectrum keeps details of one model's fingerprint that
-the embedding was trained to forget (seeds of one design, two samplers of one DDPM).
+"""What the Attribute tab compares: the hybrid fingerprint of
+:mod:`core.extractor.hybrid`, the extractor's embedding beside the blur-residual log
+spectrum it reads (on a :data:`GRID`-px frequency grid), each made unit length.
 
 Spectra are read from the images' files (an :class:`~core.extractor.EmbeddingSet` keeps
 their paths, so gallery files saved from the Embeddings tab need nothing more) and
@@ -27,69 +19,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from core.errors import FpxError, InvalidInputError
 from core.extractor import EmbeddingSet
-from explorer.whitening import unit
+from core.extractor.hybrid import GRID, hybrid, spectra_of
 
-GRID = 32
 BOTH = "embedding+spectrum"
 EMBEDDING = "embedding"
 DESCRIPTIONS = {
     BOTH: "extractor embedding + blur-residual log spectrum (each unit length)",
     EMBEDDING: "extractor embedding",
 }
-
-
-def residual_spectrum(x: torch.Tensor, grid: int = GRID) -> torch.Tensor:
-    """Images ``(N, 3, H, W)`` in ``[-1, 1]`` (one shape) -> ``(N, 3 * grid * grid)``
-    blur-residual log spectra on the ``grid``-px frequency grid (module docstring)."""
-    from core.extractor.inputs import extractor_input
-    from core.extractor.sizes import resample_spectrum, square, tiles
-
-    x = x.float()
-    if x.shape[-1] != x.shape[-2]:
-        x = square(x)
-    s = x.shape[-1]
-    if s > grid:
-        t = tiles(x, grid)  # (N, T, 3, grid, grid)
-        n, k = t.shape[:2]
-        spec = extractor_input(t.reshape(n * k, *t.shape[2:]), "spectrum", "blur")
-        spec = spec.view(n, k, *spec.shape[1:]).mean(1)
-    else:
-        spec = extractor_input(x, "spectrum", "blur")
-        if s < grid:
-            spec = resample_spectrum(spec, grid)
-    return spec.flatten(1)
-
-
-def _load(path: str) -> torch.Tensor:
-    from core.data.images import ImageReadError, load_rgb
-    from core.data.transforms import to_signed, to_tensor
-
-    try:
-        return to_signed(to_tensor(load_rgb(path)))
-    except (ImageReadError, OSError) as err:
-        raise InvalidInputError(f"{path}: cannot read the image for its spectrum "
-                                f"({str(err).splitlines()[0][:120]})") from None
-
-
-def spectra_of(paths: Sequence[str], batch: int = 256) -> np.ndarray:
-    """``(N, 3 * GRID * GRID)`` float32 spectra of the image files, in order."""
-    out = np.zeros((len(paths), 3 * GRID * GRID), dtype=np.float32)
-    for start in range(0, len(paths), batch):
-        chunk = list(range(start, min(start + batch, len(paths))))
-        groups: dict[tuple, tuple[list, list]] = {}
-        for i in chunk:
-            image = _load(paths[i])
-            rows, images = groups.setdefault(tuple(image.shape), ([], []))
-            rows.append(i)
-            images.append(image)
-        for rows, images in groups.values():
-            with torch.no_grad():
-                out[rows] = residual_spectrum(torch.stack(images)).numpy()
-    return out
 
 
 _memo: dict[str, np.ndarray] = {}
@@ -138,11 +78,9 @@ def cached_spectra(paths: Sequence[str], runs: Path) -> np.ndarray:
 
 
 def combine(embeddings: np.ndarray, spectra: np.ndarray | None) -> np.ndarray:
-    """``[unit(embedding), unit(spectrum)]`` per row; the unit embedding alone without
-    spectra."""
-    if spectra is None:
-        return unit(embeddings).astype(np.float32)
-    return np.hstack([unit(embeddings), unit(spectra)]).astype(np.float32)
+    """``[unit(embedding), unit(spectrum)]`` per row (:func:`core.extractor.hybrid.hybrid`);
+    the unit embedding alone without spectra."""
+    return hybrid(embeddings, spectra)
 
 
 def gallery_features(sets: Sequence[EmbeddingSet], runs: Path

@@ -149,15 +149,41 @@ def test_cli_runs_end_to_end_on_tiny_settings(capsys, tmp_path):
     status, stdout, err = run(
         capsys, "bench", "transfer", folders, "--device", "cpu", "--pairs", 200,
         "--shots", 1, 2, "--open-shots", 2, "--episodes", 1, "--validation-models", 3,
-        "--validation-images", 4, "--baselines", "raw", "spectrum", "--json",
-        "--out", tmp_path / "out")
+        "--validation-images", 4, "--baselines", "raw", "spectrum", "input-spectrum",
+        "--hybrid", "--json", "--out", tmp_path / "out")
     assert status == 0, err
     report = json.loads(stdout)
-    assert {r["method"] for r in report["rows"]} == {"shipped", "raw", "spectrum", "probe"}
+    methods = {"shipped", "shipped+spectrum", "raw", "spectrum", "input-spectrum"}
+    assert {r["method"] for r in report["rows"]} == methods | {"probe"}
+    assert report["methods"]["shipped+spectrum"] == {
+        "label": "extractor shipped + its input spectrum", "kind": "extractor"}
     assert report["sets"][0]["models"] == 3 and report["sets"][0]["size"] == 32
-    assert set(report["thresholds"]) == {"shipped@32", "raw@32", "spectrum@32"}
+    assert set(report["thresholds"]) == {f"{m}@32" for m in methods}
     assert (tmp_path / "out" / "report.json").is_file()
     assert (tmp_path / "out" / "transfer_models.png").is_file()
+
+
+def test_hybrid_method_is_the_unit_embedding_beside_the_unit_input_spectrum():
+    from core.bench import extractor_method, hybrid_method
+    from core.extractor import load_extractor
+    from core.extractor.hybrid import GRID, input_spectrum
+
+    model = load_extractor(DEFAULT_EXTRACTOR)
+    x = torch.rand(5, 3, 48, 48, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    for small in ("spectrum", "native"):
+        method = hybrid_method(model, "e", small)
+        assert method.name == ("e+spectrum" if small == "spectrum" else "e_native+spectrum")
+        f = method.features(x).numpy()
+        d = model.config.embed_dim
+        assert f.shape == (5, d + 3 * GRID * GRID)
+        e = extractor_method(model, "e", small).features(x).numpy()
+        s = input_spectrum(x).numpy()
+        half = np.sqrt(0.5)  # each half unit length, the whole too
+        assert np.allclose(f[:, :d], half * e / np.linalg.norm(e, axis=1, keepdims=True),
+                           atol=1e-5)
+        assert np.allclose(f[:, d:], half * s / np.linalg.norm(s, axis=1, keepdims=True),
+                           atol=1e-5)
+        assert np.allclose(np.linalg.norm(f, axis=1), 1, atol=1e-5)
 
 
 def test_zoo_set_has_every_entry_and_its_design():

@@ -277,28 +277,6 @@ def residual_spectrum_features(folder: Path, size: int) -> np.ndarray:
     return torch.nn.functional.normalize(f, dim=1).numpy()
 
 
-def test_attribution_spectrum_is_the_extractor_input_on_its_grid():
-    """At the grid's size the feature is the extractor's input itself; larger images are
-    averaged over tiles, smaller ones resampled, non-square ones squared: same length."""
-    from core.extractor.inputs import extractor_input
-
-    x = torch_images((4, 3, af.GRID, af.GRID))
-    assert np.allclose(af.residual_spectrum(x).numpy(),
-                       extractor_input(x, "spectrum", "blur").flatten(1).numpy(), atol=1e-5)
-    tiled = torch_images((2, 3, 2 * af.GRID, 2 * af.GRID))
-    tiles = [tiled[..., r:r + af.GRID, c:c + af.GRID] for r in (0, af.GRID) for c in (0, af.GRID)]
-    mean = np.mean([af.residual_spectrum(t).numpy() for t in tiles], 0)
-    assert np.allclose(af.residual_spectrum(tiled).numpy(), mean, atol=1e-5)
-    for shape in ((2, 3, 20, 20), (2, 3, 40, 56), (2, 3, 24, 40)):
-        assert af.residual_spectrum(torch_images(shape)).shape == (2, 3 * af.GRID ** 2)
-
-
-def torch_images(shape):
-    import torch
-
-    return torch.rand(shape, generator=torch.Generator().manual_seed(0)) * 2 - 1
-
-
 def held_back_accuracy(features: np.ndarray, labels, far: float, shrinkages=()) -> dict:
     """Nearest centroid over the held-back images; ``shrinkages=()``: plain cosine."""
     g = ag.build_gallery(features, labels, shrinkages=shrinkages)

@@ -6,6 +6,9 @@ Baselines (features with no training on any model):
   * ``raw``: the pixels themselves;
   * ``spectrum``: the log magnitude spectrum of a 3x3 median residual, mean-pooled over
     the colour channels (Marra et al.'s residual, Durall et al.'s spectrum);
+  * ``input-spectrum``: the extractor's own input, the blur-residual log spectrum per
+    channel on a 32-px frequency grid (:func:`core.extractor.hybrid.input_spectrum`):
+    what the network reads, without the network;
   * ``radial``: the image's azimuthally averaged log spectrum plus the power law fitted
     to its tail above 1/8 cycles/pixel (decay, level, top, misfit; Dzanic et al.);
   * ``untrained``: the shipped extractor's network with random weights (seeded): what
@@ -16,7 +19,9 @@ Before the cosine, what every image shares is taken out, without labels (a
 level (as the extractor's input does: the fingerprint lies in the spectrum's shape),
 raw pixels the set's mean image, and the radial features, whose units differ (dB, an
 exponent), are standardised per feature over the set. Extractor embeddings are compared
-as ``fpx verify`` and ``identify`` compare them: unit vectors, as they are.
+as ``fpx verify`` and ``identify`` compare them: unit vectors, as they are. An
+extractor's *hybrid* method (:func:`hybrid_method`) puts its unit embedding beside its
+unit input spectrum (:mod:`core.extractor.hybrid`).
 
 The supervised linear probe (:func:`linear_probe`) is an upper reference, not a
 baseline: it learns from the test models' own gallery labels.
@@ -33,7 +38,7 @@ import torch
 
 from core.errors import InvalidInputError
 
-BASELINES = ("raw", "spectrum", "radial", "untrained")
+BASELINES = ("raw", "spectrum", "input-spectrum", "radial", "untrained")
 NORMALISE = ("none", "image", "centre", "standardise")
 TAIL_FREQUENCY = 0.125  # cycles/pixel: the power law is fitted above this (Dzanic's tail)
 
@@ -113,13 +118,42 @@ def extractor_features(model, small: str = "spectrum") -> Callable[[torch.Tensor
     return run
 
 
+def input_spectrum_features(x: torch.Tensor) -> torch.Tensor:
+    """``(N, 3, S, S) -> (N, 3 * 32 * 32)``: the extractor's input spectrum
+    (:func:`core.extractor.hybrid.input_spectrum`)."""
+    from core.extractor.hybrid import input_spectrum
+
+    return input_spectrum(x)
+
+
+def hybrid_method(model, name: str, small: str = "spectrum") -> Method:
+    """An extractor's hybrid fingerprint (:mod:`core.extractor.hybrid`): its unit embedding
+    by the size policy (``small`` as in :func:`extractor_features`) beside its unit input
+    spectrum."""
+    from core.extractor.hybrid import hybrid
+
+    embed = extractor_features(model, small)
+    spectrum = _batched(input_spectrum_features)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(hybrid(embed(x).numpy(), spectrum(x).numpy()))
+    native = " (fed natively)" if small == "native" else ""
+    return Method(f"{name}{'_native' if small == 'native' else ''}+spectrum",
+                  f"extractor {name}{native} + its input spectrum", run, "none", "extractor")
+
+
 def load_method(folder: str | Path, name: str, device: str | torch.device = "cpu", *,
                 small: str = "spectrum") -> Method:
     """An exported extractor (``fpx train``'s ``extractor/`` folder) as a method; with
     ``small="native"``, images under its crop size are fed as they are."""
     from core.extractor import load_extractor
 
-    model = load_extractor(folder, device)
+    return extractor_method(load_extractor(folder, device), name, small)
+
+
+def extractor_method(model, name: str, small: str = "spectrum") -> Method:
+    """A loaded extractor's embeddings as a method (``small`` as in
+    :func:`extractor_features`)."""
     if small == "native":
         return Method(f"{name}_native", f"extractor {name}, fed natively",
                       extractor_features(model, "native"), "none", "extractor")
@@ -150,6 +184,9 @@ def baseline_methods(names, reference: str | Path, seed: int,
     table = {"raw": Method("raw", "raw pixels", raw_features, "centre", "baseline"),
              "spectrum": Method("spectrum", "residual log spectrum", _batched(
                  spectrum_features), "image", "baseline"),
+             "input-spectrum": Method("input-spectrum", "blur-residual log spectrum (the "
+                                      "extractor's input)", _batched(input_spectrum_features),
+                                      "none", "baseline"),
              "radial": Method("radial", "radial profile + power-law tail", _batched(
                  radial_features), "standardise", "baseline")}
     out = []

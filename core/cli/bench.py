@@ -42,6 +42,10 @@ def register(sub) -> None:
     p.add_argument("--native", action="store_true",
                    help="also run each extractor on images under its crop size fed as they "
                         "are (default: the size policy resamples their spectrum)")
+    p.add_argument("--hybrid", action="store_true",
+                   help="also run each extractor's hybrid fingerprint: its embedding beside "
+                        "the blur-residual spectrum it reads, each unit length (the Attribute "
+                        "tab's features)")
     p.add_argument("--processing", nargs="+", choices=tuple(PROCESSING), default=["none"],
                    metavar="STEP", help="processing of the test images, one protocol each "
                                         f"(default none; valid: {', '.join(PROCESSING)})")
@@ -100,14 +104,15 @@ def run_transfer(args) -> int:
     from core.bench import (
         Protocol,
         baseline_methods,
+        extractor_method,
         folder_set,
-        load_method,
+        hybrid_method,
         run_transfer,
         synthetic_set,
         write_figures,
         zoo_set,
     )
-    from core.extractor import DEFAULT_EXTRACTOR
+    from core.extractor import DEFAULT_EXTRACTOR, load_extractor
     from core.runtime import resolve_device
 
     device = resolve_device(args.device)
@@ -117,11 +122,14 @@ def run_transfer(args) -> int:
     extractors = args.extractor or [DEFAULT_EXTRACTOR]
     methods, taken = [], set()
     for folder in extractors:
-        name = "shipped" if folder == DEFAULT_EXTRACTOR else _name(folder, taken)
+        name = ("shipped" if Path(folder).resolve() == DEFAULT_EXTRACTOR
+                else _name(folder, taken))
         taken.add(name)
-        methods.append(load_method(folder, name, device))
-        if args.native:
-            methods.append(load_method(folder, name, device, small="native"))
+        model = load_extractor(folder, device)
+        policies = ["spectrum", "native"] if args.native else ["spectrum"]
+        methods += [extractor_method(model, name, small) for small in policies]
+        if args.hybrid:
+            methods += [hybrid_method(model, name, small) for small in policies]
     reference = extractors[0]
     methods += baseline_methods(args.baselines, reference, args.seed, device)
     wanted = args.sets if args.sets is not None else ([] if args.folders else ["zoo"])

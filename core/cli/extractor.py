@@ -81,6 +81,7 @@ def register(sub) -> None:
     p = _embedding_command(sub, "verify", run_verify, "do two images come from the same model?")
     p.add_argument("folders", nargs="*", metavar="FOLDER")
     _add_embeddings(p)
+    _add_hybrid(p)
     p.add_argument("--pairs", type=int_range(2, MAX_COUNT), default=10_000,
                    help="image pairs drawn (default 10000, at most 1000000)")
     p.add_argument("--seed", type=seed, default=0)
@@ -93,10 +94,12 @@ def register(sub) -> None:
                         "--shots of each model)")
     p.add_argument("--shots", type=count, default=10)
     p.add_argument("--seed", type=seed, default=0)
+    _add_hybrid(p)
 
     p = _embedding_command(sub, "relate", run_relate, "which models are alike?")
     p.add_argument("folders", nargs="*", metavar="FOLDER")
     _add_embeddings(p)
+    _add_hybrid(p)
     add_out(p, "write dendrogram.png here")
 
 
@@ -111,6 +114,22 @@ def _embedding_command(sub, name: str, run, help: str):
 def _add_embeddings(p) -> None:
     p.add_argument("--embeddings", type=Path, metavar="FILE.npz",
                    help="use embeddings from fpx embed instead of folders")
+
+
+def _add_hybrid(p) -> None:
+    p.add_argument("--hybrid", action="store_true",
+                   help="compare the hybrid fingerprint: each embedding beside the image's "
+                        "blur-residual log spectrum, each unit length (read from the image "
+                        "files, also with --embeddings)")
+
+
+def _features(data: EmbeddingSet, args) -> EmbeddingSet:
+    """``data``, or its hybrid features with ``--hybrid``."""
+    if not getattr(args, "hybrid", False):
+        return data
+    from core.extractor.hybrid import hybrid_set
+
+    return hybrid_set(data)
 
 
 def _extractor(path: Path | None, device: str):
@@ -128,12 +147,12 @@ def _embedded(args) -> EmbeddingSet:
     from core.extractor.embeddings import EmbeddingSet, embed_folders
 
     if getattr(args, "embeddings", None):
-        return EmbeddingSet.load(args.embeddings)
+        return _features(EmbeddingSet.load(args.embeddings), args)
     if not args.folders:
         raise InvalidInputError("give image folders or --embeddings FILE.npz")
     model = _extractor(args.extractor, args.device)
-    return embed_folders(model, args.folders, notify=skipped,
-                         skip_unusable=args.skip_unusable)
+    return _features(embed_folders(model, args.folders, notify=skipped,
+                                   skip_unusable=args.skip_unusable), args)
 
 
 def run_train(args) -> int:
@@ -204,13 +223,13 @@ def run_identify(args) -> int:
     from core.extractor.evaluate import identify, split_gallery
 
     model = _extractor(args.extractor, args.device)
-    gallery = embed_folders(model, [args.gallery], notify=skipped,
-                            skip_unusable=args.skip_unusable)
+    gallery = _features(embed_folders(model, [args.gallery], notify=skipped,
+                                      skip_unusable=args.skip_unusable), args)
     if args.query.resolve() == args.gallery.resolve():
         g_e, g_l, q_e, q_l = split_gallery(gallery.embeddings, gallery.labels, args.shots)
     else:
-        query = embed_folders(model, [args.query], notify=skipped,
-                              skip_unusable=args.skip_unusable)
+        query = _features(embed_folders(model, [args.query], notify=skipped,
+                                        skip_unusable=args.skip_unusable), args)
         g_e, g_l, q_e, q_l = gallery.embeddings, gallery.labels, query.embeddings, query.labels
     result = identify(g_e, g_l, q_e, q_l, shots=args.shots, seed=args.seed)
     return emit(args, result,
