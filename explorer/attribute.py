@@ -8,7 +8,7 @@ any models the user added from the Embeddings tab with the same extractor (a fol
 uploads, held-out bank samples: :func:`explorer.image_sets.gallery_folder`). Each image
 gets its nearest models and a verdict, "unknown" under a threshold calibrated on
 held-out models (:mod:`explorer.attribution_gallery`), in a within-class whitened
-space learnt from the gallery's reference images (:mod:`explorer.whitening`). The
+space learnt from the gallery's reference images (:mod:`core.extractor.whitening`). The
 evidence is spectral: the images' mean spectrum and detected upsampling lattice
 (:func:`core.analysis.analyse_paths`, as ``fpx spectrum``) against the nearest
 generator's and the real photos'.
@@ -28,6 +28,7 @@ import param
 from core.analysis import SpectrumReport, analyse_paths
 from core.errors import FpxError, InvalidInputError
 from core.extractor import EmbeddingSet
+from core.extractor.whitening import Whitening
 from core.spectrum import spectral_distance
 from core.spectrum.lattice import describe_period
 from core.zoo.shipped import SHIPPED_ZOO, read_manifest
@@ -45,7 +46,6 @@ from explorer.image_sets import (
     zoo_set,
 )
 from explorer.sources import within_roots
-from explorer.whitening import Whitening
 
 FORMAT = "fpx.attribution/1"
 

@@ -7,7 +7,7 @@ The gallery holds, per known model, the unit mean of its first ``shots`` images 
 reference images); the rest of its images are held back to calibrate and to test.
 Every row is first mapped by a within-class whitening learnt from the reference images
 alone, its shrinkage chosen by cross-validation inside them
-(:func:`explorer.whitening.choose_whitening`); queries go through the same map, and
+(:func:`core.extractor.whitening.choose_whitening`); queries go through the same map, and
 cosines, centroids and the threshold all live in that space.
 The threshold on the best similarity is set so that a fraction ``far`` of images of
 models *not in the gallery* would still be attributed to one (false accepts). Those
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.errors import InvalidInputError
-from explorer.whitening import SHRINKAGES, Whitening, choose_whitening, fit_whitening, unit
+from core.extractor.whitening import SHRINKAGES, Whitening, choose_whitening, fit_whitening, unit
 
 UNKNOWN = "unknown"
 SHOTS = 10

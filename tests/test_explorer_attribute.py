@@ -10,9 +10,9 @@ import numpy as np
 import param
 import pytest
 
+from core.extractor import whitening as wh
 from explorer import attribution_features as af
 from explorer import attribution_gallery as ag
-from explorer import whitening as wh
 from explorer.attribute import AttributeState
 from explorer.image_sets import ImageSet
 from tests.test_explorer_embeddings import SIZE, write_models

@@ -104,3 +104,115 @@ def test_embedding_commands_compare_the_hybrid_fingerprint(capsys, tmp_path):
     (data / "noise" / "00003.png").unlink()
     status, out, err = run(capsys, "verify", "--embeddings", tmp_path / "e.npz", "--hybrid")
     assert status == EXIT_INPUT and len(err) == 1 and "00003.png" in err[0], err
+
+
+# --- the synthetic metric (core.extractor.metric) ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_extractor(tmp_path_factory):
+    """An untrained extractor whose record names the tiny preset (its bank: 4
+    architectures x 2 seeds, 32 px), so synthetic models of its bank can be drawn."""
+    from core.extractor import Extractor, ExtractorConfig, export_extractor
+
+    torch.manual_seed(0)
+    model = Extractor(ExtractorConfig(width=4, embed_dim=16, crop_size=32))
+    return export_extractor(model, tmp_path_factory.mktemp("tiny"),
+                            {"command": "test", "preset": "tiny"})
+
+
+def test_metric_is_fitted_on_synthetic_models_of_its_own_seeds_and_read_back(
+        tiny_extractor, tmp_path):
+    import shutil
+
+    from core.bench.sets import synthetic_set
+    from core.extractor.metric import HybridMetric, find_metric, fit_metric
+    from core.parsing.data import extractor_identity
+
+    assert find_metric(tiny_extractor) is None  # none stored yet
+    # the metric's models are not the validation models thresholds are fixed on
+    a = synthetic_set(tiny_extractor, "metric", models=2, images=2, size=32)
+    b = synthetic_set(tiny_extractor, "validation", models=2, images=2, size=32)
+    assert not torch.allclose(a.images, b.images)
+
+    metric = fit_metric(tiny_extractor, models=4, images=6, sizes=(32,))
+    d_in = 16 + 3 * GRID * GRID
+    assert metric.in_dims == d_in and 0 < metric.whitening.dims <= 24
+    assert metric.whitening.shrinkage in (0.03, 0.1, 0.3, 1.0)
+    assert metric.made_by["extractor"] == extractor_identity(tiny_extractor)
+    assert metric.made_by["models"] == 4 and metric.made_by["sizes"] == [32]
+    folder = tmp_path / "copy"
+    shutil.copytree(tiny_extractor, folder)
+    metric.save(folder)
+    back = find_metric(folder)
+    assert isinstance(back, HybridMetric) and back.made_by == metric.made_by
+    assert np.array_equal(back.whitening.matrix, metric.whitening.matrix)
+    f = hybrid(np.random.default_rng(0).normal(size=(5, 16)),
+               np.random.default_rng(1).normal(size=(5, 3 * GRID * GRID)))
+    z = back(f)
+    assert z.shape == (5, metric.whitening.dims)
+    assert np.allclose(np.linalg.norm(z, axis=1), 1, atol=1e-5)
+    with pytest.raises(InvalidInputError, match="takes 3088 features, got 3"):
+        back(np.ones((2, 3)))
+
+
+def test_metric_refuses_another_extractor_and_damaged_files(tiny_extractor, tmp_path):
+    import shutil
+
+    from core.extractor import Extractor, ExtractorConfig, export_extractor
+    from core.extractor.metric import RECORD, WEIGHTS, find_metric, fit_metric
+
+    metric = fit_metric(tiny_extractor, models=2, images=4, sizes=(32,))
+    torch.manual_seed(1)
+    other = export_extractor(Extractor(ExtractorConfig(width=4, embed_dim=16, crop_size=32)),
+                             tmp_path / "other", {"command": "test", "preset": "tiny"})
+    metric.save(other)
+    with pytest.raises(InvalidInputError, match="fitted on extractor .*, not on this one"):
+        find_metric(other)
+    folder = tmp_path / "mine"
+    shutil.copytree(tiny_extractor, folder)
+    metric.save(folder)
+    (folder / WEIGHTS).write_bytes(b"garbage")
+    with pytest.raises(InvalidInputError, match=f"{WEIGHTS}: unreadable"):
+        find_metric(folder)
+    metric.save(folder)
+    (folder / RECORD).write_text("{not json")
+    with pytest.raises(InvalidInputError, match=f"{RECORD}: not JSON"):
+        find_metric(folder)
+    metric.save(folder)
+    from safetensors.torch import save_file
+
+    bad = torch.from_numpy(metric.whitening.matrix.copy())
+    bad[0, 0] = float("nan")
+    save_file({"matrix": bad}, str(folder / WEIGHTS))
+    with pytest.raises(InvalidInputError, match="damaged"):
+        find_metric(folder)
+    (folder / RECORD).unlink()
+    with pytest.raises(InvalidInputError, match=f"{RECORD}: no such file"):
+        find_metric(folder)
+
+
+def test_metric_fit_command_then_verify_hybrid_uses_it(capsys, tiny_extractor, tmp_path):
+    import json
+    import shutil
+
+    from tests.test_cli import run
+
+    folder = tmp_path / "extractor"
+    shutil.copytree(tiny_extractor, folder)
+    status, out, err = run(capsys, "metric", "fit", "--extractor", folder, "--models", 4,
+                           "--images", 4, "--sizes", 32, "--device", "cpu", "--json")
+    assert status == 0, err
+    summary = json.loads(out)
+    assert summary["out"] == str(folder) and summary["dims"] > 0
+    assert len(summary["cross_validation"]) == 4
+    data = tmp_path / "models"
+    write_pngs(images((8, 3, 32, 32), 1), data / "noise")
+    write_pngs(images((8, 3, 16, 16), 2).repeat_interleave(2, -1).repeat_interleave(2, -2),
+               data / "nearest")
+    status, out, err = run(capsys, "verify", data, "--pairs", 100, "--hybrid", "--extractor",
+                           folder, "--device", "cpu", "--json")
+    assert status == 0, err
+    assert "whitened within class on 4 synthetic models" in json.loads(out)["features"]
+    status, out, err = run(capsys, "metric", "fit", "--extractor", folder, "--models", 1)
+    assert status == 2 and "--models" in err[-1]

@@ -126,20 +126,24 @@ def input_spectrum_features(x: torch.Tensor) -> torch.Tensor:
     return input_spectrum(x)
 
 
-def hybrid_method(model, name: str, small: str = "spectrum") -> Method:
+def hybrid_method(model, name: str, small: str = "spectrum", metric=None) -> Method:
     """An extractor's hybrid fingerprint (:mod:`core.extractor.hybrid`): its unit embedding
     by the size policy (``small`` as in :func:`extractor_features`) beside its unit input
-    spectrum."""
+    spectrum; through ``metric`` (:class:`core.extractor.metric.HybridMetric`, learnt on
+    synthetic models only) when given."""
     from core.extractor.hybrid import hybrid
 
     embed = extractor_features(model, small)
     spectrum = _batched(input_spectrum_features)
 
     def run(x: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(hybrid(embed(x).numpy(), spectrum(x).numpy()))
-    native = " (fed natively)" if small == "native" else ""
-    return Method(f"{name}{'_native' if small == 'native' else ''}+spectrum",
-                  f"extractor {name}{native} + its input spectrum", run, "none", "extractor")
+        f = hybrid(embed(x).numpy(), spectrum(x).numpy())
+        return torch.from_numpy(metric(f) if metric is not None else f)
+    native = small == "native"
+    key = f"{name}{'_native' if native else ''}+spectrum{'+metric' if metric else ''}"
+    label = (f"extractor {name}{' (fed natively)' if native else ''} + its input spectrum"
+             f"{', synthetic metric' if metric is not None else ''}")
+    return Method(key, label, run, "none", "extractor")
 
 
 def load_method(folder: str | Path, name: str, device: str | torch.device = "cpu", *,

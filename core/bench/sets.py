@@ -27,7 +27,8 @@ import torch
 
 from core.errors import InvalidInputError
 
-WEIGHT_SEED_OFFSETS = {"seeds": 10_000, "validation": 20_000}  # beside the bank's seed
+WEIGHT_SEED_OFFSETS = {"seeds": 10_000, "validation": 20_000,  # beside the bank's seed
+                       "metric": 30_000}
 
 
 @dataclass(frozen=True, eq=False)
@@ -167,18 +168,19 @@ def synthetic_set(reference: str | Path, heldout: str, *, models: int, images: i
     each, at ``size`` px (default the bank's).
 
     ``heldout``: ``seeds`` (its bank's first architectures with unseen weight seeds),
-    ``architectures`` (the architectures after its bank's in the same seeded order), or
+    ``architectures`` (the architectures after its bank's in the same seeded order),
     ``validation`` (like ``seeds`` with yet other weight seeds: where thresholds are
-    fixed). Only the models drawn are built.
+    fixed), or ``metric`` (others again: where the hybrid's metric is learnt,
+    :mod:`core.extractor.metric`). Only the models drawn are built.
     """
     from core.synthetic import fit_bank, heldout_config, write_bank_samples
 
     base = bank_config(reference)
     per = base.seeds
     n_arch = -(-models // per)
-    if heldout == "validation":
+    if heldout in ("validation", "metric"):
         config = dataclasses.replace(base, weight_seed=base.seed
-                                     + WEIGHT_SEED_OFFSETS["validation"])
+                                     + WEIGHT_SEED_OFFSETS[heldout])
     else:
         config = heldout_config(base, heldout, name="the extractor's bank")
     if config.architectures:

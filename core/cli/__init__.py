@@ -9,7 +9,8 @@ too; library warnings (skipped files) print as one ``fpx: ...`` line each.
 
     options.py     exit codes, the parser, argument types, shared options, output
     spectrum.py    fpx spectrum
-    extractor.py   fpx train | bank sample | embed | verify | identify | relate
+    extractor.py   fpx train | bank sample | embed | verify | identify | relate |
+                   metric fit
     zoo.py         fpx zoo list | train | sample | quality | ship
     manifold.py    fpx artifacts | attribute | structure
     design.py      fpx design fit | predict

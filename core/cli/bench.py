@@ -45,7 +45,8 @@ def register(sub) -> None:
     p.add_argument("--hybrid", action="store_true",
                    help="also run each extractor's hybrid fingerprint: its embedding beside "
                         "the blur-residual spectrum it reads, each unit length (the Attribute "
-                        "tab's features)")
+                        "tab's features), and through its synthetic metric when it has one "
+                        "(fpx metric fit)")
     p.add_argument("--processing", nargs="+", choices=tuple(PROCESSING), default=["none"],
                    metavar="STEP", help="processing of the test images, one protocol each "
                                         f"(default none; valid: {', '.join(PROCESSING)})")
@@ -113,6 +114,7 @@ def run_transfer(args) -> int:
         zoo_set,
     )
     from core.extractor import DEFAULT_EXTRACTOR, load_extractor
+    from core.extractor.metric import find_metric
     from core.runtime import resolve_device
 
     device = resolve_device(args.device)
@@ -129,7 +131,10 @@ def run_transfer(args) -> int:
         policies = ["spectrum", "native"] if args.native else ["spectrum"]
         methods += [extractor_method(model, name, small) for small in policies]
         if args.hybrid:
+            metric = find_metric(folder)
             methods += [hybrid_method(model, name, small) for small in policies]
+            if metric is not None:
+                methods += [hybrid_method(model, name, small, metric) for small in policies]
     reference = extractors[0]
     methods += baseline_methods(args.baselines, reference, args.seed, device)
     wanted = args.sets if args.sets is not None else ([] if args.folders else ["zoo"])

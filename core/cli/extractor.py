@@ -96,6 +96,26 @@ def register(sub) -> None:
     p.add_argument("--seed", type=seed, default=0)
     _add_hybrid(p)
 
+    p = command(sub, "metric", run_metric, device=True, json=True,
+                help="learn the hybrid fingerprint's metric on synthetic models",
+                description="Learn a within-class whitening of the hybrid fingerprint (an "
+                            "extractor's embedding beside its input spectrum) on synthetic "
+                            "models of the extractor's bank with weight seeds of their own, "
+                            "and store it beside the extractor: fpx verify | identify | "
+                            "relate --hybrid and fpx bench transfer --hybrid use it.")
+    p.add_argument("action", choices=["fit"])
+    p.add_argument("--extractor", type=Path, metavar="DIR",
+                   help="an exported extractor (default: the one shipped with fpx)")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="where to write hybrid_metric.{json,safetensors} (default: the "
+                        "extractor's folder)")
+    p.add_argument("--models", type=int_range(2, 4096), default=48,
+                   help="synthetic models (default 48)")
+    p.add_argument("--images", type=int_range(2, 10**4), default=20,
+                   help="images per model and size (default 20)")
+    p.add_argument("--sizes", type=int_range(16, 1024), nargs="+", default=[32, 64],
+                   metavar="PX", help="image sizes, each model at each (default 32 64)")
+
     p = _embedding_command(sub, "relate", run_relate, "which models are alike?")
     p.add_argument("folders", nargs="*", metavar="FOLDER")
     _add_embeddings(p)
@@ -124,12 +144,24 @@ def _add_hybrid(p) -> None:
 
 
 def _features(data: EmbeddingSet, args) -> EmbeddingSet:
-    """``data``, or its hybrid features with ``--hybrid``."""
+    """``data``, or with ``--hybrid`` its hybrid features, through the extractor's
+    synthetic metric when it has one (``args.features`` then says which)."""
     if not getattr(args, "hybrid", False):
         return data
+    from core.extractor import DEFAULT_EXTRACTOR
     from core.extractor.hybrid import hybrid_set
+    from core.extractor.metric import find_metric
 
-    return hybrid_set(data)
+    metric = find_metric(args.extractor or DEFAULT_EXTRACTOR)
+    args.features = "hybrid (embedding + input spectrum)" + (
+        f", {metric.describe()}" if metric is not None else "")
+    return hybrid_set(data, metric)
+
+
+def _with_features(result: dict, args) -> dict:
+    if getattr(args, "features", None):
+        result["features"] = args.features
+    return result
 
 
 def _extractor(path: Path | None, device: str):
@@ -215,7 +247,7 @@ def run_verify(args) -> int:
     result = verify(data.embeddings, data.labels, pairs=args.pairs, seed=args.seed)
     result["images"] = len(data.labels)
     result["models"] = len(data.models)
-    return emit(args, result)
+    return emit(args, _with_features(result, args))
 
 
 def run_identify(args) -> int:
@@ -231,7 +263,8 @@ def run_identify(args) -> int:
         query = _features(embed_folders(model, [args.query], notify=skipped,
                                         skip_unusable=args.skip_unusable), args)
         g_e, g_l, q_e, q_l = gallery.embeddings, gallery.labels, query.embeddings, query.labels
-    result = identify(g_e, g_l, q_e, q_l, shots=args.shots, seed=args.seed)
+    result = _with_features(identify(g_e, g_l, q_e, q_l, shots=args.shots,
+                                     seed=args.seed), args)
     return emit(args, result,
                 lambda: print_rows({k: v for k, v in result.items() if k != "unknown_models"}))
 
@@ -242,10 +275,27 @@ def run_relate(args) -> int:
 
     specs = read_specs(args.folders)  # a bad spec file is refused before any embedding
     data = _embedded(args)
-    result = relate(data.embeddings, data.labels, specs)
+    result = _with_features(relate(data.embeddings, data.labels, specs), args)
     if args.out is not None:
         result["dendrogram"] = str(dendrogram_png(result, args.out / "dendrogram.png"))
     return emit(args, result, lambda: _similarity_table(result))
+
+
+def run_metric(args) -> int:
+    from core.extractor import DEFAULT_EXTRACTOR
+    from core.extractor.metric import fit_metric
+    from core.runtime import resolve_device
+
+    folder = args.extractor or DEFAULT_EXTRACTOR
+    metric = fit_metric(folder, models=args.models, images=args.images,
+                        sizes=tuple(args.sizes), device=resolve_device(args.device),
+                        progress=say, command=args.command_line)
+    out = metric.save(args.out or folder)
+    summary = {"out": str(out), "dims": metric.whitening.dims,
+               "shrinkage": metric.whitening.shrinkage,
+               "cross_validation": metric.whitening.to_dict()["cross_validation"],
+               "extractor": metric.made_by["extractor"]}
+    return emit(args, summary)
 
 
 def _similarity_table(result: dict) -> None:

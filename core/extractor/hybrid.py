@@ -102,9 +102,11 @@ def spectra_of(paths: Sequence[str], batch: int = 256, grid: int = GRID) -> np.n
     return out
 
 
-def hybrid_set(data):
+def hybrid_set(data, metric=None):
     """An :class:`~core.extractor.EmbeddingSet` whose rows are the hybrid features of its
-    images (their spectra read from ``data.paths``, which must still be on disk)."""
+    images (their spectra read from ``data.paths``, which must still be on disk), through
+    ``metric`` (a :class:`core.extractor.metric.HybridMetric`) when given."""
     from dataclasses import replace
 
-    return replace(data, embeddings=hybrid(data.embeddings, spectra_of(data.paths)))
+    features = hybrid(data.embeddings, spectra_of(data.paths))
+    return replace(data, embeddings=metric(features) if metric is not None else features)

@@ -1,4 +1,6 @@
-"""Within-class whitening of attribution features, learnt from the reference images only.
+"""Within-class whitening of features, learnt from labelled references only: the
+Attribute tab's gallery images (:mod:`explorer.attribution_gallery`), or images of
+synthetic models (:mod:`core.extractor.metric`, the hybrid fingerprint's metric).
 
 Nearest-centroid cosine treats every direction of the feature space alike, but the
 images of one generator scatter far more along some directions (content, seeds) than
