@@ -256,3 +256,21 @@ def test_shipped_assets_match_their_manifest():
         assert hashlib.sha256(data).hexdigest() == digest, name
     model = load_extractor(DEFAULT_EXTRACTOR)
     assert sum(p.numel() for p in model.parameters()) * 4 < 8 * 2**20  # a few MB
+
+
+def test_shipped_hybrid_metric_matches_its_manifest_and_the_shipped_extractor():
+    import hashlib
+
+    from core.extractor.hybrid import GRID
+    from core.extractor.metric import find_metric
+
+    entry = json.loads((ROOT / "core" / "assets" / "manifest.json").read_text())[
+        "hybrid_metric"]
+    assert entry["command"].startswith("fpx metric fit --extractor core/assets/extractor")
+    for name, digest in entry["files"].items():
+        data = (ROOT / "core" / "assets" / name).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == digest, name
+    metric = find_metric(DEFAULT_EXTRACTOR)  # refuses a metric of another extractor
+    assert metric is not None and metric.made_by["command"] == entry["command"]
+    dim = load_extractor(DEFAULT_EXTRACTOR).config.embed_dim
+    assert metric.in_dims == dim + 3 * GRID * GRID and metric.whitening.dims <= 100

@@ -98,11 +98,15 @@ def test_embedding_commands_compare_the_hybrid_fingerprint(capsys, tmp_path):
     status, out, err = run(capsys, "embed", data, "--out", tmp_path / "e.npz",
                            "--extractor", extractor, "--device", "cpu")
     assert status == 0, err
-    status, out, err = run(capsys, "verify", "--embeddings", tmp_path / "e.npz", "--pairs",
-                           200, "--hybrid", "--json")
+    saved = ["verify", "--embeddings", tmp_path / "e.npz", "--hybrid"]
+    status, out, err = run(capsys, *saved, "--extractor", extractor, "--pairs", 200, "--json")
     assert status == 0 and json.loads(out)["auc"] > 0.99
+    # without --extractor the shipped extractor's metric is used: not for these embeddings
+    status, out, err = run(capsys, *saved)
+    assert status == EXIT_INPUT and len(err) == 1
+    assert "the hybrid metric takes 3200 features, got 3088 (another extractor's?)" in err[0]
     (data / "noise" / "00003.png").unlink()
-    status, out, err = run(capsys, "verify", "--embeddings", tmp_path / "e.npz", "--hybrid")
+    status, out, err = run(capsys, *saved, "--extractor", extractor)
     assert status == EXIT_INPUT and len(err) == 1 and "00003.png" in err[0], err
 
 
