@@ -108,7 +108,7 @@ def register(sub) -> None:
                    help="an exported extractor (default: the one shipped with fpx)")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="where to write hybrid_metric.{json,safetensors} (default: the "
-                        "extractor's folder)")
+                        "extractor's folder, where --hybrid reads it)")
     p.add_argument("--models", type=int_range(2, 4096), default=48,
                    help="synthetic models (default 48)")
     p.add_argument("--images", type=int_range(2, 10**4), default=20,
@@ -140,7 +140,8 @@ def _add_hybrid(p) -> None:
     p.add_argument("--hybrid", action="store_true",
                    help="compare the hybrid fingerprint: each embedding beside the image's "
                         "blur-residual log spectrum, each unit length (read from the image "
-                        "files, also with --embeddings)")
+                        "files, also with --embeddings), through the synthetic metric in the "
+                        "extractor's folder when it has one (fpx metric fit)")
 
 
 def _features(data: EmbeddingSet, args) -> EmbeddingSet:
