@@ -153,10 +153,14 @@ def test_cli_runs_end_to_end_on_tiny_settings(capsys, tmp_path):
         "--hybrid", "--json", "--out", tmp_path / "out")
     assert status == 0, err
     report = json.loads(stdout)
-    methods = {"shipped", "shipped+spectrum", "raw", "spectrum", "input-spectrum"}
+    # the shipped extractor's folder holds its synthetic metric: both hybrid rows
+    methods = {"shipped", "shipped+spectrum", "shipped+spectrum+metric", "raw", "spectrum",
+               "input-spectrum"}
     assert {r["method"] for r in report["rows"]} == methods | {"probe"}
     assert report["methods"]["shipped+spectrum"] == {
         "label": "extractor shipped + its input spectrum", "kind": "extractor"}
+    assert report["methods"]["shipped+spectrum+metric"]["label"].endswith(
+        "+ its input spectrum, synthetic metric")
     assert report["sets"][0]["models"] == 3 and report["sets"][0]["size"] == 32
     assert set(report["thresholds"]) == {f"{m}@32" for m in methods}
     assert (tmp_path / "out" / "report.json").is_file()
