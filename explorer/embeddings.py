@@ -10,6 +10,12 @@ too, :mod:`explorer.embedding_cache`, so a reopen reads them back). Work runs on
 background thread with ``progress`` and ``status``; :meth:`EmbeddingsState.wait` joins
 it (tests, notebooks). Colouring the map by a design field changes no number, only the
 colours the view reads from :meth:`EmbeddingsState.colours`.
+
+``features`` chooses what the views compare: the extractor's embeddings, or the hybrid
+fingerprint (:mod:`core.extractor.hybrid`: each embedding beside its image's input
+spectrum, through the extractor's synthetic metric when its folder has one), whose
+spectra are read from the images and cached (:func:`explorer.attribution_features.
+cached_spectra`). Switching re-derives the views without embedding again.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from explorer.image_sets import (
 from explorer.point_detail import PointDetail, point_detail
 
 DESIGN_FIELDS = ("model", "family", "upsampling", "normalization", "activation", "loss")
+FEATURES = ("embedding", "hybrid")
 REAL_LABEL = "real"
 UNKNOWN = "unrecorded"
 
@@ -183,6 +190,10 @@ class EmbeddingsState(param.Parameterized):
     folder = param.String(default="", label="Server folder",
                           doc="A folder on the server whose sub-folders are models "
                               "(under the data roots, FPX_DATA_ROOTS)")
+    features = param.Selector(default="embedding", objects=list(FEATURES), label="Features",
+                              doc="The extractor's embeddings, or the hybrid fingerprint: "
+                                  "each embedding beside its image's input spectrum (through "
+                                  "the extractor's synthetic metric when it has one)")
     level = param.Selector(default="images", objects=["images", "models"], label="Points",
                            doc="One point per image, or per model (its mean embedding)")
     method = param.Selector(default="pca", objects=maps.available_methods(), label="Map",
@@ -219,7 +230,8 @@ class EmbeddingsState(param.Parameterized):
         self.uploads: list[tuple[str, bytes]] = []
         self._thread: threading.Thread | None = None
         self._generation = 0
-        self._data: EmbeddingSet | None = None
+        self._data: EmbeddingSet | None = None  # the embeddings (features: see _featured)
+        self._pieces: list[EmbeddingSet] = []  # the data, one set per image set
         self._parts: list = []  # what the data is made of: the views' cache key
         self._bank_designs: dict[str, dict] = {}
         self._gallery_names: dict[str, str] = {}  # model -> its name in the gallery
@@ -291,7 +303,7 @@ class EmbeddingsState(param.Parameterized):
         """Embed the chosen sets (cached) and derive the views, off this thread."""
         self._start(embed=True)
 
-    @param.depends("level", "method", "shots", watch=True)
+    @param.depends("level", "method", "shots", "features", watch=True)
     def _rederive(self) -> None:
         self._start(embed=self._data is None)
 
@@ -321,9 +333,9 @@ class EmbeddingsState(param.Parameterized):
                 self._data = data
             if self._data is None:
                 return
+            data, key = self._featured(gen)
             self._set(gen, status=f"drawing the {self.method} map", progress=0.9)
-            result = derive_cached(self._data, self._parts, self.runs, self.level,
-                                   self.method, self.shots)
+            result = derive_cached(data, key, self.runs, self.level, self.method, self.shots)
             if gen == self._generation:
                 self.param.update(result=result, selected=-1, progress=1.0,
                                   status=f"{len(result.data.labels)} images of "
@@ -370,8 +382,31 @@ class EmbeddingsState(param.Parameterized):
             keys.append((image_set.label, key, kept))
         if gen != self._generation:
             return None
-        self._parts, self._gallery_names = keys, names
+        self._parts, self._gallery_names, self._pieces = keys, names, parts
         return combine(parts)
+
+    def _featured(self, gen: int) -> tuple[EmbeddingSet, list]:
+        """The data as :attr:`features` says, and its views' cache key."""
+        if self.features == "embedding":
+            return self._data, self._parts
+        from core.extractor.hybrid import hybrid
+        from core.extractor.metric import find_metric
+        from explorer.attribution_features import cached_spectra
+
+        folder = self.extractors[self.extractor]
+        metric = find_metric(folder)
+        rows = []
+        for i, piece in enumerate(self._pieces):
+            self._set(gen, status=f"input spectra of {len(piece.paths)} images "
+                                  f"({i + 1} of {len(self._pieces)} sets)")
+            rows.append(hybrid(piece.embeddings, cached_spectra(piece.paths, self.runs)))
+        features = np.concatenate(rows)
+        if metric is not None:
+            features = metric(features)
+        d = self._data
+        metric_id = () if metric is None else (str(metric.made_by.get("extractor")),)
+        key = [*self._parts, ("features", "hybrid", metric_id)]
+        return EmbeddingSet(features, d.paths, d.labels, d.skipped), key
 
     # -- a clicked point -------------------------------------------------------------
     @param.depends("selected", watch=True)
@@ -399,16 +434,17 @@ class EmbeddingsState(param.Parameterized):
         architectures' sets number their models alike)."""
         r = self.result
         folder = self.extractors.get(self.extractor)
-        if r is None or folder is None:
+        if r is None or folder is None or self._data is None:
             return []
+        data = self._data  # the embeddings, whatever the views compare (same rows)
         target_dir = gallery_folder(self.runs, folder)
         added = []
         for model in r.models:
             if model in self.designs or model == REAL_LABEL:
                 continue
             name = self._gallery_names.get(model, model)
-            keep = np.asarray(r.data.labels) == model
-            part = subset(r.data, keep)
+            keep = np.asarray(data.labels) == model
+            part = subset(data, keep)
             safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:80]
             target_dir.mkdir(parents=True, exist_ok=True)
             EmbeddingSet(part.embeddings, part.paths, (safe,) * len(part.paths)

@@ -267,6 +267,39 @@ def test_uploads_become_a_model_and_can_join_the_gallery(roots):
     assert saved.labels == ("upload",) * 4
 
 
+def test_hybrid_features_are_what_fpx_verify_hybrid_compares_and_switch_without_embedding(
+        roots, monkeypatch):
+    from core.extractor.hybrid import hybrid_set
+    from core.extractor.metric import find_metric
+
+    write_models(roots / "set")
+    s = folder_state(roots, folder=str(roots / "set"))
+    plain = s.result
+    calls = []
+    monkeypatch.setattr(s, "_embed", lambda gen: calls.append(gen))  # must not be called
+    s.features = "hybrid"
+    s.wait()
+    r = s.result
+    assert s.message == "" and calls == []
+    # the shipped extractor's hybrid through its synthetic metric, as the command does
+    want = hybrid_set(plain.data, find_metric(DEFAULT_EXTRACTOR))
+    assert r.data.embeddings.shape == want.embeddings.shape == (36, 100)
+    assert np.allclose(r.data.embeddings, want.embeddings, atol=1e-5)
+    assert r.data.paths == plain.data.paths and r.data.labels == plain.data.labels
+    assert not same_views(r, plain)  # its own views (and cache key)
+    assert list(r.similarity.models) and r.roc.pairs == plain.roc.pairs
+    # the gallery still gets the embeddings, not the hybrid features
+    assert s.add_to_gallery() == ["m0", "m1", "m2"]
+    from explorer.image_sets import gallery_folder
+
+    saved = EmbeddingSet.load(gallery_folder(roots / "runs", DEFAULT_EXTRACTOR) / "m1.npz")
+    assert saved.embeddings.shape == (12, 128)
+    assert np.array_equal(saved.embeddings, plain.data.embeddings[12:24])
+    s.features = "embedding"
+    s.wait()
+    assert s.result.cached and same_views(s.result, plain)
+
+
 @pytest.mark.parametrize("case", ["one model", "outside roots", "missing", "not an image",
                                   "unfinished run", "corrupt run", "two points"])
 def test_bad_input_is_a_message(roots, case, monkeypatch):

@@ -1,6 +1,6 @@
 """The Embeddings tab: where generators sit in the extractor's embedding space.
 
-Controls (sidebar): extractor, image sets, map, colouring, shots. The map, similarity
+Controls (sidebar): extractor, image sets, features, map, colouring, shots. The map, similarity
 matrix, ROC and confusion redraw from one :class:`~explorer.embeddings.EmbeddingsResult`;
 a click on the map shows that image, its spectrum and its nearest models. Embedding runs
 on a background thread (:class:`~explorer.embeddings.EmbeddingsState`), and starts only
@@ -113,6 +113,7 @@ class EmbeddingsView(pn.viewable.Viewer):
             pn.widgets.TextInput.from_param(s.param.folder, placeholder="server folder",
                                             **wide),
             upload,
+            pn.widgets.Select.from_param(s.param.features, **wide),
             pn.widgets.Select.from_param(s.param.level, **wide),
             pn.widgets.Select.from_param(s.param.method, **wide),
             pn.widgets.Select.from_param(s.param.color_by, **wide),
@@ -167,8 +168,9 @@ class EmbeddingsView(pn.viewable.Viewer):
             self.fig["confusion"].figure.title.text = (f"Identification, {c.shots} shots: "
                                                        f"accuracy {c.accuracy:.3f}")
         notes = "".join(f"\n- {n}" for n in r.notes)
+        kind = "hybrid features" if self.state.features == "hybrid" else "embeddings"
         self.summary.object = (f"**{len(r.data.labels)} images of {len(r.models)} models**, "
-                               f"{r.data.dim}-d embeddings; views "
+                               f"{r.data.dim}-d {kind}; views "
                                f"{'read from the cache' if r.cached else 'computed'} in "
                                f"{r.compute_ms:.0f} ms.{notes}")
 
