@@ -140,6 +140,22 @@ def test_embeddings_map_colours_by_upsampling_and_a_click_shows_the_image(page, 
     assert page.errors == []
 
 
+def test_embeddings_features_switch_to_the_hybrid_fingerprint(page, zoo_ready):
+    """Features = hybrid redraws every view on the hybrid features (the summary says so)
+    without embedding again, and back."""
+    if zoo_ready:
+        pytest.skip(zoo_ready)
+    open_tab(page, "Embeddings")
+    wait_map(page)
+    page.wait_text(".fpx-emb-summary", "128-d embeddings")
+    page.choose("Features", "hybrid")
+    page.wait_text(".fpx-emb-summary", "100-d hybrid features", timeout=180_000)
+    page.wait_text(".fpx-emb-summary", "3400 images of 13 models")
+    page.choose("Features", "embedding")
+    page.wait_text(".fpx-emb-summary", "128-d embeddings", timeout=60_000)
+    assert page.errors == []
+
+
 def test_attribute_reads_a_verdict_for_a_server_folder(page, zoo_ready, runs):
     if zoo_ready:
         pytest.skip(zoo_ready)
