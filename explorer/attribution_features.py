@@ -65,11 +65,14 @@ def cached_spectra(paths: Sequence[str], runs: Path) -> np.ndarray:
             found = None  # a damaged cache file is made again
     if found is None:
         found = spectra_of(paths)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.save(fh, found, allow_pickle=False)
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                np.save(fh, found, allow_pickle=False)
+            os.replace(tmp, path)
+        except OSError:  # a read-only or full runs folder costs the next read, not this one
+            tmp.unlink(missing_ok=True)
     with _guard:
         if len(_memo) > 64:
             _memo.clear()
@@ -78,8 +81,8 @@ def cached_spectra(paths: Sequence[str], runs: Path) -> np.ndarray:
 
 
 def combine(embeddings: np.ndarray, spectra: np.ndarray | None) -> np.ndarray:
-    """``[unit(embedding), unit(spectrum)]`` per row (:func:`core.extractor.hybrid.hybrid`);
-    the unit embedding alone without spectra."""
+    """``[unit(embedding), unit(spectrum)] / sqrt(2)`` per row
+    (:func:`core.extractor.hybrid.hybrid`); the unit embedding alone without spectra."""
     return hybrid(embeddings, spectra)
 
 

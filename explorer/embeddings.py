@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +97,8 @@ class EmbeddingsResult:
             a note in ``notes`` when the data cannot give one, e.g. a single model).
         compute_ms: wall time of the derivation (not of the embedding), or of reading
             it back; cached: whether it was read back (:mod:`explorer.embedding_cache`).
+        features: what ``data`` holds (:data:`FEATURES`); source: the embeddings it was
+            made from (the same rows; ``None``: ``data`` itself), what the gallery gets.
     """
 
     data: EmbeddingSet
@@ -113,6 +115,8 @@ class EmbeddingsResult:
     notes: tuple[str, ...]
     compute_ms: float
     cached: bool = False
+    features: str = "embedding"
+    source: EmbeddingSet | None = None
 
     def views(self) -> dict:
         """Every field but the data, the settings and the timing (what is cached)."""
@@ -230,9 +234,9 @@ class EmbeddingsState(param.Parameterized):
         self.uploads: list[tuple[str, bytes]] = []
         self._thread: threading.Thread | None = None
         self._generation = 0
-        self._data: EmbeddingSet | None = None  # the embeddings (features: see _featured)
-        self._pieces: list[EmbeddingSet] = []  # the data, one set per image set
-        self._parts: list = []  # what the data is made of: the views' cache key
+        # The embeddings of the chosen sets, replaced as one: (combined, one set per
+        # image set, the views' cache key parts); None until embedded.
+        self._embedded: tuple[EmbeddingSet, list[EmbeddingSet], list] | None = None
         self._bank_designs: dict[str, dict] = {}
         self._gallery_names: dict[str, str] = {}  # model -> its name in the gallery
         self._started = False  # nothing is computed before start() (the tab is shown)
@@ -305,7 +309,7 @@ class EmbeddingsState(param.Parameterized):
 
     @param.depends("level", "method", "shots", "features", watch=True)
     def _rederive(self) -> None:
-        self._start(embed=self._data is None)
+        self._start(embed=self._embedded is None)
 
     def _start(self, embed: bool) -> None:
         if not self._started:
@@ -324,18 +328,23 @@ class EmbeddingsState(param.Parameterized):
             t.join(timeout)
 
     def _work(self, gen: int, embed: bool) -> None:
+        features = self.features  # as asked when this computation began
         try:
             if embed:
-                self._data = None
-                data = self._embed(gen)
-                if data is None:
+                self._embedded = None
+                made = self._embed(gen)
+                if made is None:
                     return
-                self._data = data
-            if self._data is None:
+                self._embedded = made
+            snapshot = self._embedded  # this thread's data, whatever a newer one sets
+            if snapshot is None:
                 return
-            data, key = self._featured(gen)
+            data, key = self._featured(gen, snapshot, features)
+            if gen != self._generation:
+                return
             self._set(gen, status=f"drawing the {self.method} map", progress=0.9)
             result = derive_cached(data, key, self.runs, self.level, self.method, self.shots)
+            result = replace(result, features=features, source=snapshot[0])
             if gen == self._generation:
                 self.param.update(result=result, selected=-1, progress=1.0,
                                   status=f"{len(result.data.labels)} images of "
@@ -344,6 +353,9 @@ class EmbeddingsState(param.Parameterized):
             self._set(gen, message=str(err).splitlines()[0], status="", result=None)
         except MemoryError:
             self._set(gen, message="out of memory: choose fewer images", status="")
+        except OSError as err:
+            self._set(gen, message=f"cannot read or write: {str(err).splitlines()[0]}",
+                      status="")
         finally:
             if gen == self._generation:
                 self.busy = False
@@ -352,7 +364,7 @@ class EmbeddingsState(param.Parameterized):
         if gen == self._generation:  # a newer request owns the state
             self.param.update(**values)
 
-    def _embed(self, gen: int) -> EmbeddingSet | None:
+    def _embed(self, gen: int) -> tuple[EmbeddingSet, list[EmbeddingSet], list] | None:
         folder = self.extractors.get(self.extractor)
         if folder is None:
             self._set(gen, message="choose an extractor")
@@ -382,31 +394,32 @@ class EmbeddingsState(param.Parameterized):
             keys.append((image_set.label, key, kept))
         if gen != self._generation:
             return None
-        self._parts, self._gallery_names, self._pieces = keys, names, parts
-        return combine(parts)
+        self._gallery_names = names
+        return combine(parts), parts, keys
 
-    def _featured(self, gen: int) -> tuple[EmbeddingSet, list]:
-        """The data as :attr:`features` says, and its views' cache key."""
-        if self.features == "embedding":
-            return self._data, self._parts
+    def _featured(self, gen: int, snapshot, features: str) -> tuple[EmbeddingSet, list]:
+        """The ``snapshot``'s data as ``features`` (:data:`FEATURES`) says, and its views'
+        cache key (the hybrid's names the metric by its digest: a refitted metric is a
+        new key)."""
+        data, pieces, parts = snapshot
+        if features == "embedding":
+            return data, parts
         from core.extractor.hybrid import hybrid
         from core.extractor.metric import find_metric
         from explorer.attribution_features import cached_spectra
 
-        folder = self.extractors[self.extractor]
-        metric = find_metric(folder)
+        metric = find_metric(self.extractors[self.extractor])
         rows = []
-        for i, piece in enumerate(self._pieces):
+        for i, piece in enumerate(pieces):
             self._set(gen, status=f"input spectra of {len(piece.paths)} images "
-                                  f"({i + 1} of {len(self._pieces)} sets)")
+                                  f"({i + 1} of {len(pieces)} sets)")
             rows.append(hybrid(piece.embeddings, cached_spectra(piece.paths, self.runs)))
         features = np.concatenate(rows)
         if metric is not None:
             features = metric(features)
-        d = self._data
-        metric_id = () if metric is None else (str(metric.made_by.get("extractor")),)
-        key = [*self._parts, ("features", "hybrid", metric_id)]
-        return EmbeddingSet(features, d.paths, d.labels, d.skipped), key
+        metric_id = () if metric is None else (metric.digest,)
+        key = [*parts, ("features", "hybrid", metric_id)]
+        return EmbeddingSet(features, data.paths, data.labels, data.skipped), key
 
     # -- a clicked point -------------------------------------------------------------
     @param.depends("selected", watch=True)
@@ -434,9 +447,10 @@ class EmbeddingsState(param.Parameterized):
         architectures' sets number their models alike)."""
         r = self.result
         folder = self.extractors.get(self.extractor)
-        if r is None or folder is None or self._data is None:
+        if r is None or folder is None:
             return []
-        data = self._data  # the embeddings, whatever the views compare (same rows)
+        # the embeddings, whatever the views compare (the same rows)
+        data = r.data if r.source is None else r.source
         target_dir = gallery_folder(self.runs, folder)
         added = []
         for model in r.models:

@@ -288,8 +288,13 @@ def test_hybrid_features_are_what_fpx_verify_hybrid_compares_and_switch_without_
     assert r.data.paths == plain.data.paths and r.data.labels == plain.data.labels
     assert not same_views(r, plain)  # its own views (and cache key)
     assert list(r.similarity.models) and r.roc.pairs == plain.roc.pairs
-    # the gallery still gets the embeddings, not the hybrid features
+    assert r.features == "hybrid" and plain.features == "embedding"
+    assert r.source.embeddings.shape == (36, 128)
+    # the gallery still gets the embeddings, not the hybrid features, from the result
+    # on screen even while another computation has begun
+    snapshot, s._embedded = s._embedded, None
     assert s.add_to_gallery() == ["m0", "m1", "m2"]
+    s._embedded = snapshot
     from explorer.image_sets import gallery_folder
 
     saved = EmbeddingSet.load(gallery_folder(roots / "runs", DEFAULT_EXTRACTOR) / "m1.npz")
@@ -298,6 +303,21 @@ def test_hybrid_features_are_what_fpx_verify_hybrid_compares_and_switch_without_
     s.features = "embedding"
     s.wait()
     assert s.result.cached and same_views(s.result, plain)
+
+
+def test_spectra_are_made_when_the_runs_folder_cannot_be_written(roots, monkeypatch):
+    from explorer import attribution_features as af
+
+    write_models(roots / "set", models=2, images=3)
+    paths = sorted(str(p) for p in (roots / "set").rglob("*.png"))
+
+    def refuse(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(af.np, "save", refuse)
+    got = af.cached_spectra(paths, roots / "runs")
+    assert got.shape == (6, 3 * af.GRID ** 2) and np.isfinite(got).all()
+    assert not list((roots / "runs").rglob("*.tmp"))
 
 
 @pytest.mark.parametrize("case", ["one model", "outside roots", "missing", "not an image",

@@ -191,6 +191,18 @@ def test_metric_refuses_another_extractor_and_damaged_files(tiny_extractor, tmp_
     save_file({"matrix": bad}, str(folder / WEIGHTS))
     with pytest.raises(InvalidInputError, match="damaged"):
         find_metric(folder)
+    metric.save(folder)
+    good = (folder / RECORD).read_text()
+    import json
+
+    record = json.loads(good)
+    for damaged in ([1, 2], {**record, "shrinkage": True},
+                    {**record, "cross_validation": [{"shrinkage": "x", "accuracy": 1}]},
+                    {**record, "cross_validation": 5}):
+        (folder / RECORD).write_text(json.dumps(damaged))
+        with pytest.raises(InvalidInputError, match=f"{RECORD}: (not a hybrid metric record"
+                                                    "|damaged cross_validation)"):
+            find_metric(folder)
     (folder / RECORD).unlink()
     with pytest.raises(InvalidInputError, match=f"{RECORD}: no such file"):
         find_metric(folder)
@@ -220,3 +232,6 @@ def test_metric_fit_command_then_verify_hybrid_uses_it(capsys, tiny_extractor, t
     assert "whitened within class on 4 synthetic models" in json.loads(out)["features"]
     status, out, err = run(capsys, "metric", "fit", "--extractor", folder, "--models", 1)
     assert status == 2 and "--models" in err[-1]
+    # never into the shipped extractor's folder by default: --extractor is required
+    status, out, err = run(capsys, "metric", "fit")
+    assert status == 2 and "--extractor" in err[-1]

@@ -104,8 +104,9 @@ def register(sub) -> None:
                             "and store it beside the extractor: fpx verify | identify | "
                             "relate --hybrid and fpx bench transfer --hybrid use it.")
     p.add_argument("action", choices=["fit"])
-    p.add_argument("--extractor", type=Path, metavar="DIR",
-                   help="an exported extractor (default: the one shipped with fpx)")
+    p.add_argument("--extractor", type=Path, metavar="DIR", required=True,
+                   help="an exported extractor (the shipped one, core/assets/extractor, "
+                        "ships with its metric)")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="where to write hybrid_metric.{json,safetensors} (default: the "
                         "extractor's folder, where --hybrid reads it)")
@@ -141,7 +142,8 @@ def _add_hybrid(p) -> None:
                    help="compare the hybrid fingerprint: each embedding beside the image's "
                         "blur-residual log spectrum, each unit length (read from the image "
                         "files, also with --embeddings), through the synthetic metric in the "
-                        "extractor's folder when it has one (fpx metric fit)")
+                        "--extractor folder when it has one (fpx metric fit; with --embeddings "
+                        "the file must come from that extractor)")
 
 
 def _features(data: EmbeddingSet, args) -> EmbeddingSet:
@@ -283,11 +285,10 @@ def run_relate(args) -> int:
 
 
 def run_metric(args) -> int:
-    from core.extractor import DEFAULT_EXTRACTOR
     from core.extractor.metric import fit_metric
     from core.runtime import resolve_device
 
-    folder = args.extractor or DEFAULT_EXTRACTOR
+    folder = args.extractor
     metric = fit_metric(folder, models=args.models, images=args.images,
                         sizes=tuple(args.sizes), device=resolve_device(args.device),
                         progress=say, command=args.command_line)

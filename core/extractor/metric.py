@@ -61,6 +61,14 @@ class HybridMetric:
     def in_dims(self) -> int:
         return int(self.whitening.matrix.shape[0])
 
+    @property
+    def digest(self) -> str:
+        """16 hex digits of the SHA-256 of the matrix: which metric this is."""
+        import hashlib
+
+        return hashlib.sha256(np.ascontiguousarray(self.whitening.matrix).tobytes()
+                              ).hexdigest()[:16]
+
     def describe(self) -> str:
         m = self.made_by
         return (f"whitened within class on {m.get('models', '?')} synthetic models x "
@@ -97,10 +105,17 @@ class HybridMetric:
         except (ValueError, UnicodeDecodeError) as err:
             raise InvalidInputError(f"{record_path}: not JSON ({str(err)[:80]})") from None
         shrinkage = record.get("shrinkage") if isinstance(record, dict) else None
-        if record.get("format") != METRIC_FORMAT or not isinstance(shrinkage, (int, float)) \
+        if not isinstance(record, dict) or record.get("format") != METRIC_FORMAT \
+                or isinstance(shrinkage, bool) or not isinstance(shrinkage, (int, float)) \
                 or not 0 <= shrinkage <= 1:
             raise InvalidInputError(f"{record_path}: not a hybrid metric record "
                                     f"({METRIC_FORMAT}, shrinkage in [0, 1])")
+        try:
+            scores = tuple((float(c["shrinkage"]), float(c["accuracy"]))
+                           for c in record.get("cross_validation") or ()
+                           if isinstance(c, dict) and {"shrinkage", "accuracy"} <= set(c))
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"{record_path}: damaged cross_validation") from None
         try:
             matrix = load_file(str(weights_path)).get("matrix")
         except (SafetensorError, OSError, ValueError) as err:
@@ -109,9 +124,6 @@ class HybridMetric:
                 or matrix.shape[0] > 1 << 16 or not bool(torch.isfinite(matrix).all()):
             raise InvalidInputError(f"{weights_path}: damaged (a finite (D, d) matrix, "
                                     f"d <= {MAX_DIMS})")
-        scores = tuple((float(c["shrinkage"]), float(c["accuracy"]))
-                       for c in record.get("cross_validation") or ()
-                       if isinstance(c, dict) and {"shrinkage", "accuracy"} <= set(c))
         made_by = record.get("made_by") if isinstance(record.get("made_by"), dict) else {}
         return cls(Whitening(matrix.float().numpy(), float(shrinkage), scores), made_by)
 

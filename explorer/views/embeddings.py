@@ -168,7 +168,7 @@ class EmbeddingsView(pn.viewable.Viewer):
             self.fig["confusion"].figure.title.text = (f"Identification, {c.shots} shots: "
                                                        f"accuracy {c.accuracy:.3f}")
         notes = "".join(f"\n- {n}" for n in r.notes)
-        kind = "hybrid features" if self.state.features == "hybrid" else "embeddings"
+        kind = "hybrid features" if r.features == "hybrid" else "embeddings"
         self.summary.object = (f"**{len(r.data.labels)} images of {len(r.models)} models**, "
                                f"{r.data.dim}-d {kind}; views "
                                f"{'read from the cache' if r.cached else 'computed'} in "
