@@ -28,14 +28,9 @@ import numpy as np
 import torch
 
 from core.errors import InvalidInputError
+from core.extractor.whitening import unit
 
 GRID = 32  # px: the spectrum's frequency grid (the zoo's size; larger images are tiled)
-
-
-def unit(x: np.ndarray) -> np.ndarray:
-    """Rows of ``x`` made unit length (float64; all-zero rows stay zero)."""
-    x = np.asarray(x, dtype=np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 @torch.no_grad()

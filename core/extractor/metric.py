@@ -154,27 +154,23 @@ def fit_metric(extractor: str | Path, *, models: int = 48, images: int = 20,
     """Learn the metric of the extractor in folder ``extractor`` (module docstring):
     ``models`` synthetic models of its bank with the metric's weight seeds, ``images``
     each at every one of ``sizes``."""
+    from core.bench.baselines import hybrid_method
     from core.bench.sets import synthetic_set
     from core.extractor.checkpoint import load_extractor
-    from core.extractor.embeddings import embed_images
-    from core.extractor.hybrid import hybrid, input_spectrum
     from core.parsing.data import extractor_identity
     from core.runtime import code_version
 
     if models < 2 or images < 2:
         raise InvalidInputError(f"the metric needs at least 2 models and 2 images each "
                                 f"(got {models} and {images})")
-    model = load_extractor(extractor, device)
+    features = hybrid_method(load_extractor(extractor, device), "metric").features
     feats, labels = [], []
     for size in sizes:
         found = synthetic_set(extractor, "metric", models=models, images=images, size=size,
                               device=device, progress=progress)
         if progress:
             progress(f"hybrid features of {len(found.images)} images at {size} px")
-        x = found.images
-        e = embed_images(model, x).numpy()
-        s = torch.cat([input_spectrum(x[i:i + 256]) for i in range(0, len(x), 256)]).numpy()
-        feats.append(hybrid(e, s))
+        feats.append(features(found.images).numpy())
         labels += [f"{size}:{found.models[i]}" for i in found.labels.tolist()]
     whitening = choose_whitening(np.concatenate(feats), labels)
     if whitening.matrix is None:
