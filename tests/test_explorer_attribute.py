@@ -168,10 +168,11 @@ def test_an_uploaded_image_gets_its_generator_and_the_answer_exports(world):
 def test_the_design_guess_needs_heads_fitted_on_that_extractor(tmp_path):
     import shutil
 
-    from core.extractor import DEFAULT_EXTRACTOR
+    from core.extractor import DEFAULT_EXTRACTOR, load_extractor
     from explorer.attribute import design_guess
 
-    rows = np.random.default_rng(0).normal(size=(4, 128)).astype(np.float32)
+    dim = load_extractor(DEFAULT_EXTRACTOR).config.embed_dim
+    rows = np.random.default_rng(0).normal(size=(4, dim)).astype(np.float32)
     assert design_guess(DEFAULT_EXTRACTOR, rows)["upsampling"]
     other = shutil.copytree(DEFAULT_EXTRACTOR, tmp_path / "other")
     weights = other / "extractor.safetensors"
@@ -417,7 +418,8 @@ def test_held_out_bank_models_join_the_gallery_of_their_extractor_only(world, mo
     assert emb.message == "", emb.message
     archs = emb.add_to_gallery()
     folder = image_sets.gallery_folder(runs, DEFAULT_EXTRACTOR)
-    bank = runs / "bank_samples" / "cpu-seeds-3x20"
+    preset = image_sets.bank_preset(DEFAULT_EXTRACTOR)
+    bank = runs / "bank_samples" / f"{preset}-seeds-3x20"
     models = sorted(p.name for p in bank.iterdir() if p.is_dir())
     assert seeds == [f"bank-seeds-{m}" for m in models]
     assert len(archs) == 3 and all(a.startswith("bank-architectures-m00") for a in archs)
@@ -434,7 +436,7 @@ def test_held_out_bank_models_join_the_gallery_of_their_extractor_only(world, mo
     # Held-back images (not references) of each set. The bank's first 3 models are one
     # architecture with 3 seeds (in each set): the extractor tells the design, not the
     # seed, so an image's nearest model is one of its set's.
-    arch_bank = runs / "bank_samples" / "cpu-architectures-3x20"
+    arch_bank = runs / "bank_samples" / f"{preset}-architectures-3x20"
     queries = [("seeds.png", sorted((bank / models[1]).glob("*.png"))[15]),
                ("archs.png", sorted(next(arch_bank.glob("m001-*")).glob("*.png"))[15])]
     s.set_uploads([(name, path.read_bytes()) for name, path in queries])

@@ -23,6 +23,7 @@ from explorer.embeddings import EmbeddingsState, derive
 from explorer.image_sets import SHIPPED
 
 SIZE = 64  # the shipped extractor's crop size: these folders embed under any size policy
+DIM = load_extractor(DEFAULT_EXTRACTOR).config.embed_dim  # the shipped embedding's
 
 
 def write_models(root: Path, models: int = 3, images: int = 12, seed: int = 0) -> Path:
@@ -60,7 +61,7 @@ def test_folder_of_models_gives_every_view_from_one_embedding(roots):
     s = folder_state(roots, folder=str(roots / "set"))
     assert s.message == ""
     r = s.result
-    assert r.data.embeddings.shape == (36, 128) and r.data.models == ("m0", "m1", "m2")
+    assert r.data.embeddings.shape == (36, DIM) and r.data.models == ("m0", "m1", "m2")
     # The same embeddings as fpx embed on the folder.
     direct = embed_folders(load_extractor(DEFAULT_EXTRACTOR), [roots / "set"])
     assert np.array_equal(r.data.embeddings, direct.embeddings)
@@ -289,7 +290,7 @@ def test_hybrid_features_are_what_fpx_verify_hybrid_compares_and_switch_without_
     assert not same_views(r, plain)  # its own views (and cache key)
     assert list(r.similarity.models) and r.roc.pairs == plain.roc.pairs
     assert r.features == "hybrid" and plain.features == "embedding"
-    assert r.source.embeddings.shape == (36, 128)
+    assert r.source.embeddings.shape == (36, DIM)
     # the gallery still gets the embeddings, not the hybrid features, from the result
     # on screen even while another computation has begun
     snapshot, s._embedded = s._embedded, None
@@ -298,7 +299,7 @@ def test_hybrid_features_are_what_fpx_verify_hybrid_compares_and_switch_without_
     from explorer.image_sets import gallery_folder
 
     saved = EmbeddingSet.load(gallery_folder(roots / "runs", DEFAULT_EXTRACTOR) / "m1.npz")
-    assert saved.embeddings.shape == (12, 128)
+    assert saved.embeddings.shape == (12, DIM)
     assert np.array_equal(saved.embeddings, plain.data.embeddings[12:24])
     s.features = "embedding"
     s.wait()

@@ -12,7 +12,7 @@ import panel as pn
 import pytest
 
 from core.cli import main
-from core.extractor import EmbeddingSet
+from core.extractor import DEFAULT_EXTRACTOR, EmbeddingSet, load_extractor
 from core.zoo.shipped import SHIPPED_ZOO
 from explorer import runs as R
 from explorer.embeddings import EmbeddingsState
@@ -77,6 +77,8 @@ def test_held_out_bank_samples_are_made_once_and_coloured_by_their_design(tmp_pa
 
     monkeypatch.setattr(image_sets, "BANK_MODELS", 3)
     monkeypatch.setattr(image_sets, "BANK_IMAGES", 8)
+    preset = image_sets.bank_preset(DEFAULT_EXTRACTOR)  # the shipped extractor's
+    dim = load_extractor(DEFAULT_EXTRACTOR).config.embed_dim
     runs = tmp_path / "runs"
     heard = []
     s = EmbeddingsState(runs=runs, autostart=False, entries=[], real=False, bank="seeds")
@@ -84,11 +86,11 @@ def test_held_out_bank_samples_are_made_once_and_coloured_by_their_design(tmp_pa
     s.start()
     s.wait()
     assert s.message == "", s.message
-    folder = runs / "bank_samples" / "cpu-seeds-3x8"  # the shipped extractor's preset
+    folder = runs / "bank_samples" / f"{preset}-seeds-3x8"
     record = json.loads((folder / "bank.json").read_text())
     assert record["heldout"] == "seeds" and record["models"] == 3
     assert record["images_per_model"] == 8
-    assert s.result.data.embeddings.shape == (24, 128) and len(s.result.models) == 3
+    assert s.result.data.embeddings.shape == (24, dim) and len(s.result.models) == 3
     assert any("fitting models" in h for h in heard) and any("sampling" in h for h in heard)
     assert not list(folder.parent.glob("*.part-*"))  # built aside, renamed when whole
     s.color_by = "upsampling"

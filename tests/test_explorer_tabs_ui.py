@@ -145,14 +145,17 @@ def test_embeddings_features_switch_to_the_hybrid_fingerprint(page, zoo_ready):
     without embedding again, and back."""
     if zoo_ready:
         pytest.skip(zoo_ready)
+    from core.extractor import DEFAULT_EXTRACTOR, load_extractor
+
+    dim = load_extractor(DEFAULT_EXTRACTOR).config.embed_dim  # the shipped embedding's
     open_tab(page, "Embeddings")
     wait_map(page)
-    page.wait_text(".fpx-emb-summary", "128-d embeddings")
+    page.wait_text(".fpx-emb-summary", f"{dim}-d embeddings")
     page.choose("Features", "hybrid")
     page.wait_text(".fpx-emb-summary", "100-d hybrid features", timeout=180_000)
     page.wait_text(".fpx-emb-summary", "3400 images of 13 models")
     page.choose("Features", "embedding")
-    page.wait_text(".fpx-emb-summary", "128-d embeddings", timeout=60_000)
+    page.wait_text(".fpx-emb-summary", f"{dim}-d embeddings", timeout=60_000)
     assert page.errors == []
 
 

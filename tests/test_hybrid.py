@@ -9,6 +9,7 @@ import torch
 from core.bench.metrics import unit_rows, verification
 from core.data import write_pngs
 from core.errors import InvalidInputError
+from core.extractor import DEFAULT_EXTRACTOR, load_extractor
 from core.extractor.hybrid import GRID, hybrid, input_spectrum, spectra_of
 
 
@@ -104,7 +105,9 @@ def test_embedding_commands_compare_the_hybrid_fingerprint(capsys, tmp_path):
     # without --extractor the shipped extractor's metric is used: not for these embeddings
     status, out, err = run(capsys, *saved)
     assert status == EXIT_INPUT and len(err) == 1
-    assert "the hybrid metric takes 3200 features, got 3088 (another extractor's?)" in err[0]
+    shipped = load_extractor(DEFAULT_EXTRACTOR).config.embed_dim + 3 * GRID * GRID
+    assert (f"the hybrid metric takes {shipped} features, got {16 + 3 * GRID * GRID} "
+            "(another extractor's?)") in err[0]
     (data / "noise" / "00003.png").unlink()
     status, out, err = run(capsys, *saved, "--extractor", extractor)
     assert status == EXIT_INPUT and len(err) == 1 and "00003.png" in err[0], err

@@ -117,8 +117,8 @@ PRESETS = {
         checkpoint_every=200, real_crops=2048, sizes=(32, 64), augment=True),
     # One GPU: 512 decoders (2-4 stages, 32 channels), trained at 32, 64 and 128 px with
     # the augmentations, 64 models a step. On one H100 the bank fits in about 1 minute and
-    # a step takes about 0.22 s (12000 steps: about 45 minutes); docs/results.md has a
-    # 1000-step run (``--steps 1000``).
+    # a step takes 0.2-0.26 s (12000 steps: 40-50 minutes). The shipped extractor is a
+    # 1804-step run (``--minutes 7.6``); docs/results.md has it and a 1000-step one.
     "gpu": TrainConfig(
         bank=BankConfig(architectures=256, seeds=2, fit_steps=30, crop_size=64, batch=16,
                         channels=32, space="decoder"),
