@@ -98,7 +98,9 @@ class EmbeddingsResult:
         compute_ms: wall time of the derivation (not of the embedding), or of reading
             it back; cached: whether it was read back (:mod:`explorer.embedding_cache`).
         features: what ``data`` holds (:data:`FEATURES`); source: the embeddings it was
-            made from (the same rows; ``None``: ``data`` itself), what the gallery gets.
+            made from (the same rows; ``None``: ``data`` itself), what the gallery gets;
+            gallery_names: ``(model, name)`` pairs, the gallery names of its held-out bank
+            models (``bank-HELDOUT-FOLDER``), from the same computation.
     """
 
     data: EmbeddingSet
@@ -117,6 +119,7 @@ class EmbeddingsResult:
     cached: bool = False
     features: str = "embedding"
     source: EmbeddingSet | None = None
+    gallery_names: tuple[tuple[str, str], ...] = ()
 
     def views(self) -> dict:
         """Every field but the data, the settings and the timing (what is cached)."""
@@ -236,9 +239,9 @@ class EmbeddingsState(param.Parameterized):
         self._generation = 0
         # The embeddings of the chosen sets, replaced as one: (combined, one set per
         # image set, the views' cache key parts); None until embedded.
-        self._embedded: tuple[EmbeddingSet, list[EmbeddingSet], list] | None = None
+        # the last embedding: (data, its sets, their cache keys, gallery names)
+        self._embedded: tuple[EmbeddingSet, list[EmbeddingSet], list, dict] | None = None
         self._bank_designs: dict[str, dict] = {}
-        self._gallery_names: dict[str, str] = {}  # model -> its name in the gallery
         self._started = False  # nothing is computed before start() (the tab is shown)
         if autostart:
             self.start()
@@ -344,7 +347,8 @@ class EmbeddingsState(param.Parameterized):
                 return
             self._set(gen, status=f"drawing the {self.method} map", progress=0.9)
             result = derive_cached(data, key, self.runs, self.level, self.method, self.shots)
-            result = replace(result, features=features, source=snapshot[0])
+            result = replace(result, features=features, source=snapshot[0],
+                             gallery_names=tuple(sorted(snapshot[3].items())))
             if gen == self._generation:
                 self.param.update(result=result, selected=-1, progress=1.0,
                                   status=f"{len(result.data.labels)} images of "
@@ -364,7 +368,7 @@ class EmbeddingsState(param.Parameterized):
         if gen == self._generation:  # a newer request owns the state
             self.param.update(**values)
 
-    def _embed(self, gen: int) -> tuple[EmbeddingSet, list[EmbeddingSet], list] | None:
+    def _embed(self, gen: int) -> tuple[EmbeddingSet, list[EmbeddingSet], list, dict] | None:
         folder = self.extractors.get(self.extractor)
         if folder is None:
             self._set(gen, message="choose an extractor")
@@ -394,14 +398,13 @@ class EmbeddingsState(param.Parameterized):
             keys.append((image_set.label, key, kept))
         if gen != self._generation:
             return None
-        self._gallery_names = names
-        return combine(parts), parts, keys
+        return combine(parts), parts, keys, names
 
     def _featured(self, gen: int, snapshot, features: str) -> tuple[EmbeddingSet, list]:
         """The ``snapshot``'s data as ``features`` (:data:`FEATURES`) says, and its views'
         cache key (the hybrid's names the metric by its digest: a refitted metric is a
         new key)."""
-        data, pieces, parts = snapshot
+        data, pieces, parts, _ = snapshot
         if features == "embedding":
             return data, parts
         from core.extractor.hybrid import hybrid
@@ -456,7 +459,7 @@ class EmbeddingsState(param.Parameterized):
         for model in r.models:
             if model in self.designs or model == REAL_LABEL:
                 continue
-            name = self._gallery_names.get(model, model)
+            name = dict(r.gallery_names).get(model, model)
             keep = np.asarray(data.labels) == model
             part = subset(data, keep)
             safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:80]

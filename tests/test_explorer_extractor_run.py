@@ -91,6 +91,8 @@ def test_held_out_bank_samples_are_made_once_and_coloured_by_their_design(tmp_pa
     assert record["heldout"] == "seeds" and record["models"] == 3
     assert record["images_per_model"] == 8
     assert s.result.data.embeddings.shape == (24, dim) and len(s.result.models) == 3
+    # the gallery names come with the result they name (not from a newer computation)
+    assert dict(s.result.gallery_names) == {m: f"bank-seeds-{m}" for m in s.result.models}
     assert any("fitting models" in h for h in heard) and any("sampling" in h for h in heard)
     assert not list(folder.parent.glob("*.part-*"))  # built aside, renamed when whole
     s.color_by = "upsampling"
