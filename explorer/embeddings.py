@@ -238,8 +238,8 @@ class EmbeddingsState(param.Parameterized):
         self._thread: threading.Thread | None = None
         self._generation = 0
         # The embeddings of the chosen sets, replaced as one: (combined, one set per
-        # image set, the views' cache key parts); None until embedded.
-        # the last embedding: (data, its sets, their cache keys, gallery names)
+        # image set, the views' cache key parts, the bank models' gallery names); None
+        # until embedded.
         self._embedded: tuple[EmbeddingSet, list[EmbeddingSet], list, dict] | None = None
         self._bank_designs: dict[str, dict] = {}
         self._started = False  # nothing is computed before start() (the tab is shown)

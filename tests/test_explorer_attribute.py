@@ -433,9 +433,9 @@ def test_held_out_bank_models_join_the_gallery_of_their_extractor_only(world, mo
 
     s = attribute_state(world)
     assert s.param.removed.objects == ["m0", "m1", "m2", *sorted(seeds + archs)]
-    # Held-back images (not references) of each set. The bank's first 3 models are one
-    # architecture with 3 seeds (in each set): the extractor tells the design, not the
-    # seed, so an image's nearest model is one of its set's.
+    # Held-back images (not references) of each set. The bank's first 3 models are the
+    # seeds of its first architectures (in each set): the extractor tells the design, not
+    # the seed, so an image's nearest model is one of its set's.
     arch_bank = runs / "bank_samples" / f"{preset}-architectures-3x20"
     queries = [("seeds.png", sorted((bank / models[1]).glob("*.png"))[15]),
                ("archs.png", sorted(next(arch_bank.glob("m001-*")).glob("*.png"))[15])]

@@ -84,9 +84,9 @@ def test_bad_inputs_give_one_line_errors():
 
 
 def test_learned_space_uses_the_shipped_extractor():
-    x = smooth_images(4, 5, size=32).clamp(-1, 1)
     from core.extractor import DEFAULT_EXTRACTOR, load_extractor
 
+    x = smooth_images(4, 5, size=32).clamp(-1, 1)
     e = embed(x, "learned")
     assert e.shape == (4, load_extractor(DEFAULT_EXTRACTOR).config.embed_dim)
     assert torch.allclose(e.norm(dim=1), torch.ones(4), atol=1e-5)
