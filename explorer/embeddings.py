@@ -24,6 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import param
@@ -100,7 +101,8 @@ class EmbeddingsResult:
         features: what ``data`` holds (:data:`FEATURES`); source: the embeddings it was
             made from (the same rows; ``None``: ``data`` itself), what the gallery gets;
             gallery_names: ``(model, name)`` pairs, the gallery names of its held-out bank
-            models (``bank-HELDOUT-FOLDER``), from the same computation.
+            models (``bank-HELDOUT-FOLDER``); extractor: the folder of the extractor that
+            embedded it (whose gallery it joins), both from the same computation.
     """
 
     data: EmbeddingSet
@@ -120,6 +122,7 @@ class EmbeddingsResult:
     features: str = "embedding"
     source: EmbeddingSet | None = None
     gallery_names: tuple[tuple[str, str], ...] = ()
+    extractor: Path | None = None
 
     def views(self) -> dict:
         """Every field but the data, the settings and the timing (what is cached)."""
@@ -180,6 +183,17 @@ def derive_cached(data: EmbeddingSet, parts: list, runs: Path, level: str = "ima
         return result
 
 
+class _Embedded(NamedTuple):
+    """One embedding of the chosen sets: the combined set, one set per image set, the
+    views' cache key parts, the bank models' gallery names and the extractor's folder."""
+
+    data: EmbeddingSet
+    pieces: list[EmbeddingSet]
+    keys: list
+    gallery_names: dict[str, str]
+    extractor: Path
+
+
 class EmbeddingsState(param.Parameterized):
     """Which images, which extractor, which map; the result and the clicked point."""
 
@@ -237,10 +251,8 @@ class EmbeddingsState(param.Parameterized):
         self.uploads: list[tuple[str, bytes]] = []
         self._thread: threading.Thread | None = None
         self._generation = 0
-        # The embeddings of the chosen sets, replaced as one: (combined, one set per
-        # image set, the views' cache key parts, the bank models' gallery names); None
-        # until embedded.
-        self._embedded: tuple[EmbeddingSet, list[EmbeddingSet], list, dict] | None = None
+        # The embeddings of the chosen sets, replaced as one; None until embedded.
+        self._embedded: _Embedded | None = None
         self._bank_designs: dict[str, dict] = {}
         self._started = False  # nothing is computed before start() (the tab is shown)
         if autostart:
@@ -347,8 +359,9 @@ class EmbeddingsState(param.Parameterized):
                 return
             self._set(gen, status=f"drawing the {self.method} map", progress=0.9)
             result = derive_cached(data, key, self.runs, self.level, self.method, self.shots)
-            result = replace(result, features=features, source=snapshot[0],
-                             gallery_names=tuple(sorted(snapshot[3].items())))
+            result = replace(result, features=features, source=snapshot.data,
+                             gallery_names=tuple(sorted(snapshot.gallery_names.items())),
+                             extractor=snapshot.extractor)
             if gen == self._generation:
                 self.param.update(result=result, selected=-1, progress=1.0,
                                   status=f"{len(result.data.labels)} images of "
@@ -368,7 +381,7 @@ class EmbeddingsState(param.Parameterized):
         if gen == self._generation:  # a newer request owns the state
             self.param.update(**values)
 
-    def _embed(self, gen: int) -> tuple[EmbeddingSet, list[EmbeddingSet], list, dict] | None:
+    def _embed(self, gen: int) -> _Embedded | None:
         folder = self.extractors.get(self.extractor)
         if folder is None:
             self._set(gen, message="choose an extractor")
@@ -398,20 +411,21 @@ class EmbeddingsState(param.Parameterized):
             keys.append((image_set.label, key, kept))
         if gen != self._generation:
             return None
-        return combine(parts), parts, keys, names
+        return _Embedded(combine(parts), parts, keys, names, folder)
 
-    def _featured(self, gen: int, snapshot, features: str) -> tuple[EmbeddingSet, list]:
+    def _featured(self, gen: int, snapshot: _Embedded, features: str
+                  ) -> tuple[EmbeddingSet, list]:
         """The ``snapshot``'s data as ``features`` (:data:`FEATURES`) says, and its views'
         cache key (the hybrid's names the metric by its digest: a refitted metric is a
         new key)."""
-        data, pieces, parts, _ = snapshot
+        data, pieces, parts = snapshot.data, snapshot.pieces, snapshot.keys
         if features == "embedding":
             return data, parts
         from core.extractor.hybrid import hybrid
         from core.extractor.metric import find_metric
         from explorer.attribution_features import cached_spectra
 
-        metric = find_metric(self.extractors[self.extractor])
+        metric = find_metric(snapshot.extractor)
         rows = []
         for i, piece in enumerate(pieces):
             self._set(gen, status=f"input spectra of {len(piece.paths)} images "
@@ -449,7 +463,7 @@ class EmbeddingsState(param.Parameterized):
         gallery names. Bank models are named ``bank-HELDOUT-FOLDER`` (the seeds' and the
         architectures' sets number their models alike)."""
         r = self.result
-        folder = self.extractors.get(self.extractor)
+        folder = None if r is None else r.extractor  # the one that embedded it
         if r is None or folder is None:
             return []
         # the embeddings, whatever the views compare (the same rows)

@@ -24,3 +24,11 @@ def _data_roots(tmp_path_factory):
 
     roots = [os.getcwd(), str(Path.home()), str(tmp_path_factory.getbasetemp())]
     os.environ.setdefault("FPX_DATA_ROOTS", os.pathsep.join(roots))
+
+
+@pytest.fixture(scope="session")
+def shipped_dim() -> int:
+    """The shipped extractor's embedding size (tests follow the extractor that ships)."""
+    from core.extractor import DEFAULT_EXTRACTOR, load_extractor
+
+    return load_extractor(DEFAULT_EXTRACTOR).config.embed_dim

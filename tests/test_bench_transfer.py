@@ -242,16 +242,15 @@ def test_folder_set_reads_designs_of_bank_samples(tmp_path):
     assert s.designs["m1"]["upsampling"] == "transposed" and s.designs["m0"]["up_blocks"] == "1"
 
 
-def test_extractor_under_the_size_policy_and_fed_natively():
+def test_extractor_under_the_size_policy_and_fed_natively(shipped_dim):
     from core.bench import load_method
-    from core.extractor import load_extractor
 
     policy = load_method(DEFAULT_EXTRACTOR, "shipped")
     native = load_method(DEFAULT_EXTRACTOR, "shipped", small="native")
     assert (policy.name, native.name) == ("shipped", "shipped_native")
     x = tiny_set("t", models=2, per=2, size=32).images
     a, b = policy.features(x), native.features(x)
-    assert a.shape == b.shape == (4, load_extractor(DEFAULT_EXTRACTOR).config.embed_dim)
+    assert a.shape == b.shape == (4, shipped_dim)
     assert torch.allclose(a.norm(dim=1), torch.ones(4), atol=1e-5)
     assert not torch.allclose(a, b, atol=1e-3)  # 32 px < 64: the two paths differ
     big = tiny_set("t", models=2, per=2, size=64).images  # the crop size: one path

@@ -165,14 +165,13 @@ def test_an_uploaded_image_gets_its_generator_and_the_answer_exports(world):
                for line in verdict_markdown(r).splitlines())
 
 
-def test_the_design_guess_needs_heads_fitted_on_that_extractor(tmp_path):
+def test_the_design_guess_needs_heads_fitted_on_that_extractor(tmp_path, shipped_dim):
     import shutil
 
-    from core.extractor import DEFAULT_EXTRACTOR, load_extractor
+    from core.extractor import DEFAULT_EXTRACTOR
     from explorer.attribute import design_guess
 
-    dim = load_extractor(DEFAULT_EXTRACTOR).config.embed_dim
-    rows = np.random.default_rng(0).normal(size=(4, dim)).astype(np.float32)
+    rows = np.random.default_rng(0).normal(size=(4, shipped_dim)).astype(np.float32)
     assert design_guess(DEFAULT_EXTRACTOR, rows)["upsampling"]
     other = shutil.copytree(DEFAULT_EXTRACTOR, tmp_path / "other")
     weights = other / "extractor.safetensors"

@@ -23,7 +23,6 @@ from explorer.embeddings import EmbeddingsState, derive
 from explorer.image_sets import SHIPPED
 
 SIZE = 64  # the shipped extractor's crop size: these folders embed under any size policy
-DIM = load_extractor(DEFAULT_EXTRACTOR).config.embed_dim  # the shipped embedding's
 
 
 def write_models(root: Path, models: int = 3, images: int = 12, seed: int = 0) -> Path:
@@ -56,12 +55,12 @@ def folder_state(roots: Path, **params) -> EmbeddingsState:
     return s
 
 
-def test_folder_of_models_gives_every_view_from_one_embedding(roots):
+def test_folder_of_models_gives_every_view_from_one_embedding(roots, shipped_dim):
     write_models(roots / "set")
     s = folder_state(roots, folder=str(roots / "set"))
     assert s.message == ""
     r = s.result
-    assert r.data.embeddings.shape == (36, DIM) and r.data.models == ("m0", "m1", "m2")
+    assert r.data.embeddings.shape == (36, shipped_dim) and r.data.models == ("m0", "m1", "m2")
     # The same embeddings as fpx embed on the folder.
     direct = embed_folders(load_extractor(DEFAULT_EXTRACTOR), [roots / "set"])
     assert np.array_equal(r.data.embeddings, direct.embeddings)
@@ -269,7 +268,7 @@ def test_uploads_become_a_model_and_can_join_the_gallery(roots):
 
 
 def test_hybrid_features_are_what_fpx_verify_hybrid_compares_and_switch_without_embedding(
-        roots, monkeypatch):
+        roots, monkeypatch, shipped_dim):
     from core.extractor.hybrid import hybrid_set
     from core.extractor.metric import find_metric
 
@@ -290,16 +289,18 @@ def test_hybrid_features_are_what_fpx_verify_hybrid_compares_and_switch_without_
     assert not same_views(r, plain)  # its own views (and cache key)
     assert list(r.similarity.models) and r.roc.pairs == plain.roc.pairs
     assert r.features == "hybrid" and plain.features == "embedding"
-    assert r.source.embeddings.shape == (36, DIM)
+    assert r.source.embeddings.shape == (36, shipped_dim)
     # the gallery still gets the embeddings, not the hybrid features, from the result
-    # on screen even while another computation has begun
+    # on screen even while another computation has begun, into the gallery of the
+    # extractor that made them
+    assert Path(r.extractor).resolve() == Path(DEFAULT_EXTRACTOR).resolve()
     snapshot, s._embedded = s._embedded, None
     assert s.add_to_gallery() == ["m0", "m1", "m2"]
     s._embedded = snapshot
     from explorer.image_sets import gallery_folder
 
     saved = EmbeddingSet.load(gallery_folder(roots / "runs", DEFAULT_EXTRACTOR) / "m1.npz")
-    assert saved.embeddings.shape == (12, DIM)
+    assert saved.embeddings.shape == (12, shipped_dim)
     assert np.array_equal(saved.embeddings, plain.data.embeddings[12:24])
     s.features = "embedding"
     s.wait()

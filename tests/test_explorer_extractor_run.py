@@ -12,7 +12,7 @@ import panel as pn
 import pytest
 
 from core.cli import main
-from core.extractor import DEFAULT_EXTRACTOR, EmbeddingSet, load_extractor
+from core.extractor import DEFAULT_EXTRACTOR, EmbeddingSet
 from core.zoo.shipped import SHIPPED_ZOO
 from explorer import runs as R
 from explorer.embeddings import EmbeddingsState
@@ -72,13 +72,13 @@ def test_a_finished_tiny_extractor_run_is_listed_and_embeds_the_zoo(tmp_path, mo
 
 @pytest.mark.slow
 def test_held_out_bank_samples_are_made_once_and_coloured_by_their_design(tmp_path,
-                                                                          monkeypatch):
+                                                                          monkeypatch,
+                                                                          shipped_dim):
     from explorer import image_sets
 
     monkeypatch.setattr(image_sets, "BANK_MODELS", 3)
     monkeypatch.setattr(image_sets, "BANK_IMAGES", 8)
     preset = image_sets.bank_preset(DEFAULT_EXTRACTOR)  # the shipped extractor's
-    dim = load_extractor(DEFAULT_EXTRACTOR).config.embed_dim
     runs = tmp_path / "runs"
     heard = []
     s = EmbeddingsState(runs=runs, autostart=False, entries=[], real=False, bank="seeds")
@@ -90,7 +90,7 @@ def test_held_out_bank_samples_are_made_once_and_coloured_by_their_design(tmp_pa
     record = json.loads((folder / "bank.json").read_text())
     assert record["heldout"] == "seeds" and record["models"] == 3
     assert record["images_per_model"] == 8
-    assert s.result.data.embeddings.shape == (24, dim) and len(s.result.models) == 3
+    assert s.result.data.embeddings.shape == (24, shipped_dim) and len(s.result.models) == 3
     # the gallery names come with the result they name (not from a newer computation)
     assert dict(s.result.gallery_names) == {m: f"bank-seeds-{m}" for m in s.result.models}
     assert any("fitting models" in h for h in heard) and any("sampling" in h for h in heard)

@@ -140,22 +140,19 @@ def test_embeddings_map_colours_by_upsampling_and_a_click_shows_the_image(page, 
     assert page.errors == []
 
 
-def test_embeddings_features_switch_to_the_hybrid_fingerprint(page, zoo_ready):
+def test_embeddings_features_switch_to_the_hybrid_fingerprint(page, zoo_ready, shipped_dim):
     """Features = hybrid redraws every view on the hybrid features (the summary says so)
     without embedding again, and back."""
     if zoo_ready:
         pytest.skip(zoo_ready)
-    from core.extractor import DEFAULT_EXTRACTOR, load_extractor
-
-    dim = load_extractor(DEFAULT_EXTRACTOR).config.embed_dim  # the shipped embedding's
     open_tab(page, "Embeddings")
     wait_map(page)
-    page.wait_text(".fpx-emb-summary", f"{dim}-d embeddings")
+    page.wait_text(".fpx-emb-summary", f"{shipped_dim}-d embeddings")
     page.choose("Features", "hybrid")
     page.wait_text(".fpx-emb-summary", "100-d hybrid features", timeout=180_000)
     page.wait_text(".fpx-emb-summary", "3400 images of 13 models")
     page.choose("Features", "embedding")
-    page.wait_text(".fpx-emb-summary", f"{dim}-d embeddings", timeout=60_000)
+    page.wait_text(".fpx-emb-summary", f"{shipped_dim}-d embeddings", timeout=60_000)
     assert page.errors == []
 
 

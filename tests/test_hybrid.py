@@ -9,7 +9,7 @@ import torch
 from core.bench.metrics import unit_rows, verification
 from core.data import write_pngs
 from core.errors import InvalidInputError
-from core.extractor import DEFAULT_EXTRACTOR, load_extractor
+from core.extractor import load_extractor
 from core.extractor.hybrid import GRID, hybrid, input_spectrum, spectra_of
 
 
@@ -68,7 +68,7 @@ def test_spectra_of_files_in_order_at_mixed_sizes_and_a_bad_file(tmp_path):
         spectra_of([paths[0], str(tmp_path / "bad.png")])
 
 
-def test_embedding_commands_compare_the_hybrid_fingerprint(capsys, tmp_path):
+def test_embedding_commands_compare_the_hybrid_fingerprint(capsys, tmp_path, shipped_dim):
     """``verify | identify | relate --hybrid`` end to end on two spectrally distinct
     'models' (white noise, and noise upsampled x2 by pixel repetition), from folders and
     from a saved embeddings file; an image gone from disk is one line naming it."""
@@ -105,9 +105,9 @@ def test_embedding_commands_compare_the_hybrid_fingerprint(capsys, tmp_path):
     # without --extractor the shipped extractor's metric is used: not for these embeddings
     status, out, err = run(capsys, *saved)
     assert status == EXIT_INPUT and len(err) == 1
-    shipped = load_extractor(DEFAULT_EXTRACTOR).config.embed_dim + 3 * GRID * GRID
-    assert (f"the hybrid metric takes {shipped} features, got {16 + 3 * GRID * GRID} "
-            "(another extractor's?)") in err[0]
+    own = load_extractor(extractor).config.embed_dim
+    assert (f"the hybrid metric takes {shipped_dim + 3 * GRID * GRID} features, got "
+            f"{own + 3 * GRID * GRID} (another extractor's?)") in err[0]
     (data / "noise" / "00003.png").unlink()
     status, out, err = run(capsys, *saved, "--extractor", extractor)
     assert status == EXIT_INPUT and len(err) == 1 and "00003.png" in err[0], err

@@ -83,12 +83,10 @@ def test_bad_inputs_give_one_line_errors():
         compute_artifacts({"m": real[:2]}, real, "pixels")
 
 
-def test_learned_space_uses_the_shipped_extractor():
-    from core.extractor import DEFAULT_EXTRACTOR, load_extractor
-
+def test_learned_space_uses_the_shipped_extractor(shipped_dim):
     x = smooth_images(4, 5, size=32).clamp(-1, 1)
     e = embed(x, "learned")
-    assert e.shape == (4, load_extractor(DEFAULT_EXTRACTOR).config.embed_dim)
+    assert e.shape == (4, shipped_dim)
     assert torch.allclose(e.norm(dim=1), torch.ones(4), atol=1e-5)
     assert SPACES == ("rgb", "freq", "learned")
 

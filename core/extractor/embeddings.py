@@ -6,7 +6,7 @@ embed`` saves the set as an ``.npz`` of plain arrays (no pickles) that ``fpx ver
 relate --embeddings`` read back with :meth:`EmbeddingSet.load`::
 
     result = embed_folders(model, ["out/gan", "out/vae"])
-    result.embeddings.shape, result.models       # (N, 128), ('gan', 'vae')
+    result.embeddings.shape, result.models       # (N, D), ('gan', 'vae')
     result.save("e.npz"); EmbeddingSet.load("e.npz") == result
 """
 
