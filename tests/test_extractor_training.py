@@ -195,3 +195,44 @@ def test_batch_seed_and_monitor_are_recorded_and_leave_the_weights_alone(tmp_pat
         train("tiny", tmp_path / "on", steps=6, batch=4, seed=5, resume=True, quiet=True)
     with pytest.raises(InvalidInputError, match="models per batch"):
         train("tiny", tmp_path / "x", batch=1, quiet=True)
+
+
+def test_init_starts_from_an_exported_extractor_and_is_recorded(tmp_path, capsys):
+    from core.cli import main
+    from core.extractor.checkpoint import export_extractor
+    from core.parsing.data import extractor_identity
+
+    train("tiny", tmp_path / "a", steps=6, seed=1, quiet=True)  # other initial weights
+    first = tmp_path / "a" / "extractor"
+    a = dict(load_extractor(first).named_parameters())  # the weights (not the BN counters)
+    # one step from A's weights stays next to them; a fresh run (seed 0) does not
+    assert main(["train", "--preset", "tiny", "--out", str(tmp_path / "b"), "--steps", "1",
+                 "--init", str(first)]) == 0
+    b = dict(load_extractor(tmp_path / "b" / "extractor").named_parameters())
+    train("tiny", tmp_path / "c", steps=1, quiet=True)
+    c = dict(load_extractor(tmp_path / "c" / "extractor").named_parameters())
+    moved = max((b[k] - a[k]).abs().max().item() for k in a)
+    fresh = max((c[k] - a[k]).abs().max().item() for k in a)
+    assert moved < 0.01 < fresh, (moved, fresh)
+    made_by = json.loads((tmp_path / "b" / "extractor" / "extractor.json").read_text())[
+        "made_by"]
+    assert made_by["command"] == "fpx train --preset tiny --out DIR --steps 1 --init INIT"
+    assert made_by["init"]["extractor"] == extractor_identity(first)
+    assert made_by["init"]["made_by"]["steps"] == 6
+    # interrupted and resumed, the run still records where its weights began
+    train("tiny", tmp_path / "d", steps=6, init=first, stop_after=3, quiet=True)
+    train("tiny", tmp_path / "d", steps=6, resume=True, quiet=True)
+    resumed = json.loads((tmp_path / "d" / "extractor" / "extractor.json").read_text())
+    assert resumed["made_by"]["init"]["extractor"] == extractor_identity(first)
+    # refused in one line: another network, with --resume, not an extractor
+    other = export_extractor(Extractor(ExtractorConfig(width=8, embed_dim=16, crop_size=32)),
+                             tmp_path / "other", {"command": "test"})
+    capsys.readouterr()
+    assert main(["train", "--preset", "tiny", "--out", str(tmp_path / "e"),
+                 "--init", str(other)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not the preset's network: width 8 (preset: 4)" in err[0], err
+    with pytest.raises(InvalidInputError, match="give one of them"):
+        train("tiny", tmp_path / "d", resume=True, init=first, quiet=True)
+    with pytest.raises(InvalidInputError, match="no such folder"):
+        train("tiny", tmp_path / "f", init=tmp_path / "missing", quiet=True)

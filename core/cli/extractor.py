@@ -59,6 +59,10 @@ def register(sub) -> None:
                    help="end the whole run within M minutes: the total steps are set to "
                         "what fits once the warmup has shown the pace (at most the "
                         "preset's or --steps)")
+    p.add_argument("--init", type=Path, metavar="EXTRACTOR",
+                   help="start from an exported extractor's weights (its network must be "
+                        "the preset's; the head, optimiser and schedule start afresh): "
+                        "train on across sessions, e.g. from core/assets/extractor")
 
     p = command(sub, "bank", run_bank_sample, device=True,
                 help="build a synthetic bank and sample images from it")
@@ -195,7 +199,8 @@ def run_train(args) -> int:
 
     record = train(args.preset, args.out, resume=args.resume, device=args.device,
                    steps=args.steps, sizes=args.sizes, augment=args.augment,
-                   batch=args.batch, seed=args.seed, minutes=args.minutes)
+                   batch=args.batch, seed=args.seed, minutes=args.minutes,
+                   init=args.init)
     if record:
         print_json(record)
     return EXIT_INTERRUPTED if record.get("interrupted") else 0

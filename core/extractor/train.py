@@ -214,6 +214,38 @@ def _check_resumable(state: dict, config: TrainConfig, env: Dist, path: Path) ->
     require_finite(state["model"], path)
 
 
+def _initial_weights(init: str | Path, config: TrainConfig, resume: bool
+                     ) -> tuple[dict, dict]:
+    """The weights of the exported extractor in folder ``init`` (checked as
+    :func:`load_extractor` checks them) and what to record of it; refused, in one line,
+    with ``--resume`` or when its network is not the preset's."""
+    from core.extractor.checkpoint import load_extractor
+    from core.parsing.data import extractor_identity
+
+    if resume:
+        raise InvalidInputError("--init starts a run from an exported extractor; --resume "
+                                "continues a checkpoint (give one of them)")
+    source = load_extractor(init)
+    if source.config != config.extractor:
+        theirs, ours = source.config.to_dict(), config.extractor.to_dict()
+        diff = ", ".join(f"{k} {theirs[k]} (preset: {ours[k]})" for k in ours
+                         if theirs.get(k) != ours[k])
+        raise InvalidInputError(f"--init {init}: not the preset's network: {diff}")
+    record = json.loads((Path(init) / "extractor.json").read_text())
+    return source.state_dict(), {"extractor": extractor_identity(init),
+                                 "made_by": record.get("made_by", {})}
+
+
+def _recorded_init(out: Path, state: dict | None) -> dict | None:
+    """The ``--init`` record of the run being resumed (its ``config.json``), if any."""
+    if state is None:
+        return None
+    try:
+        return json.loads((out / "config.json").read_text()).get("init")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def _overrides(config: TrainConfig, preset: TrainConfig) -> str:
     """The options that turn ``preset`` into ``config`` (for the exported command)."""
     out = ""
@@ -232,7 +264,8 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
           device: str = "auto", steps: int | None = None, stop_after: int | None = None,
           quiet: bool = False, sizes: tuple[int, ...] | None = None,
           augment: bool | None = None, batch: int | None = None,
-          seed: int | None = None, minutes: float | None = None) -> dict:
+          seed: int | None = None, minutes: float | None = None,
+          init: str | Path | None = None) -> dict:
     """Run (or resume) training; return the last metrics record (rank 0; ``{}`` elsewhere).
 
     A run that ends before its last step (a stop signal, or ``stop_after``) returns its
@@ -255,6 +288,12 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
             at most the preset's (or ``steps``); the cosine schedule follows the new
             total, ``config.json`` and the exported command record it (``--steps N``
             reproduces the run). No checkpoint is written before that decision.
+        init: an exported extractor (``fpx embed``'s kind) whose weights start the
+            network instead of random ones; its config must be the preset's. The
+            classification head starts afresh (the export has none), and so do the
+            optimiser and the schedule: training goes on across sessions from the
+            shipped extractor, or any run's export, in runs of what fits (``--minutes``).
+            Its identity and command are recorded in the export's ``made_by``.
         stop_after: stop once this step is reached, as if the process had been killed
             there: no checkpoint beyond the regular ones (for tests).
     """
@@ -277,6 +316,7 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
         if resume:
             raise InvalidInputError("--minutes starts a run; continue a timed run with "
                                     "--resume --steps N (N from its config.json)")
+    start = _initial_weights(init, config, resume) if init is not None else None
     unit = max(2 ** spec.down for spec in config.bank.specs())  # before any work
     if any(s % unit or s < 2 * unit for s in config.step_sizes):
         raise InvalidInputError(f"training sizes {list(config.step_sizes)} must be multiples "
@@ -293,6 +333,9 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
         if state is not None:
             _check_resumable(state, config, env, run.checkpoint_path)
         timed = {"minutes": minutes} if minutes is not None else {}
+        began = start[1] if start is not None else _recorded_init(out, state)
+        if began is not None:
+            timed["init"] = began  # kept by a resumed run, for its export
         run.write_json("config.json", {"preset": preset, **timed, **config.to_dict()})
 
         # data: a bank of synthetic generators, and the real crops they are fed
@@ -309,6 +352,8 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
         torch.manual_seed(config.seed)  # the same initial weights on every rank
         model = Extractor(config.extractor, num_classes=len(bank)).to(env.device)
         cuda = env.device.type == "cuda"
+        if start is not None:
+            model.load_state_dict(start[0], strict=False)  # the head stays as drawn
         if cuda:
             model = model.to(memory_format=torch.channels_last)
         net = DistributedDataParallel(model, device_ids=[env.device] if cuda else None) \
@@ -333,7 +378,7 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
         autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cuda
                     else contextlib.nullcontext())
         # a timed run sets its total once the warmup has shown the pace
-        decide_at = min(config.steps, max(config.warmup, 20)) if timed else None
+        decide_at = min(config.steps, max(config.warmup, 20)) if minutes is not None else None
         pace_from = (step, time.perf_counter())
         with run.loop(step):
             while run.more(step):
@@ -403,12 +448,16 @@ def train(preset: str = "tiny", out: str | Path = "runs/fpx", *, resume: bool = 
         if env.main and step == config.steps:
             command = f"fpx train --preset {preset} --out DIR" + _overrides(config,
                                                                            PRESETS[preset])
-            export_extractor(model, out / "extractor", {
-                "command": command, "preset": preset, "steps": step, "seed": config.seed,
+            made_by = {
+                "command": command + (" --init INIT" if began is not None else ""),
+                "preset": preset, "steps": step, "seed": config.seed,
                 "world_size": env.world, "data": "bundled photos (train split), synthetic "
                 f"bank of {len(bank)} models ({config.bank.architectures or 'all'} "
                 f"architectures x {config.bank.seeds} seeds)", "code_version": run.version,
-            })
+            }
+            if began is not None:
+                made_by["init"] = began  # INIT: the extractor the weights began as
+            export_extractor(model, out / "extractor", made_by)
             log(f"exported {out / 'extractor'}")
         elif env.main:
             record = {**record, "interrupted": True}
