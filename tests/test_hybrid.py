@@ -163,6 +163,54 @@ def test_metric_is_fitted_on_synthetic_models_of_its_own_seeds_and_read_back(
         back(np.ones((2, 3)))
 
 
+def _crossed_groups(seed: int = 0):
+    """4 groups of 3 models x 20 rows. Even groups scatter within class along dims 0-9 and
+    differ between models along 10-19; odd groups the other way round."""
+    rng = np.random.default_rng(seed)
+    rows, labels, groups = [], [], []
+    for g in range(4):
+        noisy, means = (slice(0, 10), slice(10, 20)) if g % 2 == 0 else \
+            (slice(10, 20), slice(0, 10))
+        for m in range(3):
+            mean = np.zeros(30)
+            mean[means], mean[20:] = rng.normal(size=10), 3
+            x = mean + 0.05 * rng.normal(size=(20, 30))
+            x[:, noisy] += rng.normal(size=(20, 10))
+            rows.append(x)
+            labels += [f"g{g}m{m}"] * 20
+            groups += [g] * 20
+    return np.concatenate(rows), labels, groups
+
+
+def test_the_transfer_criterion_scores_a_whitening_on_groups_it_did_not_see():
+    from core.extractor.whitening import (
+        SHRINKAGES,
+        TRANSFER,
+        WITHIN,
+        choose_transfer_whitening,
+        fit_whitening,
+    )
+
+    x, labels, groups = _crossed_groups()
+    chosen = choose_transfer_whitening(x, labels, groups)
+    assert chosen.criterion == TRANSFER and [a for a, _ in chosen.scores] == list(SHRINKAGES)
+    auc = dict(chosen.scores)
+    # Learnt on even groups, a light shrinkage divides out dims 0-9, where odd groups'
+    # models differ: near chance there. No whitening (a = 1) keeps them apart.
+    assert auc[0.03] < 0.65 and auc[1.0] > 0.9 and chosen.shrinkage == 1.0, auc
+    assert list(auc.values()) == sorted(auc.values())
+    # Learnt on the very models it is scored on (what the criterion avoids), the same
+    # light shrinkage looks best.
+    lab, odd = np.asarray(labels), np.asarray(groups) % 2 == 1
+    w = fit_whitening(x[odd], lab[odd], 0.03)
+    assert verification(w(x[odd]).astype(np.float64), np.unique(lab[odd], return_inverse=True)[1],
+                        pairs=2000, threshold=None, rng=np.random.default_rng(0))["auc"] > 0.99
+    # One group: no unseen group to score on; within-model halves instead.
+    assert choose_transfer_whitening(x, labels, [0] * len(x)).criterion == WITHIN
+    with pytest.raises(ValueError, match="240 labels but 2 groups"):
+        choose_transfer_whitening(x, labels, [0, 1])
+
+
 def test_metric_refuses_another_extractor_and_damaged_files(tiny_extractor, tmp_path):
     import shutil
 
@@ -225,6 +273,7 @@ def test_metric_fit_command_then_verify_hybrid_uses_it(capsys, tiny_extractor, t
     summary = json.loads(out)
     assert summary["out"] == str(folder) and summary["dims"] > 0
     assert len(summary["cross_validation"]) == 4
+    assert summary["criterion"].startswith("verification AUC on the models of unseen groups")
     data = tmp_path / "models"
     write_pngs(images((8, 3, 32, 32), 1), data / "noise")
     write_pngs(images((8, 3, 16, 16), 2).repeat_interleave(2, -1).repeat_interleave(2, -2),

@@ -104,8 +104,10 @@ def register(sub) -> None:
                 help="learn the hybrid fingerprint's metric on synthetic models",
                 description="Learn a within-class whitening of the hybrid fingerprint (an "
                             "extractor's embedding beside its input spectrum) on synthetic "
-                            "models of the extractor's bank with weight seeds of their own, "
-                            "and store it beside the extractor: fpx verify | identify | "
+                            "models of the extractor's bank with weight seeds of their own "
+                            "(its shrinkage chosen for verification AUC on the models of "
+                            "architectures the whitening did not see), and store it beside "
+                            "the extractor: fpx verify | identify | "
                             "relate --hybrid and fpx bench transfer --hybrid use it.")
     p.add_argument("action", choices=["fit"])
     p.add_argument("--extractor", type=Path, metavar="DIR", required=True,
@@ -300,6 +302,7 @@ def run_metric(args) -> int:
     out = metric.save(args.out or folder)
     summary = {"out": str(out), "dims": metric.whitening.dims,
                "shrinkage": metric.whitening.shrinkage,
+               "criterion": metric.whitening.criterion,
                "cross_validation": metric.whitening.to_dict()["cross_validation"],
                "extractor": metric.made_by["extractor"]}
     return emit(args, summary)

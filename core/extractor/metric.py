@@ -9,7 +9,10 @@ with weight seeds no other use of the bank draws (``heldout="metric"`` of
 thresholds are fixed on, not the held-out test sets), makes their images at each of
 ``sizes`` (a model at two sizes is two classes), and learns the within-class whitening of
 :mod:`core.extractor.whitening` on their hybrid features, its shrinkage chosen by 2-fold
-cross-validation inside them. No image or label of any test set takes part.
+cross-validation inside them by the transfer criterion
+(:func:`core.extractor.whitening.choose_transfer_whitening`: learnt on half the
+architectures, verification AUC on the other half's models). No image or label of any
+test set takes part.
 
 Stored beside the extractor's weights as ``hybrid_metric.safetensors`` (the ``(D, d)``
 matrix) and ``hybrid_metric.json`` (format, shrinkage, cross-validation, the extractor's
@@ -32,7 +35,12 @@ import numpy as np
 import torch
 
 from core.errors import InvalidInputError
-from core.extractor.whitening import MAX_DIMS, Whitening, choose_whitening
+from core.extractor.whitening import (
+    MAX_DIMS,
+    WITHIN,
+    Whitening,
+    choose_transfer_whitening,
+)
 
 METRIC_FORMAT = "fpx.hybrid_metric/1"
 RECORD, WEIGHTS = "hybrid_metric.json", "hybrid_metric.safetensors"
@@ -110,12 +118,15 @@ class HybridMetric:
                 or not 0 <= shrinkage <= 1:
             raise InvalidInputError(f"{record_path}: not a hybrid metric record "
                                     f"({METRIC_FORMAT}, shrinkage in [0, 1])")
-        try:
-            scores = tuple((float(c["shrinkage"]), float(c["accuracy"]))
+        try:  # "accuracy": the score's name before the transfer criterion
+            scores = tuple((float(c["shrinkage"]), float(c.get("score", c.get("accuracy"))))
                            for c in record.get("cross_validation") or ()
-                           if isinstance(c, dict) and {"shrinkage", "accuracy"} <= set(c))
+                           if isinstance(c, dict) and "shrinkage" in c
+                           and ("score" in c or "accuracy" in c))
         except (TypeError, ValueError):
             raise InvalidInputError(f"{record_path}: damaged cross_validation") from None
+        criterion = record.get("criterion")
+        criterion = criterion if isinstance(criterion, str) else WITHIN if scores else ""
         try:
             matrix = load_file(str(weights_path)).get("matrix")
         except (SafetensorError, OSError, ValueError) as err:
@@ -125,7 +136,8 @@ class HybridMetric:
             raise InvalidInputError(f"{weights_path}: damaged (a finite (D, d) matrix, "
                                     f"d <= {MAX_DIMS})")
         made_by = record.get("made_by") if isinstance(record.get("made_by"), dict) else {}
-        return cls(Whitening(matrix.float().numpy(), float(shrinkage), scores), made_by)
+        return cls(Whitening(matrix.float().numpy(), float(shrinkage), scores, criterion),
+                   made_by)
 
 
 def find_metric(extractor: str | Path) -> HybridMetric | None:
@@ -155,7 +167,7 @@ def fit_metric(extractor: str | Path, *, models: int = 48, images: int = 20,
     ``models`` synthetic models of its bank with the metric's weight seeds, ``images``
     each at every one of ``sizes``."""
     from core.bench.baselines import hybrid_method
-    from core.bench.sets import synthetic_set
+    from core.bench.sets import bank_config, synthetic_set
     from core.extractor.checkpoint import load_extractor
     from core.parsing.data import extractor_identity
     from core.runtime import code_version
@@ -164,7 +176,8 @@ def fit_metric(extractor: str | Path, *, models: int = 48, images: int = 20,
         raise InvalidInputError(f"the metric needs at least 2 models and 2 images each "
                                 f"(got {models} and {images})")
     features = hybrid_method(load_extractor(extractor, device), "metric").features
-    feats, labels = [], []
+    seeds = bank_config(extractor).seeds  # the bank's models: architecture by architecture
+    feats, labels, architectures = [], [], []
     for size in sizes:
         found = synthetic_set(extractor, "metric", models=models, images=images, size=size,
                               device=device, progress=progress)
@@ -172,7 +185,8 @@ def fit_metric(extractor: str | Path, *, models: int = 48, images: int = 20,
             progress(f"hybrid features of {len(found.images)} images at {size} px")
         feats.append(features(found.images).numpy())
         labels += [f"{size}:{found.models[i]}" for i in found.labels.tolist()]
-    whitening = choose_whitening(np.concatenate(feats), labels)
+        architectures += [i // seeds for i in found.labels.tolist()]
+    whitening = choose_transfer_whitening(np.concatenate(feats), labels, architectures)
     if whitening.matrix is None:
         raise InvalidInputError("the synthetic models gave nothing to whiten")
     return HybridMetric(whitening, {
