@@ -38,12 +38,14 @@ def test_fields_models_and_equality():
 def test_json_round_trip_is_exact():
     s = small_set(n=7, dim=4, seed=3)
     d = json.loads(json.dumps(s.to_dict()))
-    assert list(d) == ["embeddings", "paths", "labels", "skipped"]
+    assert list(d) == ["embeddings", "paths", "labels", "skipped", "extractor"]
     assert d["skipped"] == [{"path": "f/bad.png", "reason": "too small: 8x8 < 32x32"}]
     back = EmbeddingSet.from_dict(d)
     assert back == s and back.embeddings.tobytes() == s.embeddings.tobytes()
-    del d["skipped"]  # optional: a set with no skips
-    assert EmbeddingSet.from_dict(d).skipped == ()
+    del d["skipped"], d["extractor"]  # optional: a set with no skips, of an unknown extractor
+    assert EmbeddingSet.from_dict(d).skipped == () and EmbeddingSet.from_dict(d).extractor == ""
+    made = EmbeddingSet(s.embeddings, s.paths, s.labels, s.skipped, "ee451ba61278be02")
+    assert EmbeddingSet.from_dict(json.loads(json.dumps(made.to_dict()))) == made != s
 
 
 def test_npz_round_trip_is_exact_and_atomic(tmp_path):
@@ -52,10 +54,12 @@ def test_npz_round_trip_is_exact_and_atomic(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["e.npz"]  # no temp file left
     assert EmbeddingSet.load(path) == s
     with np.load(path, allow_pickle=False) as z:  # plain arrays, no pickles
-        assert sorted(z.files) == ["embeddings", "labels", "paths", "skipped_paths",
-                                   "skipped_reasons"]
+        assert sorted(z.files) == ["embeddings", "extractor", "labels", "paths",
+                                   "skipped_paths", "skipped_reasons"]
     empty = EmbeddingSet(s.embeddings, s.paths, s.labels)
     assert EmbeddingSet.load(empty.save(tmp_path / "none.npz")) == empty
+    made = EmbeddingSet(s.embeddings, s.paths, s.labels, extractor="ee451ba61278be02")
+    assert EmbeddingSet.load(made.save(tmp_path / "made.npz")).extractor == "ee451ba61278be02"
 
 
 def test_a_file_without_skips_loads(tmp_path):
@@ -64,7 +68,7 @@ def test_a_file_without_skips_loads(tmp_path):
     np.savez(tmp_path / "old.npz", embeddings=s.embeddings, paths=np.asarray(s.paths),
              labels=np.asarray(s.labels))
     old = EmbeddingSet.load(tmp_path / "old.npz")
-    assert old == EmbeddingSet(s.embeddings, s.paths, s.labels)
+    assert old == EmbeddingSet(s.embeddings, s.paths, s.labels) and old.extractor == ""
 
 
 @pytest.mark.parametrize("args, message", [
@@ -78,6 +82,7 @@ def test_a_file_without_skips_loads(tmp_path):
     ((np.zeros((1, 3)), "a", ["m"]), "paths must be a sequence of strings"),
     ((np.zeros((1, 3)), [1], ["m"]), "paths must be a sequence of strings"),
     ((np.zeros((1, 3)), ["a"], ["m"], [("x",)]), r"skipped must be \(path, reason\) pairs"),
+    ((np.zeros((1, 3)), ["a"], ["m"], (), 7), "extractor must be an identity string"),
 ])
 def test_validation_names_the_problem_in_one_line(args, message):
     with pytest.raises(InvalidInputError, match=message) as err:
@@ -120,6 +125,9 @@ def test_bad_files_are_refused_with_one_line_naming_them(tmp_path):
              labels=np.asarray(s.labels), skipped_paths=np.asarray(["a", "b"]),
              skipped_reasons=np.asarray(["r"]))
     cases["skips.npz"] = "2 skipped paths but 1 reasons"
+    np.savez(tmp_path / "two.npz", embeddings=s.embeddings, paths=np.asarray(s.paths),
+             labels=np.asarray(s.labels), extractor=np.asarray(["a", "b"]))
+    cases["two.npz"] = "2 extractor identities, not one"
     for name, message in cases.items():
         with pytest.raises(InvalidInputError) as err:
             EmbeddingSet.load(tmp_path / name)

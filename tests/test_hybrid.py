@@ -74,6 +74,7 @@ def test_embedding_commands_compare_the_hybrid_fingerprint(capsys, tmp_path, shi
     from a saved embeddings file; an image gone from disk is one line naming it."""
     from core.cli import EXIT_INPUT
     from core.extractor import Extractor, ExtractorConfig, export_extractor
+    from core.parsing.data import extractor_identity
     from tests.test_cli import run
 
     torch.manual_seed(0)
@@ -102,8 +103,18 @@ def test_embedding_commands_compare_the_hybrid_fingerprint(capsys, tmp_path, shi
     saved = ["verify", "--embeddings", tmp_path / "e.npz", "--hybrid"]
     status, out, err = run(capsys, *saved, "--extractor", extractor, "--pairs", 200, "--json")
     assert status == 0 and json.loads(out)["auc"] > 0.99
-    # without --extractor the shipped extractor's metric is used: not for these embeddings
+    # without --extractor the shipped extractor's metric is used: not for these embeddings,
+    # which record the extractor that made them
     status, out, err = run(capsys, *saved)
+    assert status == EXIT_INPUT and len(err) == 1
+    assert f"the embeddings were made by extractor {extractor_identity(extractor)}" in err[0]
+    assert "pass the --extractor that made them" in err[0]
+    # a file that does not record it (saved before it was) meets the metric's size check
+    from core.extractor.embeddings import EmbeddingSet
+
+    old = EmbeddingSet.load(tmp_path / "e.npz")
+    EmbeddingSet(old.embeddings, old.paths, old.labels).save(tmp_path / "old.npz")
+    status, out, err = run(capsys, "verify", "--embeddings", tmp_path / "old.npz", "--hybrid")
     assert status == EXIT_INPUT and len(err) == 1
     own = load_extractor(extractor).config.embed_dim
     assert (f"the hybrid metric takes {shipped_dim + 3 * GRID * GRID} features, got "
@@ -282,6 +293,46 @@ def test_metric_fit_command_then_verify_hybrid_uses_it(capsys, tiny_extractor, t
                            folder, "--device", "cpu", "--json")
     assert status == 0, err
     assert "whitened within class on 4 synthetic models" in json.loads(out)["features"]
+    hybrid_auc = json.loads(out)["auc"]
+    # --features auto (the default): the hybrid, as the extractor now has a metric ...
+    common = ["--pairs", 100, "--device", "cpu", "--json"]
+    status, out, err = run(capsys, "verify", data, "--extractor", folder, *common)
+    assert status == 0, err
+    assert json.loads(out)["features"].startswith("hybrid (embedding + input spectrum), "
+                                                  "whitened within class on 4 synthetic")
+    assert json.loads(out)["auc"] == hybrid_auc
+    status, out, err = run(capsys, "verify", data, "--extractor", folder, "--features",
+                           "embedding", *common)
+    assert status == 0 and "features" not in json.loads(out), err
+    # ... the embedding, saying why, where the hybrid cannot be had
+    status, out, err = run(capsys, "verify", data, "--extractor", tiny_extractor, *common)
+    assert json.loads(out)["features"] == ("embedding (the extractor has no synthetic "
+                                           "metric; fpx metric fit makes one)")
+    from core.extractor import Extractor, ExtractorConfig, export_extractor
+    from core.parsing.data import extractor_identity
+
+    torch.manual_seed(1)
+    other = export_extractor(Extractor(ExtractorConfig(width=4, embed_dim=16, crop_size=32)),
+                             tmp_path / "other", {"command": "test", "preset": "tiny"})
+    status, out, err = run(capsys, "embed", data, "--out", tmp_path / "e.npz", "--extractor",
+                           other, "--device", "cpu")
+    assert status == 0, err
+    status, out, err = run(capsys, "verify", "--embeddings", tmp_path / "e.npz",
+                           "--extractor", folder, *common)
+    assert status == 0 and json.loads(out)["features"] == (
+        f"embedding (embedded by extractor {extractor_identity(other)}, not the one its "
+        "synthetic metric was fitted on)"), out
+    status, out, err = run(capsys, "embed", data, "--out", tmp_path / "f.npz", "--extractor",
+                           folder, "--device", "cpu")
+    (data / "noise" / "00002.png").unlink()
+    status, out, err = run(capsys, "identify", "--gallery", data, "--query", data, "--shots",
+                           3, "--extractor", folder, "--device", "cpu", "--json")
+    assert status == 0 and json.loads(out)["features"].startswith("hybrid"), err
+    status, out, err = run(capsys, "relate", "--embeddings", tmp_path / "f.npz",
+                           "--extractor", folder, "--json")
+    assert status == 0 and json.loads(out)["features"] == (
+        f"embedding ({data / 'noise' / '00002.png'} is gone; the hybrid reads each "
+        "image's spectrum)"), out
     status, out, err = run(capsys, "metric", "fit", "--extractor", folder, "--models", 1)
     assert status == 2 and "--models" in err[-1]
     # never into the shipped extractor's folder by default: --extractor is required

@@ -28,6 +28,8 @@ from core.cli.options import (
 )
 from core.errors import FpxError, InvalidInputError
 
+FEATURE_MODES = ("auto", "embedding", "hybrid")  # --features of verify | identify | relate
+
 if TYPE_CHECKING:
     from core.extractor.embeddings import EmbeddingSet
 
@@ -144,27 +146,69 @@ def _add_embeddings(p) -> None:
 
 
 def _add_hybrid(p) -> None:
-    p.add_argument("--hybrid", action="store_true",
-                   help="compare the hybrid fingerprint: each embedding beside the image's "
-                        "blur-residual log spectrum, each unit length (read from the image "
-                        "files, also with --embeddings), through the synthetic metric in the "
-                        "--extractor folder when it has one (fpx metric fit; with --embeddings "
-                        "the file must come from that extractor)")
+    p.add_argument("--features", dest="feature_mode", choices=FEATURE_MODES, default="auto",
+                   help="what to compare: the embedding; the hybrid fingerprint (each "
+                        "embedding beside the image's blur-residual log spectrum, read from "
+                        "the image files, also with --embeddings; through the synthetic "
+                        "metric in the --extractor folder when it has one, fpx metric fit); "
+                        "or auto (the default): the hybrid when that extractor has a metric "
+                        "fitted on the extractor that made the embeddings and every image "
+                        "file is at hand, else the embedding (the output says which, and why)")
+    p.add_argument("--hybrid", dest="feature_mode", action="store_const", const="hybrid",
+                   help="the same as --features hybrid")
+
+
+def _no_hybrid(data: EmbeddingSet, metric) -> str:
+    """Why ``--features auto`` keeps the embedding for ``data`` (``""``: it need not)."""
+    if metric is None:
+        return "the extractor has no synthetic metric; fpx metric fit makes one"
+    if data.extractor != metric.made_by.get("extractor"):
+        return ("the embeddings do not record the extractor its synthetic metric was fitted "
+                "on" if not data.extractor else f"embedded by extractor {data.extractor}, "
+                "not the one its synthetic metric was fitted on")
+    gone = next((p for p in data.paths if not Path(p).is_file()), None)
+    return f"{gone} is gone; the hybrid reads each image's spectrum" if gone else ""
 
 
 def _features(data: EmbeddingSet, args) -> EmbeddingSet:
-    """``data``, or with ``--hybrid`` its hybrid features, through the extractor's
-    synthetic metric when it has one (``args.features`` then says which)."""
-    if not getattr(args, "hybrid", False):
+    """``data``, or its hybrid features through the extractor's synthetic metric when it has
+    one, as ``--features`` says (``args.features`` then says which, and ``auto`` is
+    resolved once, so a gallery and its queries are compared alike)."""
+    mode = getattr(args, "feature_mode", "embedding")
+    if mode == "embedding":
         return data
     from core.extractor import DEFAULT_EXTRACTOR
     from core.extractor.hybrid import hybrid_set
     from core.extractor.metric import find_metric
 
-    metric = find_metric(args.extractor or DEFAULT_EXTRACTOR)
+    folder = args.extractor or DEFAULT_EXTRACTOR
+    metric = find_metric(folder)
+    if mode == "auto":
+        why = _no_hybrid(data, metric)
+        args.feature_mode = "embedding" if why else "hybrid"
+        if why:
+            args.features = f"embedding ({why})"
+            return data
+    elif metric is not None and data.extractor not in ("", metric.made_by.get("extractor")):
+        raise InvalidInputError(
+            f"the embeddings were made by extractor {data.extractor}, but the synthetic "
+            f"metric in {folder} was fitted on {metric.made_by.get('extractor')}; pass the "
+            "--extractor that made them")
     args.features = "hybrid (embedding + input spectrum)" + (
         f", {metric.describe()}" if metric is not None else "")
     return hybrid_set(data, metric)
+
+
+def _embed(model, folders, args) -> EmbeddingSet:
+    """Embeddings of the images under ``folders``, recording the extractor's identity."""
+    from dataclasses import replace
+
+    from core.extractor import DEFAULT_EXTRACTOR
+    from core.extractor.embeddings import embed_folders
+    from core.parsing.data import extractor_identity
+
+    found = embed_folders(model, folders, notify=skipped, skip_unusable=args.skip_unusable)
+    return replace(found, extractor=extractor_identity(args.extractor or DEFAULT_EXTRACTOR))
 
 
 def _with_features(result: dict, args) -> dict:
@@ -185,15 +229,14 @@ def _extractor(path: Path | None, device: str):
 
 
 def _embedded(args) -> EmbeddingSet:
-    from core.extractor.embeddings import EmbeddingSet, embed_folders
+    from core.extractor.embeddings import EmbeddingSet
 
     if getattr(args, "embeddings", None):
         return _features(EmbeddingSet.load(args.embeddings), args)
     if not args.folders:
         raise InvalidInputError("give image folders or --embeddings FILE.npz")
-    model = _extractor(args.extractor, args.device)
-    return _features(embed_folders(model, args.folders, notify=skipped,
-                                   skip_unusable=args.skip_unusable), args)
+    return _features(_embed(_extractor(args.extractor, args.device), args.folders, args),
+                     args)
 
 
 def run_train(args) -> int:
@@ -261,17 +304,14 @@ def run_verify(args) -> int:
 
 
 def run_identify(args) -> int:
-    from core.extractor.embeddings import embed_folders
     from core.extractor.evaluate import identify, split_gallery
 
     model = _extractor(args.extractor, args.device)
-    gallery = _features(embed_folders(model, [args.gallery], notify=skipped,
-                                      skip_unusable=args.skip_unusable), args)
+    gallery = _features(_embed(model, [args.gallery], args), args)
     if args.query.resolve() == args.gallery.resolve():
         g_e, g_l, q_e, q_l = split_gallery(gallery.embeddings, gallery.labels, args.shots)
     else:
-        query = _features(embed_folders(model, [args.query], notify=skipped,
-                                        skip_unusable=args.skip_unusable), args)
+        query = _features(_embed(model, [args.query], args), args)
         g_e, g_l, q_e, q_l = gallery.embeddings, gallery.labels, query.embeddings, query.labels
     result = _with_features(identify(g_e, g_l, q_e, q_l, shots=args.shots,
                                      seed=args.seed), args)

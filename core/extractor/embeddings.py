@@ -37,6 +37,9 @@ class EmbeddingSet:
         paths: ``N`` image paths, as given when embedding.
         labels: ``N`` model names (the image's top folder, see :func:`labelled_files`).
         skipped: files left out while embedding, as ``(path, reason)`` pairs.
+        extractor: identity of the extractor that embedded them
+            (:func:`core.parsing.data.extractor_identity`), ``""`` when unknown (a file
+            saved before it was recorded): what ties them to that extractor's metric.
 
     Lists are accepted and stored as tuples; ``N >= 1``. Two sets are equal when their
     arrays are equal element by element and everything else matches.
@@ -46,6 +49,7 @@ class EmbeddingSet:
     paths: tuple[str, ...]
     labels: tuple[str, ...]
     skipped: tuple[tuple[str, str], ...] = ()
+    extractor: str = ""
 
     def __post_init__(self) -> None:
         e = self.embeddings
@@ -72,13 +76,15 @@ class EmbeddingSet:
                 and all(isinstance(s, str) for s in p) for p in pairs):
             raise InvalidInputError("skipped must be (path, reason) pairs of strings")
         object.__setattr__(self, "skipped", tuple(tuple(p) for p in pairs))
+        if not isinstance(self.extractor, str) or len(self.extractor) > 64:
+            raise InvalidInputError("extractor must be an identity string (<= 64 chars)")
 
     def __eq__(self, other) -> bool:
         if not isinstance(other, EmbeddingSet):
             return NotImplemented
         return (np.array_equal(self.embeddings, other.embeddings)
-                and (self.paths, self.labels, self.skipped)
-                == (other.paths, other.labels, other.skipped))
+                and (self.paths, self.labels, self.skipped, self.extractor)
+                == (other.paths, other.labels, other.skipped, other.extractor))
 
     __hash__ = None  # equal sets must hash alike, and an array has no hash
 
@@ -97,7 +103,8 @@ class EmbeddingSet:
         doubles, so :meth:`from_dict` gives back the same bits); skips as
         ``{"path", "reason"}`` objects, as the CLI prints them."""
         return {"embeddings": self.embeddings.tolist(), "paths": list(self.paths),
-                "labels": list(self.labels), "skipped": self.skipped_records()}
+                "labels": list(self.labels), "skipped": self.skipped_records(),
+                "extractor": self.extractor}
 
     def skipped_records(self) -> list[dict[str, str]]:
         return [{"path": p, "reason": r} for p, r in self.skipped]
@@ -107,11 +114,12 @@ class EmbeddingSet:
         if not isinstance(d, dict):
             raise InvalidInputError(f"an embedding set must be a JSON object, got "
                                     f"{type(d).__name__}")
-        extra = sorted(set(d) - {*_ARRAYS, "skipped"})
+        extra = sorted(set(d) - {*_ARRAYS, "skipped", "extractor"})
         missing = [k for k in _ARRAYS if k not in d]
         if extra or missing:
             raise InvalidInputError(f"an embedding set has the fields embeddings, paths, "
-                                    f"labels, skipped; missing {missing}, unknown {extra}")
+                                    f"labels, skipped, extractor; missing {missing}, "
+                                    f"unknown {extra}")
         skipped = d.get("skipped", [])
         if not isinstance(skipped, list) or not all(
                 isinstance(s, dict) and set(s) == {"path", "reason"} for s in skipped):
@@ -121,12 +129,13 @@ class EmbeddingSet:
         except (TypeError, ValueError):
             raise InvalidInputError("embeddings must be a list of equal-length lists of "
                                     "numbers") from None
-        return cls(e, d["paths"], d["labels"], [(s["path"], s["reason"]) for s in skipped])
+        return cls(e, d["paths"], d["labels"], [(s["path"], s["reason"]) for s in skipped],
+                   d.get("extractor", ""))
 
     def save(self, path: str | Path) -> Path:
         """One ``.npz`` of plain arrays, written atomically: ``embeddings (N, D)`` float32;
-        ``paths``, ``labels`` ``(N,)`` and ``skipped_paths``, ``skipped_reasons`` unicode
-        (nothing needs ``allow_pickle``)."""
+        ``paths``, ``labels`` ``(N,)``, ``skipped_paths``, ``skipped_reasons`` and
+        ``extractor`` ``(1,)`` unicode (nothing needs ``allow_pickle``)."""
         from core.runtime import atomic_path
 
         path = Path(path)
@@ -135,14 +144,16 @@ class EmbeddingSet:
                 np.savez(fh, embeddings=self.embeddings, paths=_unicode(self.paths),
                          labels=_unicode(self.labels),
                          skipped_paths=_unicode(p for p, _ in self.skipped),
-                         skipped_reasons=_unicode(r for _, r in self.skipped))
+                         skipped_reasons=_unicode(r for _, r in self.skipped),
+                         extractor=_unicode([self.extractor]))
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> EmbeddingSet:
         """Read a file written by :meth:`save` (``fpx embed``); anything else is refused
-        with one line naming the file. Files without the ``skipped_*`` arrays (written
-        before they were saved) load with no skips."""
+        with one line naming the file. Files without the ``skipped_*`` arrays or the
+        ``extractor`` (written before they were saved) load with no skips and an unknown
+        extractor."""
         from core.limits import read_npz
 
         def refuse(why: str) -> InvalidInputError:
@@ -162,8 +173,12 @@ class EmbeddingSet:
             if len(skipped_paths) != len(reasons):
                 raise ValueError(f"{len(skipped_paths)} skipped paths but {len(reasons)} "
                                  "reasons")
+            extractor = _listed(arrays.get("extractor")) or [""]
+            if len(extractor) != 1:
+                raise ValueError(f"{len(extractor)} extractor identities, not one")
             return cls(arrays["embeddings"], _listed(arrays["paths"]),
-                       _listed(arrays["labels"]), list(zip(skipped_paths, reasons)))
+                       _listed(arrays["labels"]), list(zip(skipped_paths, reasons)),
+                       extractor[0])
         except ValueError as err:
             raise refuse(str(err).splitlines()[0]) from None
 
