@@ -7,12 +7,14 @@ fingerprint). :func:`fit_metric` draws synthetic models of the extractor's own b
 with weight seeds no other use of the bank draws (``heldout="metric"`` of
 :func:`core.bench.sets.synthetic_set`: not its training models, not the validation models
 thresholds are fixed on, not the held-out test sets), makes their images at each of
-``sizes`` (a model at two sizes is two classes), and learns the within-class whitening of
-:mod:`core.extractor.whitening` on their hybrid features, its shrinkage chosen by 2-fold
-cross-validation inside them by the transfer criterion
-(:func:`core.extractor.whitening.choose_transfer_whitening`: learnt on half the
-architectures, verification AUC on the other half's models). No image or label of any
-test set takes part.
+``sizes`` (each size's models are classes of their own: the bank draws its architectures
+per size), and learns the within-class whitening of :mod:`core.extractor.whitening` on
+their hybrid features. Its shrinkage is chosen by the transfer criterion, a 2-fold
+cross-validation inside them (:func:`core.extractor.whitening.choose_transfer_whitening`):
+learnt on the models of half the designs (first up-block's upsampling, normalization,
+activation and order, and the number of stages, :func:`core.bench.sets.spec_design`),
+scored by verification AUC among the other half's. No image or label of any test set
+takes part.
 
 Stored beside the extractor's weights as ``hybrid_metric.safetensors`` (the ``(D, d)``
 matrix) and ``hybrid_metric.json`` (format, shrinkage, cross-validation, the extractor's
@@ -126,7 +128,10 @@ class HybridMetric:
         except (TypeError, ValueError):
             raise InvalidInputError(f"{record_path}: damaged cross_validation") from None
         criterion = record.get("criterion")
-        criterion = criterion if isinstance(criterion, str) else WITHIN if scores else ""
+        if not isinstance(criterion, str):  # a record of before the transfer criterion
+            legacy = any(isinstance(c, dict) and "accuracy" in c
+                         for c in record.get("cross_validation") or ())
+            criterion = WITHIN if legacy else ""
         try:
             matrix = load_file(str(weights_path)).get("matrix")
         except (SafetensorError, OSError, ValueError) as err:
@@ -167,7 +172,7 @@ def fit_metric(extractor: str | Path, *, models: int = 48, images: int = 20,
     ``models`` synthetic models of its bank with the metric's weight seeds, ``images``
     each at every one of ``sizes``."""
     from core.bench.baselines import hybrid_method
-    from core.bench.sets import bank_config, synthetic_set
+    from core.bench.sets import synthetic_set
     from core.extractor.checkpoint import load_extractor
     from core.parsing.data import extractor_identity
     from core.runtime import code_version
@@ -176,8 +181,7 @@ def fit_metric(extractor: str | Path, *, models: int = 48, images: int = 20,
         raise InvalidInputError(f"the metric needs at least 2 models and 2 images each "
                                 f"(got {models} and {images})")
     features = hybrid_method(load_extractor(extractor, device), "metric").features
-    seeds = bank_config(extractor).seeds  # the bank's models: architecture by architecture
-    feats, labels, architectures = [], [], []
+    feats, labels, designs = [], [], []
     for size in sizes:
         found = synthetic_set(extractor, "metric", models=models, images=images, size=size,
                               device=device, progress=progress)
@@ -185,8 +189,10 @@ def fit_metric(extractor: str | Path, *, models: int = 48, images: int = 20,
             progress(f"hybrid features of {len(found.images)} images at {size} px")
         feats.append(features(found.images).numpy())
         labels += [f"{size}:{found.models[i]}" for i in found.labels.tolist()]
-        architectures += [i // seeds for i in found.labels.tolist()]
-    whitening = choose_transfer_whitening(np.concatenate(feats), labels, architectures)
+        # a design at both sizes is one group: never learnt at one size, scored at the other
+        designs += [json.dumps(found.designs.get(found.models[i], {}), sort_keys=True)
+                    for i in found.labels.tolist()]
+    whitening = choose_transfer_whitening(np.concatenate(feats), labels, designs)
     if whitening.matrix is None:
         raise InvalidInputError("the synthetic models gave nothing to whiten")
     return HybridMetric(whitening, {

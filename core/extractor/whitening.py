@@ -29,7 +29,7 @@ the two uses:
   second), the whitening learnt on one half and nearest-centroid accuracy measured on the
   other, both ways.
 - :func:`choose_transfer_whitening`, for a metric that will meet models it never saw
-  (the hybrid fingerprint's synthetic metric): the references' *groups* (architectures)
+  (the hybrid fingerprint's synthetic metric): the references' *groups* (their designs)
   split in two halves, the whitening learnt on one half's models and the verification
   AUC of pairs among the other half's models measured, both ways. It asks what the metric
   is used for, zero-shot: telling apart generators outside its references. Within-model
@@ -49,6 +49,7 @@ MAX_DIMS = 100
 SHRINKAGES = (0.03, 0.1, 0.3, 1.0)
 WITHIN = "nearest-centroid accuracy, each model's references split in halves"
 TRANSFER = "verification AUC on the models of unseen groups, groups split in halves"
+_SHORT = {WITHIN: "by nearest-centroid accuracy", TRANSFER: "by AUC on unseen groups"}
 TRANSFER_PAIRS = 10_000  # pairs per fold of the transfer criterion (half same-model)
 
 
@@ -86,7 +87,8 @@ class Whitening:
     def describe(self) -> str:
         if self.matrix is None:
             return "no whitening"
-        how = f", chosen by cross-validation in them ({self.criterion})" if self.scores else ""
+        how = (f", chosen {_SHORT.get(self.criterion, 'by cross-validation')} in them"
+               if self.scores else "")
         return (f"whitened within class on the reference images ({self.dims} dims, "
                 f"shrinkage {self.shrinkage:g}{how})")
 
@@ -140,11 +142,12 @@ def nearest_centroid_accuracy(w: Whitening, ref: np.ndarray, ref_labels: np.ndar
 
 def _cross_validated(x: np.ndarray, lab: np.ndarray, shrinkages: Sequence[float],
                      max_dims: int, folds, score, criterion: str) -> Whitening:
-    """The whitening of all of ``x`` at the shrinkage whose mean ``score(whitening,
-    held-out rows)`` over ``folds`` (``(fit rows, held-out rows)`` masks) is best."""
+    """The whitening of all of ``x`` at the shrinkage whose mean ``score(whitening, fit
+    rows, held-out rows)`` over ``folds`` (``(fit rows, held-out rows)`` masks) is best."""
     scores = []
     for a in shrinkages:
-        s = [score(fit_whitening(x[fit], lab[fit], a, max_dims), held) for fit, held in folds]
+        s = [score(fit_whitening(x[fit], lab[fit], a, max_dims), fit, held)
+             for fit, held in folds]
         scores.append((float(a), float(np.mean(s))))
     best = max(scores, key=lambda s: (round(s[1], 9), s[0]))[0]
     chosen = fit_whitening(x, lab, best, max_dims)
@@ -171,9 +174,8 @@ def choose_whitening(x: np.ndarray, labels: Sequence[str],
         return Whitening()
     folds = [(usable & (halves == fit), usable & (halves != fit)) for fit in (0, 1)]
 
-    def score(w: Whitening, held: np.ndarray) -> float:
-        ref = usable & ~held
-        return nearest_centroid_accuracy(w, x[ref], lab[ref], x[held], lab[held])
+    def score(w: Whitening, fit: np.ndarray, held: np.ndarray) -> float:
+        return nearest_centroid_accuracy(w, x[fit], lab[fit], x[held], lab[held])
     return _cross_validated(x, lab, shrinkages, max_dims, folds, score, WITHIN)
 
 
@@ -181,7 +183,7 @@ def choose_transfer_whitening(x: np.ndarray, labels: Sequence[str], groups: Sequ
                               shrinkages: Sequence[float] = SHRINKAGES,
                               max_dims: int = MAX_DIMS, seed: int = 0) -> Whitening:
     """The whitening of references ``x`` ``(N, D)`` with model ``labels`` and ``groups``
-    (one per row; every row of a model in one group: its architecture), the shrinkage
+    (one per row; every row of a model in one group: its design), the shrinkage
     chosen by the transfer criterion (module docstring): the groups in order of first
     appearance go alternately to two halves, and each half's models are scored by
     verification AUC (:data:`TRANSFER_PAIRS` pairs drawn with ``seed``, half same-model)
@@ -193,13 +195,16 @@ def choose_transfer_whitening(x: np.ndarray, labels: Sequence[str], groups: Sequ
     lab, grp = np.asarray(labels), np.asarray(groups)
     if len(grp) != len(lab):
         raise ValueError(f"{len(lab)} labels but {len(grp)} groups")
+    split = sorted({m for m in lab.tolist() if len(set(grp[lab == m].tolist())) > 1})
+    if split:  # its rows would sit on both sides: scored on what it was learnt on
+        raise ValueError(f"model {split[0]} is in more than one group")
     order = {g: i % 2 for i, g in enumerate(dict.fromkeys(grp.tolist()))}
     half = np.array([order[g] for g in grp.tolist()], dtype=int)
     if not shrinkages or min(len(set(lab[half == h].tolist())) for h in (0, 1)) < 2:
         return choose_whitening(x, lab, shrinkages, max_dims)
     folds = [(half == fit, half != fit) for fit in (0, 1)]
 
-    def score(w: Whitening, held: np.ndarray) -> float:
+    def score(w: Whitening, fit: np.ndarray, held: np.ndarray) -> float:
         ids = np.unique(lab[held], return_inverse=True)[1]
         idx, same = draw_pairs(ids, TRANSFER_PAIRS, np.random.default_rng(seed))
         return roc_auc(pair_similarity(w(x[held]).astype(np.float64), idx), same)
