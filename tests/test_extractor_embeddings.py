@@ -82,7 +82,8 @@ def test_a_file_without_skips_loads(tmp_path):
     ((np.zeros((1, 3)), "a", ["m"]), "paths must be a sequence of strings"),
     ((np.zeros((1, 3)), [1], ["m"]), "paths must be a sequence of strings"),
     ((np.zeros((1, 3)), ["a"], ["m"], [("x",)]), r"skipped must be \(path, reason\) pairs"),
-    ((np.zeros((1, 3)), ["a"], ["m"], (), 7), "extractor must be an identity string"),
+    ((np.zeros((1, 3)), ["a"], ["m"], (), 7), "extractor must be an identity: up to 64"),
+    ((np.zeros((1, 3)), ["a"], ["m"], (), "ab\ncd"), "extractor must be an identity"),
 ])
 def test_validation_names_the_problem_in_one_line(args, message):
     with pytest.raises(InvalidInputError, match=message) as err:

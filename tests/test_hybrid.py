@@ -345,40 +345,94 @@ def test_metric_fit_command_then_verify_hybrid_uses_it(capsys, tiny_extractor, t
     assert json.loads(out)["features"].startswith("hybrid (embedding + input spectrum), "
                                                   "whitened within class on 4 synthetic")
     assert json.loads(out)["auc"] == hybrid_auc
-    status, out, err = run(capsys, "verify", data, "--extractor", folder, "--features",
-                           "embedding", *common)
-    assert status == 0 and "features" not in json.loads(out), err
-    # ... the embedding, saying why, where the hybrid cannot be had
-    status, out, err = run(capsys, "verify", data, "--extractor", tiny_extractor, *common)
-    assert json.loads(out)["features"] == ("embedding (the extractor has no synthetic "
-                                           "metric; fpx metric fit makes one)")
-    from core.extractor import Extractor, ExtractorConfig, export_extractor
-    from core.parsing.data import extractor_identity
-
-    torch.manual_seed(1)
-    other = export_extractor(Extractor(ExtractorConfig(width=4, embed_dim=16, crop_size=32)),
-                             tmp_path / "other", {"command": "test", "preset": "tiny"})
-    status, out, err = run(capsys, "embed", data, "--out", tmp_path / "e.npz", "--extractor",
-                           other, "--device", "cpu")
-    assert status == 0, err
-    status, out, err = run(capsys, "verify", "--embeddings", tmp_path / "e.npz",
-                           "--extractor", folder, *common)
-    assert status == 0 and json.loads(out)["features"] == (
-        f"embedding (embedded by extractor {extractor_identity(other)}, not the one its "
-        "synthetic metric was fitted on)"), out
-    status, out, err = run(capsys, "embed", data, "--out", tmp_path / "f.npz", "--extractor",
-                           folder, "--device", "cpu")
-    (data / "noise" / "00002.png").unlink()
-    status, out, err = run(capsys, "identify", "--gallery", data, "--query", data, "--shots",
-                           3, "--extractor", folder, "--device", "cpu", "--json")
-    assert status == 0 and json.loads(out)["features"].startswith("hybrid"), err
-    status, out, err = run(capsys, "relate", "--embeddings", tmp_path / "f.npz",
-                           "--extractor", folder, "--json")
-    assert status == 0 and json.loads(out)["features"] == (
-        f"embedding ({data / 'noise' / '00002.png'} is gone; the hybrid reads each "
-        "image's spectrum)"), out
     status, out, err = run(capsys, "metric", "fit", "--extractor", folder, "--models", 1)
     assert status == 2 and "--models" in err[-1]
     # never into the shipped extractor's folder by default: --extractor is required
     status, out, err = run(capsys, "metric", "fit")
     assert status == 2 and "--extractor" in err[-1]
+
+
+def test_features_auto_keeps_the_embedding_where_the_hybrid_cannot_be_had(
+        capsys, tiny_extractor, tmp_path):
+    """``--features auto``: the embedding, saying why, for an extractor without a metric,
+    embeddings of another extractor or of an unrecorded one, a damaged metric, an image
+    gone; the hybrid otherwise, with the shipped extractor by default; the text output
+    names the features too."""
+    import json
+    import shutil
+
+    from core.cli import EXIT_INPUT
+    from core.extractor import Extractor, ExtractorConfig, export_extractor
+    from core.extractor.embeddings import EmbeddingSet
+    from core.extractor.metric import WEIGHTS, fit_metric
+    from core.parsing.data import extractor_identity
+    from tests.test_cli import run
+
+    folder = tmp_path / "extractor"
+    shutil.copytree(tiny_extractor, folder)
+    fit_metric(folder, models=4, images=4, sizes=(32,)).save(folder)
+    data = tmp_path / "models"
+    write_pngs(images((8, 3, 32, 32), 1), data / "noise")
+    write_pngs(images((8, 3, 16, 16), 2).repeat_interleave(2, -1).repeat_interleave(2, -2),
+               data / "nearest")
+
+    def verify(*args) -> dict:
+        status, out, err = run(capsys, "verify", *args, "--pairs", 100, "--device", "cpu",
+                               "--json")
+        assert status == 0, err
+        return json.loads(out)
+
+    emb = verify(data, "--extractor", folder, "--features", "embedding")
+    assert emb["features"] == "embedding (--features embedding)"
+    assert verify(data, "--extractor", folder)["features"].startswith("hybrid")
+    no_metric = verify(data, "--extractor", tiny_extractor)  # the same weights, no metric
+    assert no_metric["features"] == ("embedding (the extractor has no synthetic metric; "
+                                     "fpx metric fit makes one)")
+    assert no_metric["auc"] == emb["auc"]
+
+    torch.manual_seed(1)
+    other = export_extractor(Extractor(ExtractorConfig(width=4, embed_dim=16, crop_size=32)),
+                             tmp_path / "other", {"command": "test", "preset": "tiny"})
+    for extractor, name in ((other, "other.npz"), (folder, "mine.npz")):
+        status, out, err = run(capsys, "embed", data, "--out", tmp_path / name,
+                               "--extractor", extractor, "--device", "cpu")
+        assert status == 0, err
+        assert EmbeddingSet.load(tmp_path / name).extractor == extractor_identity(extractor)
+    assert verify("--embeddings", tmp_path / "other.npz", "--extractor", folder)[
+        "features"] == (f"embedding (embedded by extractor {extractor_identity(other)}, not "
+                        "the one its synthetic metric was fitted on; pass the --extractor "
+                        "that made them)")
+    mine = EmbeddingSet.load(tmp_path / "mine.npz")
+    EmbeddingSet(mine.embeddings, mine.paths, mine.labels).save(tmp_path / "old.npz")
+    old = verify("--embeddings", tmp_path / "old.npz", "--extractor", folder)
+    assert old["features"].startswith("embedding (the embeddings file records no extractor")
+    assert old["auc"] == emb["auc"]
+
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    (broken / WEIGHTS).write_bytes(b"garbage")
+    damaged = verify(data, "--extractor", broken)
+    assert damaged["features"].startswith("embedding (its synthetic metric cannot be used: ")
+    assert WEIGHTS in damaged["features"] and damaged["auc"] == emb["auc"]
+    status, out, err = run(capsys, "verify", data, "--extractor", broken, "--hybrid")
+    assert status == EXIT_INPUT and len(err) == 1 and f"{WEIGHTS}: unreadable" in err[0]
+
+    # the shipped extractor and its metric by default; the text output says so
+    assert verify(data)["features"].startswith(
+        "hybrid (embedding + input spectrum), whitened within class on 48 synthetic models")
+    query = tmp_path / "query"
+    shutil.copytree(data, query)
+    status, out, err = run(capsys, "identify", "--gallery", data, "--query", query,
+                           "--shots", 3, "--extractor", folder, "--device", "cpu")
+    assert status == 0 and any(line.startswith("features") and "hybrid" in line
+                               for line in out.splitlines()), out
+    status, out, err = run(capsys, "relate", data, "--extractor", folder, "--out",
+                           tmp_path / "figs")
+    assert status == 0 and out.startswith("features: hybrid"), out
+
+    (data / "noise" / "00002.png").unlink()
+    status, out, err = run(capsys, "relate", "--embeddings", tmp_path / "mine.npz",
+                           "--extractor", folder, "--json")
+    assert status == 0 and json.loads(out)["features"] == (
+        f"embedding ({data / 'noise' / '00002.png'} is gone; the hybrid reads each "
+        "image's spectrum)"), out

@@ -109,15 +109,15 @@ def register(sub) -> None:
                             "models of the extractor's bank with weight seeds of their own "
                             "(its shrinkage chosen for verification AUC on the models of "
                             "architectures the whitening did not see), and store it beside "
-                            "the extractor: fpx verify | identify | "
-                            "relate --hybrid and fpx bench transfer --hybrid use it.")
+                            "the extractor: fpx verify | identify | relate (by default) "
+                            "and fpx bench transfer --hybrid use it.")
     p.add_argument("action", choices=["fit"])
     p.add_argument("--extractor", type=Path, metavar="DIR", required=True,
                    help="an exported extractor (the shipped one, core/assets/extractor, "
                         "ships with its metric)")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="where to write hybrid_metric.{json,safetensors} (default: the "
-                        "extractor's folder, where --hybrid reads it)")
+                        "extractor's folder, where verify | identify | relate read it)")
     p.add_argument("--models", type=int_range(2, 4096), default=48,
                    help="synthetic models (default 48)")
     p.add_argument("--images", type=int_range(2, 10**4), default=20,
@@ -162,10 +162,12 @@ def _no_hybrid(data: EmbeddingSet, metric) -> str:
     """Why ``--features auto`` keeps the embedding for ``data`` (``""``: it need not)."""
     if metric is None:
         return "the extractor has no synthetic metric; fpx metric fit makes one"
+    if not data.extractor:
+        return ("the embeddings file records no extractor (written before fpx embed "
+                "recorded it; embed again for the hybrid)")
     if data.extractor != metric.made_by.get("extractor"):
-        return ("the embeddings do not record the extractor its synthetic metric was fitted "
-                "on" if not data.extractor else f"embedded by extractor {data.extractor}, "
-                "not the one its synthetic metric was fitted on")
+        return (f"embedded by extractor {data.extractor}, not the one its synthetic metric "
+                "was fitted on; pass the --extractor that made them")
     gone = next((p for p in data.paths if not Path(p).is_file()), None)
     return f"{gone} is gone; the hybrid reads each image's spectrum" if gone else ""
 
@@ -174,22 +176,30 @@ def _features(data: EmbeddingSet, args) -> EmbeddingSet:
     """``data``, or its hybrid features through the extractor's synthetic metric when it has
     one, as ``--features`` says (``args.features`` then says which, and ``auto`` is
     resolved once, so a gallery and its queries are compared alike)."""
-    mode = getattr(args, "feature_mode", "embedding")
+    mode = getattr(args, "feature_mode", None)
+    if mode is None:  # a command without --features (fpx embed)
+        return data
     if mode == "embedding":
+        args.features = getattr(args, "features", None) or "embedding (--features embedding)"
         return data
     from core.extractor import DEFAULT_EXTRACTOR
     from core.extractor.hybrid import hybrid_set
     from core.extractor.metric import find_metric
 
     folder = args.extractor or DEFAULT_EXTRACTOR
-    metric = find_metric(folder)
     if mode == "auto":
-        why = _no_hybrid(data, metric)
+        try:
+            metric, why = find_metric(folder), ""
+        except InvalidInputError as err:  # damaged, or fitted on other weights
+            metric, why = None, f"its synthetic metric cannot be used: {err}"
+        why = why or _no_hybrid(data, metric)
         args.feature_mode = "embedding" if why else "hybrid"
         if why:
             args.features = f"embedding ({why})"
             return data
-    elif metric is not None and data.extractor not in ("", metric.made_by.get("extractor")):
+    else:
+        metric = find_metric(folder)
+    if metric is not None and data.extractor not in ("", metric.made_by.get("extractor")):
         raise InvalidInputError(
             f"the embeddings were made by extractor {data.extractor}, but the synthetic "
             f"metric in {folder} was fitted on {metric.made_by.get('extractor')}; pass the "
@@ -327,7 +337,9 @@ def run_relate(args) -> int:
     data = _embedded(args)
     result = _with_features(relate(data.embeddings, data.labels, specs), args)
     if args.out is not None:
-        result["dendrogram"] = str(dendrogram_png(result, args.out / "dendrogram.png"))
+        space = "hybrid" if getattr(args, "feature_mode", None) == "hybrid" else "embedding"
+        result["dendrogram"] = str(dendrogram_png(result, args.out / "dendrogram.png",
+                                                  features=space))
     return emit(args, result, lambda: _similarity_table(result))
 
 
@@ -349,13 +361,15 @@ def run_metric(args) -> int:
 
 
 def _similarity_table(result: dict) -> None:
+    if "features" in result:
+        print(f"features: {result['features']}\n")
     names = result["models"]
     width = max(len(n) for n in names)
     print(" " * width + "  " + " ".join(f"{i:>5d}" for i in range(len(names))))
     for i, (name, row) in enumerate(zip(names, result["similarity"])):
         print(f"{name:<{width}}  " + " ".join(f"{v:5.2f}" for v in row) + f"  [{i}]")
     if "spearman_embedding_vs_spec_distance" in result:
-        print(f"\nSpearman rho (embedding distance vs spec distance): "
+        print(f"\nSpearman rho (feature distance vs spec distance): "
               f"{result['spearman_embedding_vs_spec_distance']:.3f}")
     if "dendrogram" in result:
         print(f"wrote {result['dendrogram']}")

@@ -13,6 +13,7 @@ relate --embeddings`` read back with :meth:`EmbeddingSet.load`::
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from core.errors import InvalidInputError
 from core.extractor.model import Extractor
 
 _ARRAYS = ("embeddings", "paths", "labels")  # what every embeddings file holds
+_IDENTITY = re.compile(r"[0-9a-f]{0,64}")  # an extractor's identity; "" when unknown
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,8 +78,9 @@ class EmbeddingSet:
                 and all(isinstance(s, str) for s in p) for p in pairs):
             raise InvalidInputError("skipped must be (path, reason) pairs of strings")
         object.__setattr__(self, "skipped", tuple(tuple(p) for p in pairs))
-        if not isinstance(self.extractor, str) or len(self.extractor) > 64:
-            raise InvalidInputError("extractor must be an identity string (<= 64 chars)")
+        if not isinstance(self.extractor, str) or not _IDENTITY.fullmatch(self.extractor):
+            raise InvalidInputError("extractor must be an identity: up to 64 lowercase hex "
+                                    "digits, or empty when unknown")
 
     def __eq__(self, other) -> bool:
         if not isinstance(other, EmbeddingSet):

@@ -77,7 +77,7 @@ def _load(path: str) -> torch.Tensor:
                                 f"({str(err).splitlines()[0][:120]})") from None
 
 
-def spectra_of(paths: Sequence[str], batch: int = 256, grid: int = GRID) -> np.ndarray:
+def spectra_of(paths: Sequence[str], batch: int = 64, grid: int = GRID) -> np.ndarray:
     """``(N, 3 * grid * grid)`` float32 input spectra of the image files, in order (read
     ``batch`` files at a time, one call per image shape among them).
 

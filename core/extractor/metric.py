@@ -189,6 +189,9 @@ def fit_metric(extractor: str | Path, *, models: int = 48, images: int = 20,
             progress(f"hybrid features of {len(found.images)} images at {size} px")
         feats.append(features(found.images).numpy())
         labels += [f"{size}:{found.models[i]}" for i in found.labels.tolist()]
+        if progress and not found.designs:
+            progress("the synthetic models record no design: the shrinkage is chosen "
+                     "within models")
         # a design at both sizes is one group: never learnt at one size, scored at the other
         designs += [json.dumps(found.designs.get(found.models[i], {}), sort_keys=True)
                     for i in found.labels.tolist()]

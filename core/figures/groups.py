@@ -39,10 +39,12 @@ def confusion_png(matrix, class_names: list[str], path: str | Path, *,
 
 
 def dendrogram_png(relation: dict, path: str | Path, *,
-                   title: str = "Generators by fingerprint similarity") -> Path:
-    """Average-linkage dendrogram of models by embedding distance ``1 - cosine``, from
-    ``relation`` as :func:`core.extractor.evaluate.relate` returns it (``models``: ``M``
-    names, ``similarity``: ``(M, M)`` cosine similarities)."""
+                   title: str = "Generators by fingerprint similarity",
+                   features: str = "embedding") -> Path:
+    """Average-linkage dendrogram of models by the distance ``1 - cosine`` of their
+    ``features`` (named on the axis), from ``relation`` as
+    :func:`core.extractor.evaluate.relate` returns it (``models``: ``M`` names,
+    ``similarity``: ``(M, M)`` cosine similarities)."""
     from scipy.cluster.hierarchy import dendrogram, linkage
     from scipy.spatial.distance import squareform
 
@@ -55,7 +57,7 @@ def dendrogram_png(relation: dict, path: str | Path, *,
     fig = new_figure((6.5 + 0.06 * max(len(n) for n in names), 1.2 + 0.32 * len(names)))
     ax = fig.subplots()
     dendrogram(z, labels=names, ax=ax, orientation="right", leaf_font_size=9)
-    ax.set_xlabel("embedding distance (1 - cosine)")
+    ax.set_xlabel(f"{features} distance (1 - cosine)")
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
     return save_figure(fig, path)
