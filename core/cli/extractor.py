@@ -108,7 +108,7 @@ def register(sub) -> None:
                             "extractor's embedding beside its input spectrum) on synthetic "
                             "models of the extractor's bank with weight seeds of their own "
                             "(its shrinkage chosen for verification AUC on the models of "
-                            "architectures the whitening did not see), and store it beside "
+                            "designs the whitening did not see), and store it beside "
                             "the extractor: fpx verify | identify | relate (by default) "
                             "and fpx bench transfer --hybrid use it.")
     p.add_argument("action", choices=["fit"])
