@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import json
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from core.spectrum.lattice import describe_period
 from core.zoo.shipped import SHIPPED_ZOO, read_manifest
 from explorer import attribution_features as af
 from explorer import attribution_gallery as ag
+from explorer.background import BackgroundState
 from explorer.embeddings import combine
 from explorer.image_sets import (
     ImageSet,
@@ -149,7 +149,7 @@ class AttributeResult:
         return json.dumps(self.to_dict(), indent=2)
 
 
-class AttributeState(param.Parameterized):
+class AttributeState(BackgroundState):
     """The images asked about, the gallery and the threshold; the answer."""
 
     extractor = param.Selector(default=None, objects=[], label="Extractor")
@@ -161,11 +161,8 @@ class AttributeState(param.Parameterized):
                                   "may still be attributed to one (sets the threshold)")
     removed = param.ListSelector(default=[], objects=[], label="Left out of the gallery",
                                  doc="Known models to pretend unknown (test the verdict)")
-    busy = param.Boolean(default=False)
-    progress = param.Number(default=0.0, bounds=(0.0, 1.0))
-    status = param.String(default="")
-    message = param.String(default="")
     result = param.ClassSelector(class_=AttributeResult, allow_None=True, default=None)
+    too_much = "attribute fewer images"
 
     def __init__(self, runs: str | Path | None = None, gallery: ImageSet | None = None,
                  **params):
@@ -179,8 +176,6 @@ class AttributeState(param.Parameterized):
                 self.extractor = next(iter(self.extractors))
             self.refresh_gallery()
         self.uploads: list[tuple[str, bytes]] = []
-        self._thread: threading.Thread | None = None
-        self._generation = 0
 
     def known_models(self) -> list[str]:
         """The gallery's models: the known folder's (the shipped zoo's entries), then
@@ -214,7 +209,7 @@ class AttributeState(param.Parameterized):
         answer, or goes back to the server folder when one is typed."""
         self.uploads = list(files)
         if not self.uploads and not self.folder.strip():
-            self._generation += 1  # a computation still running is not shown
+            self.supersede()  # a computation still running is not shown
             self.param.update(result=None, message="", status="", busy=False)
             return
         self.compute()
@@ -225,33 +220,15 @@ class AttributeState(param.Parameterized):
         if not self.uploads and not self.folder.strip():
             return
         self.refresh_gallery()
-        self._generation += 1
-        gen = self._generation
-        self.busy, self.progress, self.message = True, 0.0, ""
-        self._thread = threading.Thread(target=self._work, args=(gen,), daemon=True,
-                                        name="fpx-attribute")
-        self._thread.start()
+        self.run(self._work, "fpx-attribute")
 
-    def wait(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _say(self, gen: int, **values) -> None:
-        if gen == self._generation:
-            self.param.update(**values)
+    def failed(self) -> dict:
+        return {"result": None}
 
     def _work(self, gen: int) -> None:
-        try:
-            result = self.attribute(gen)
-            self._say(gen, result=result, progress=1.0,
-                      status=f"answered in {result.compute_ms / 1000:.1f} s")
-        except FpxError as err:
-            self._say(gen, message=str(err).splitlines()[0], status="", result=None)
-        except MemoryError:
-            self._say(gen, message="out of memory: attribute fewer images", status="")
-        finally:
-            if gen == self._generation:
-                self.busy = False
+        result = self.attribute(gen)
+        self.say(gen, result=result, progress=1.0,
+                 status=f"answered in {result.compute_ms / 1000:.1f} s")
 
     def query(self) -> ImageSet:
         if self.uploads:
@@ -262,7 +239,7 @@ class AttributeState(param.Parameterized):
         """Zoo embeddings and the user's gallery files, cached like the Embeddings tab's."""
         folder = self.extractors[self.extractor]
         zoo = cached_embeddings(self.gallery, folder, self.runs,
-                                status=lambda t: gen is None or self._say(gen, status=t))
+                                status=lambda t: gen is None or self.say(gen, status=t))
         return [zoo, *[s for s in user_gallery(self.runs, folder) if s.dim == zoo.dim]]
 
     def gallery_data(self, gen: int | None = None) -> EmbeddingSet:
@@ -272,7 +249,7 @@ class AttributeState(param.Parameterized):
     def attribute(self, gen: int | None = None) -> AttributeResult:
         """The whole answer for the current images (runs on the calling thread)."""
         t0 = time.perf_counter()
-        say = (lambda **v: self._say(gen, **v)) if gen is not None else (lambda **v: None)
+        say = (lambda **v: self.say(gen, **v)) if gen is not None else (lambda **v: None)
         folder = self.extractors.get(self.extractor)
         if folder is None:
             raise InvalidInputError("choose an extractor")

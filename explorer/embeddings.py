@@ -20,9 +20,9 @@ cached_spectra`). Switching re-derives the views without embedding again.
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -34,6 +34,7 @@ from core.extractor import EmbeddingSet
 from core.zoo.sample import read_design
 from core.zoo.shipped import SHIPPED_ZOO, read_manifest
 from explorer import embedding_maps as maps
+from explorer.background import BackgroundState
 from explorer.embedding_cache import load_views, mark_used, save_views, views_key, views_path
 from explorer.image_sets import (
     BANK_HELDOUT,
@@ -194,7 +195,7 @@ class _Embedded(NamedTuple):
     extractor: Path
 
 
-class EmbeddingsState(param.Parameterized):
+class EmbeddingsState(BackgroundState):
     """Which images, which extractor, which map; the result and the clicked point."""
 
     extractor = param.Selector(default=None, objects=[], label="Extractor",
@@ -224,10 +225,6 @@ class EmbeddingsState(param.Parameterized):
     shots = param.Integer(default=10, bounds=(1, 100), label="Shots (identification)",
                           doc="Gallery images per model for the identification confusion")
     selected = param.Integer(default=-1, doc="The clicked point's row in the embeddings")
-    busy = param.Boolean(default=False)
-    progress = param.Number(default=0.0, bounds=(0.0, 1.0))
-    status = param.String(default="")
-    message = param.String(default="", doc="The last problem, one line (empty if none)")
     result = param.ClassSelector(class_=EmbeddingsResult, allow_None=True, default=None)
     detail = param.ClassSelector(class_=PointDetail, allow_None=True, default=None,
                                  doc="The clicked image: its picture, spectrum, nearest models")
@@ -249,8 +246,6 @@ class EmbeddingsState(param.Parameterized):
             if "entries" not in params:
                 self.entries = names
         self.uploads: list[tuple[str, bytes]] = []
-        self._thread: threading.Thread | None = None
-        self._generation = 0
         # The embeddings of the chosen sets, replaced as one; None until embedded.
         self._embedded: _Embedded | None = None
         self._bank_designs: dict[str, dict] = {}
@@ -329,75 +324,50 @@ class EmbeddingsState(param.Parameterized):
     def _start(self, embed: bool) -> None:
         if not self._started:
             return
-        self._generation += 1
-        gen = self._generation
-        self.busy, self.progress, self.message = True, 0.0, ""
-        self._thread = threading.Thread(target=self._work, args=(gen, embed), daemon=True,
-                                        name="fpx-embeddings")
-        self._thread.start()
+        self.run(partial(self._work, embed=embed), "fpx-embeddings")
 
-    def wait(self, timeout: float | None = None) -> None:
-        """Block until the running computation (if any) ends."""
-        t = self._thread
-        if t is not None:
-            t.join(timeout)
+    def failed(self) -> dict:
+        return {"result": None}
 
     def _work(self, gen: int, embed: bool) -> None:
         features = self.features  # as asked when this computation began
-        try:
-            if embed:
-                self._embedded = None
-                made = self._embed(gen)
-                if made is None:
-                    return
-                self._embedded = made
-            snapshot = self._embedded  # this thread's data, whatever a newer one sets
-            if snapshot is None:
+        if embed:
+            self._embedded = None
+            made = self._embed(gen)
+            if made is None:
                 return
-            data, key = self._featured(gen, snapshot, features)
-            if gen != self._generation:
-                return
-            self._set(gen, status=f"drawing the {self.method} map", progress=0.9)
-            result = derive_cached(data, key, self.runs, self.level, self.method, self.shots)
-            result = replace(result, features=features, source=snapshot.data,
-                             gallery_names=tuple(sorted(snapshot.gallery_names.items())),
-                             extractor=snapshot.extractor)
-            if gen == self._generation:
-                self.param.update(result=result, selected=-1, progress=1.0,
-                                  status=f"{len(result.data.labels)} images of "
-                                         f"{len(result.models)} models")
-        except FpxError as err:
-            self._set(gen, message=str(err).splitlines()[0], status="", result=None)
-        except MemoryError:
-            self._set(gen, message="out of memory: choose fewer images", status="")
-        except OSError as err:
-            self._set(gen, message=f"cannot read or write: {str(err).splitlines()[0]}",
-                      status="")
-        finally:
-            if gen == self._generation:
-                self.busy = False
-
-    def _set(self, gen: int, **values) -> None:
-        if gen == self._generation:  # a newer request owns the state
-            self.param.update(**values)
+            self._embedded = made
+        snapshot = self._embedded  # this thread's data, whatever a newer one sets
+        if snapshot is None:
+            return
+        data, key = self._featured(gen, snapshot, features)
+        if not self.current(gen):
+            return
+        self.say(gen, status=f"drawing the {self.method} map", progress=0.9)
+        result = derive_cached(data, key, self.runs, self.level, self.method, self.shots)
+        result = replace(result, features=features, source=snapshot.data,
+                         gallery_names=tuple(sorted(snapshot.gallery_names.items())),
+                         extractor=snapshot.extractor)
+        self.say(gen, result=result, selected=-1, progress=1.0,
+                 status=f"{len(result.data.labels)} images of {len(result.models)} models")
 
     def _embed(self, gen: int) -> _Embedded | None:
         folder = self.extractors.get(self.extractor)
         if folder is None:
-            self._set(gen, message="choose an extractor")
+            self.say(gen, message="choose an extractor")
             return None
-        sets = self.sets(status=lambda text: self._set(gen, status=text))
+        sets = self.sets(status=lambda text: self.say(gen, status=text))
         if not sets:
-            self._set(gen, message="choose zoo entries, real photos, bank samples, a folder "
-                                   "or uploads")
+            self.say(gen, message="choose zoo entries, real photos, bank samples, a folder "
+                                  "or uploads")
             return None
         parts, keys, names = [], [], {}
         for i, image_set in enumerate(sets):
-            self._set(gen, progress=0.85 * i / len(sets), status=f"{image_set.label}: "
-                      "hashing images")
+            self.say(gen, progress=0.85 * i / len(sets), status=f"{image_set.label}: "
+                     "hashing images")
             key = set_key(image_set, folder)
             found = cached_embeddings(image_set, folder, self.runs, key=key,
-                                      status=lambda text: self._set(gen, status=text))
+                                      status=lambda text: self.say(gen, status=text))
             kept = ()
             if image_set.label == "shipped zoo" and set(self.entries) != set(found.models):
                 found = subset(found, np.isin(found.labels, list(self.entries)))
@@ -409,7 +379,7 @@ class EmbeddingsState(param.Parameterized):
                                      (REAL_LABEL,) * len(found.paths), found.skipped)
             parts.append(found)
             keys.append((image_set.label, key, kept))
-        if gen != self._generation:
+        if not self.current(gen):
             return None
         return _Embedded(combine(parts), parts, keys, names, folder)
 
@@ -428,8 +398,8 @@ class EmbeddingsState(param.Parameterized):
         metric = find_metric(snapshot.extractor)
         rows = []
         for i, piece in enumerate(pieces):
-            self._set(gen, status=f"input spectra of {len(piece.paths)} images "
-                                  f"({i + 1} of {len(pieces)} sets)")
+            self.say(gen, status=f"input spectra of {len(piece.paths)} images "
+                                 f"({i + 1} of {len(pieces)} sets)")
             rows.append(hybrid(piece.embeddings, cached_spectra(piece.paths, self.runs)))
         features = np.concatenate(rows)
         if metric is not None:
@@ -441,15 +411,19 @@ class EmbeddingsState(param.Parameterized):
     # -- a clicked point -------------------------------------------------------------
     @param.depends("selected", watch=True)
     def _select(self) -> None:
+        """The clicked image's detail (reads files: the view sets :attr:`selected` off
+        the request thread; the detail lands through :attr:`dispatch`)."""
         r = self.result
         if r is None or self.selected < 0:
-            self.detail = None
+            self.dispatch(partial(self.param.update, detail=None))
             return
         try:
-            self.detail = point_detail(r.data.paths, r.data.labels, self.selected,
-                                       self.nearest(self.selected))
+            found = point_detail(r.data.paths, r.data.labels, self.selected,
+                                 self.nearest(self.selected))
+            self.dispatch(partial(self.param.update, detail=found))
         except FpxError as err:
-            self.message = f"cannot show that image: {str(err).splitlines()[0]}"
+            self.dispatch(partial(self.param.update, message="cannot show that image: "
+                                                             f"{str(err).splitlines()[0]}"))
 
     def nearest(self, row: int, k: int = 5) -> list[tuple[str, float]]:
         """The ``k`` models nearest to image ``row`` (cosine to their mean embedding)."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from core.manifold.attribution import AttributionConfig, attribute, fisher_ratio
 from core.manifold.embeddings import SPACES
 from core.runtime import atomic_write
 from core.zoo.shipped import SHIPPED_ZOO, read_manifest
+from explorer.background import BackgroundState
 from explorer.image_sets import file_digest, runs_dir, server_set
 
 HOLDOUT_REAL = 200  # fpx artifacts' default
@@ -104,7 +104,7 @@ def digest(folder: Path) -> str:
     return _folder_digest(str(folder), Path(folder).stat().st_mtime_ns)
 
 
-class ManifoldState(param.Parameterized):
+class ManifoldState(BackgroundState):
     """Which models, which space, which sample; the artifacts and the attribution."""
 
     space = param.Selector(default="rgb", objects=list(SPACES), label="Space",
@@ -114,14 +114,11 @@ class ManifoldState(param.Parameterized):
     folder = param.String(default="", label="Server folder (models as sub-folders)")
     model = param.Selector(default=None, objects=[], label="Model")
     index = param.Integer(default=0, bounds=(0, 10_000), label="Sample")
-    busy = param.Boolean(default=False)
-    progress = param.Number(default=0.0, bounds=(0.0, 1.0))
-    status = param.String(default="")
-    message = param.String(default="")
     artifacts = param.ClassSelector(class_=ArtifactSet, allow_None=True, default=None)
     view = param.ClassSelector(class_=ArtifactView, allow_None=True, default=None)
     attribution = param.Dict(default=None, allow_None=True,
                              doc="fpx attribute's report: artifacts and raw images")
+    too_much = "choose fewer models"
 
     def __init__(self, runs: str | Path | None = None, **params):
         self.manifest = read_manifest(SHIPPED_ZOO)  # the real photos: the tab's reference
@@ -132,35 +129,6 @@ class ManifoldState(param.Parameterized):
         with param.discard_events(self):
             if "entries" not in params:
                 self.entries = names[:4]
-        self._thread: threading.Thread | None = None
-        self._generation = 0
-
-    def wait(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self, work) -> None:
-        self._generation += 1
-        gen = self._generation
-        self.busy, self.progress, self.message = True, 0.0, ""
-
-        def target():
-            try:
-                work(gen)
-            except FpxError as err:
-                self._say(gen, message=str(err).splitlines()[0], status="")
-            except MemoryError:
-                self._say(gen, message="out of memory: choose fewer models", status="")
-            finally:
-                if gen == self._generation:
-                    self.busy = False
-
-        self._thread = threading.Thread(target=target, daemon=True, name="fpx-manifold")
-        self._thread.start()
-
-    def _say(self, gen: int, **values) -> None:
-        if gen == self._generation:
-            self.param.update(**values)
 
     # -- the artifacts ---------------------------------------------------------------
     def folders(self) -> dict[str, Path]:
@@ -186,39 +154,43 @@ class ManifoldState(param.Parameterized):
     @param.depends("space", "entries", "folder", watch=True)
     def compute(self) -> None:
         """Artifacts of the chosen models in the chosen space (cached), off this thread."""
-        self._run(self._compute)
+        self.run(self._compute, "fpx-manifold")
 
     def _compute(self, gen: int) -> None:
         folders = self.folders()
         path = self.runs / "manifold" / f"{self.key(folders)}.npz"
         if path.exists():
-            self._say(gen, status="artifacts read from cache", progress=0.5)
+            self.say(gen, status="artifacts read from cache", progress=0.5)
             found = ArtifactSet.load(path)
         else:
             size = self.manifest.size
-            self._say(gen, status="reading images", progress=0.1)
+            self.say(gen, status="reading images", progress=0.1)
             real, real_paths = read_folder(SHIPPED_ZOO / self.manifest.real.folder, size)
             generated, paths = {}, {}
             for name, folder in folders.items():
                 generated[name], p = read_folder(folder, size)
                 paths[name] = [str(q) for q in p]
-            self._say(gen, status=f"nearest real images in {self.space} space", progress=0.3)
+            self.say(gen, status=f"nearest real images in {self.space} space", progress=0.3)
             found = compute_artifacts(generated, real, self.space, holdout_real=HOLDOUT_REAL,
                                       generated_paths=paths,
                                       real_paths=[str(q) for q in real_paths])
             path.parent.mkdir(parents=True, exist_ok=True)
             found.save(path)
-        if gen != self._generation:
-            return
         models = found.models
-        self.param.model.objects = models
         model = self.model if self.model in models else next(m for m in models if m != REAL)
-        self._say(gen, artifacts=found, attribution=self._cached_attribution(path),
-                  status=f"{len(found.labels)} artifacts of {len(models)} models "
-                         f"({self.space})", progress=1.0)
+        shown = (found, self._cached_attribution(path), model, triple(found, model, self.index))
+        self.later(gen, functools.partial(self._land, *shown))
+
+    def _land(self, found: ArtifactSet, attribution: dict | None, model: str,
+              view: ArtifactView) -> None:
+        """Land a computation's artifacts, the model shown and its first view."""
+        self.param.model.objects = found.models
+        self.param.update(artifacts=found, attribution=attribution,
+                          status=f"{len(found.labels)} artifacts of {len(found.models)} "
+                                 f"models ({self.space})", progress=1.0)
         with param.discard_events(self):
             self.model = model
-        self._say(gen, view=triple(found, model, self.index))
+        self.view = view
 
     @param.depends("model", "index", watch=True)
     def show(self) -> None:
@@ -245,7 +217,7 @@ class ManifoldState(param.Parameterized):
         if self.artifacts is None:
             self.message = "compute the artifacts first"
             return
-        self._run(self._attribute)
+        self.run(self._attribute, "fpx-manifold")
 
     def _attribute(self, gen: int) -> None:
         s = self.artifacts
@@ -256,10 +228,10 @@ class ManifoldState(param.Parameterized):
         report = {"space": s.space, "epochs": ATTRIBUTION_EPOCHS, "seeds": [0]}
         for step, (kind, x) in enumerate((("artifacts", s.classifier_input()),
                                           ("raw images", s.image_tensor()))):
-            self._say(gen, status=f"training the {kind} classifier", progress=0.1 + 0.45 * step)
+            self.say(gen, status=f"training the {kind} classifier", progress=0.1 + 0.45 * step)
             result = attribute(x, labels, names, config)
             report[kind] = {**result.to_dict(), "fisher_ratio": fisher_ratio(x, labels)}
         atomic_write(self._attribution_path(npz), json.dumps(report))
-        self._say(gen, attribution=report, progress=1.0,
-                  status=f"attribution: artifacts {report['artifacts']['accuracy_mean']:.3f}, "
-                         f"raw images {report['raw images']['accuracy_mean']:.3f}")
+        self.say(gen, attribution=report, progress=1.0,
+                 status=f"attribution: artifacts {report['artifacts']['accuracy_mean']:.3f}, "
+                        f"raw images {report['raw images']['accuracy_mean']:.3f}")

@@ -25,6 +25,7 @@ from core.spectrum import RESIDUALS, WINDOWS, periods_near, spectral_distance
 from core.synthetic import build_generator, match_statistics
 from core.theory import PredictedPeak, predict_peaks
 from explorer import sources
+from explorer.background import call_now
 
 
 def upsampling_choices() -> dict[str, str]:
@@ -157,7 +158,7 @@ class LabState(param.Parameterized):
         self._load: sources.FolderLoad | None = None
         self._latest_load: sources.FolderLoad | None = None
         self._failed: tuple[sources.FolderTarget, FpxError] | None = None
-        self.dispatch: Callable[[Callable[[], None]], None] = _call
+        self.dispatch: Callable[[Callable[[], None]], None] = call_now
         """Runs a callable where this state's watchers may run: at once by default (plain
         Python, notebooks); a dashboard session sets it to its document's next tick, so a
         folder loaded on a background thread lands under the session's lock."""
@@ -402,10 +403,6 @@ class LabState(param.Parameterized):
             return None
         return float(spectral_distance(self.pinned.generated.profile,
                                        self.result.generated.profile))
-
-
-def _call(function: Callable[[], None]) -> None:
-    function()
 
 
 _REAL_CACHE: dict[tuple, SpectrumReport] = {}

@@ -80,12 +80,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(port: int, log: Path) -> subprocess.Popen:
+def serve(port: int, log: Path, app: str = "explorer/app.py", **env: str) -> subprocess.Popen:
+    """``panel serve APP`` (a path from the repository's root) with ``env`` added."""
     out = open(log, "w")
     return subprocess.Popen(
-        [sys.executable, "-m", "panel", "serve", "explorer/app.py", "--port", str(port),
+        [sys.executable, "-m", "panel", "serve", app, "--port", str(port),
          "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
-        cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ},
+        cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env},
     )
 
 
@@ -100,13 +101,13 @@ def stop(proc: subprocess.Popen, grace: float = 60) -> None:
         proc.wait(timeout=30)
 
 
-def wait_for_page(proc, port: int, log: Path, timeout: float = 120) -> str:
+def wait_for_page(proc, port: int, log: Path, timeout: float = 120, path: str = "app") -> str:
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"panel serve exited early:\n{log.read_text()}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/app", timeout=60) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/{path}", timeout=60) as r:
                 return r.read().decode()
         except OSError:
             time.sleep(0.5)

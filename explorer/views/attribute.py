@@ -18,8 +18,9 @@ from core.figures.axes import shared_color_limits
 from core.spectrum.lattice import describe_period
 from explorer.attribute import AttributeResult, AttributeState
 from explorer.views import Tab
-from explorer.views.embeddings import on_session, status_row
+from explorer.views.embeddings import status_row
 from explorer.views.figures import TABLE_CSS, ProfileFigure, SpectrumFigure
+from explorer.views.session import dispatcher, in_session
 from explorer.views.spectrum_lab import IMAGE_TYPES, MAX_UPLOAD, flow
 
 SHARED = "dB (one scale for the three)"
@@ -84,6 +85,7 @@ class AttributeView(pn.viewable.Viewer):
         super().__init__(**params)
         s = self.state
         self._doc = pn.state.curdoc
+        s.dispatch = dispatcher(self._doc)  # results land in this session's tick
         self.fig = {
             "images": SpectrumFigure("Your images: mean log spectrum", colorbar_title=SHARED),
             "nearest": SpectrumFigure("Nearest generator", colorbar_title=SHARED),
@@ -92,7 +94,7 @@ class AttributeView(pn.viewable.Viewer):
                                       roles={"real": "real", "nearest": "A",
                                              "images": "generated"}),
         }
-        s.param.watch(lambda e: on_session(self._doc, self._draw), "result")
+        s.param.watch(lambda e: in_session(self._doc, self._draw), "result")
         wide = dict(sizing_mode="stretch_width")
         upload = pn.widgets.FileDropper(accepted_filetypes=IMAGE_TYPES, multiple=True,
                                         max_file_size=MAX_UPLOAD, label="Drop images",

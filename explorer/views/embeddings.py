@@ -19,19 +19,10 @@ from explorer.point_detail import thumbnail
 from explorer.views import Tab
 from explorer.views.embedding_figures import CurveFigure, MapFigure, MatrixFigure
 from explorer.views.figures import TABLE_CSS, CropFigure, SpectrumFigure
+from explorer.views.session import dispatcher, in_session
 from explorer.views.spectrum_lab import IMAGE_TYPES, MAX_UPLOAD, flow
 
 MAX_THUMBS = 600  # hover thumbnails are sent for maps of at most this many points
-
-
-def on_session(doc, draw) -> None:
-    """Run ``draw`` (which changes Bokeh models) in the session's own tick when a
-    server session is attached, at once otherwise (tests, notebooks): results arrive
-    on worker threads, and only the document's thread may change its models."""
-    if doc is not None and doc.session_context is not None:
-        doc.add_next_tick_callback(draw)
-    else:
-        draw()
 
 
 def status_row(state, tab: str) -> pn.Column:
@@ -76,6 +67,7 @@ class EmbeddingsView(pn.viewable.Viewer):
         super().__init__(**params)
         s = self.state
         self._doc = pn.state.curdoc
+        s.dispatch = dispatcher(self._doc)  # results land in this session's tick
         self.fig = {
             "map": MapFigure("Embedding map"),
             "image": CropFigure("Clicked image"),
@@ -87,8 +79,8 @@ class EmbeddingsView(pn.viewable.Viewer):
                                       x_label="predicted", y_label="true"),
         }
         self.fig["map"].source.selected.on_change("indices", self._on_tap)
-        s.param.watch(lambda e: on_session(self._doc, self._draw), ["result", "color_by"])
-        s.param.watch(lambda e: on_session(self._doc, self._draw_detail), "detail")
+        s.param.watch(lambda e: in_session(self._doc, self._draw), ["result", "color_by"])
+        s.param.watch(lambda e: in_session(self._doc, self._draw_detail), "detail")
         self.controls = self._controls()
         self._layout = self._make_layout()
 
@@ -154,9 +146,16 @@ class EmbeddingsView(pn.viewable.Viewer):
             return
         paths = [r.data.paths[i] for i in r.point_rows]
         thumbs = [thumbnail(p) for p in paths] if len(paths) <= MAX_THUMBS else None
-        self.fig["map"].update(r.points, r.point_labels, s.colours(), r.point_rows, thumbs)
-        self.fig["map"].figure.title.text = (f"{r.method.upper()} map of {len(r.points)} "
-                                             f"{r.level}, coloured by {s.color_by}")
+        colours, title = s.colours(), (f"{r.method.upper()} map of {len(r.points)} "
+                                       f"{r.level}, coloured by {s.color_by}")
+
+        def draw_map():
+            self.fig["map"].update(r.points, r.point_labels, colours, r.point_rows, thumbs)
+            self.fig["map"].figure.title.text = title
+
+        # A message of its own: BokehJS paints the legend from the new rows with the old
+        # colours (RangeError) when the new points share a message with other figures'.
+        in_session(self._doc, draw_map)
         if r.similarity is not None:
             self.fig["similarity"].update(r.similarity.models, r.similarity.matrix)
         if r.roc is not None:

@@ -11,8 +11,9 @@ import param
 from explorer.manifold_view_state import ATTRIBUTION_EPOCHS, ManifoldState
 from explorer.views import Tab
 from explorer.views.embedding_figures import MatrixFigure
-from explorer.views.embeddings import on_session, status_row, when_shown
+from explorer.views.embeddings import status_row, when_shown
 from explorer.views.figures import TABLE_CSS, CropFigure, SpectrumFigure
+from explorer.views.session import dispatcher, in_session
 from explorer.views.spectrum_lab import flow
 
 TRIPLE_SIZE = 150
@@ -43,6 +44,7 @@ class ManifoldView(pn.viewable.Viewer):
         super().__init__(**params)
         s = self.state
         self._doc = pn.state.curdoc
+        s.dispatch = dispatcher(self._doc)  # results land in this session's tick
         self.fig = {
             "sample": CropFigure("Sample", size=TRIPLE_SIZE),
             "neighbour": CropFigure("Nearest real", size=TRIPLE_SIZE),
@@ -51,10 +53,10 @@ class ManifoldView(pn.viewable.Viewer):
             "confusion": MatrixFigure("Confusion (artifacts)", low=0, x_label="predicted",
                                       y_label="true"),
         }
-        s.param.watch(lambda e: on_session(self._doc, self._draw), "view")
-        s.param.watch(lambda e: on_session(self._doc, self._draw_attribution), "attribution")
-        # the models are known on the worker thread; the widget changes in the session's tick
-        s.param.watch(lambda e: on_session(self._doc, self._list_models), "artifacts")
+        s.param.watch(lambda e: in_session(self._doc, self._draw), "view")
+        s.param.watch(lambda e: in_session(self._doc, self._draw_attribution), "attribution")
+        # the model list is a widget's options: changed in the session's tick
+        s.param.watch(lambda e: in_session(self._doc, self._list_models), "artifacts")
         wide = dict(sizing_mode="stretch_width")
         self._models = pn.widgets.Select.from_param(s.param.model, **wide)
         train = pn.widgets.Button(name="Train attribution", button_type="primary", **wide)

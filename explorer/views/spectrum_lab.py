@@ -18,6 +18,7 @@ from explorer.readout import lab_markdown
 from explorer.state import LabResult, LabState
 from explorer.views import Tab
 from explorer.views.figures import TABLE_CSS, CropFigure, ProfileFigure, SpectrumFigure
+from explorer.views.session import dispatcher, in_session
 
 IMAGE_TYPES = [".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"]
 MAX_UPLOAD = "25MB"
@@ -37,7 +38,8 @@ class SpectrumLab(pn.viewable.Viewer):
     def __init__(self, **params):
         params.setdefault("state", LabState())
         super().__init__(**params)
-        _land_in_session(self.state)
+        self._doc = pn.state.curdoc
+        _land_in_session(self.state, self._doc)
         self.controls = self._make_controls()
         self._layout = self._make_layout()
 
@@ -130,7 +132,7 @@ class SpectrumLab(pn.viewable.Viewer):
             "profiles": ProfileFigure("Radial profiles", ["real", "generated"]),
         }
         self._draw()
-        s.param.watch(lambda e: _under_lock(self._draw), ["result", "show_predicted"])
+        s.param.watch(lambda e: in_session(self._doc, self._draw), ["result", "show_predicted"])
         alert = pn.pane.Alert(pn.bind(lambda m: m or "", s.param.message), alert_type="warning",
                               visible=pn.bind(bool, s.param.message),
                               css_classes=["fpx-message"], sizing_mode="stretch_width")
@@ -209,7 +211,7 @@ class SpectrumLab(pn.viewable.Viewer):
                               f"{_describe(b)} &nbsp;&nbsp; spectral distance A-B: "
                               f"{s.compare_distance_db():.2f} dB")
 
-        s.param.watch(lambda e: _under_lock(draw), ["pinned", "result"])
+        s.param.watch(lambda e: in_session(self._doc, draw), ["pinned", "result"])
         draw()
         return pn.Card(pn.Row(pin, clear), hint, caption, plots, title="Compare A / B",
                        collapsed=False, css_classes=["fpx-compare"], sizing_mode="stretch_width")
@@ -263,36 +265,14 @@ def with_help(widget, parameter) -> pn.Row:
                   sizing_mode="stretch_width")
 
 
-def _land_in_session(state: LabState) -> None:
+def _land_in_session(state: LabState, doc) -> None:
     """In a server session, make what the state's background loads report run on the
-    session's next tick (under its document lock, like a widget event), and give up a
-    load when the session closes. Elsewhere the state's default (at once) stays."""
-    doc = pn.state.curdoc
+    session's next tick (:func:`~explorer.views.session.in_session`), and give up a load
+    when the session closes. Elsewhere the state's default (at once) stays."""
     if doc is None or doc.session_context is None:
         return
-
-    def dispatch(function) -> None:
-        try:
-            doc.add_next_tick_callback(function)
-        except Exception:  # noqa: BLE001 - the session has closed: nobody to tell
-            pass
-
-    state.dispatch = dispatch
+    state.dispatch = dispatcher(doc)
     doc.on_session_destroyed(lambda context: state.cancel_load())
-
-
-def _under_lock(draw) -> None:
-    """Run ``draw``, which changes raw Bokeh models, where that is allowed.
-
-    In a server session Panel handles some widget events outside the document lock, and
-    a data source changed there raises; the session's next tick always holds the lock.
-    Outside a server (tests, notebooks, benchmarks) ``draw`` runs at once.
-    """
-    doc = pn.state.curdoc
-    if doc is not None and doc.session_context is not None:
-        doc.add_next_tick_callback(draw)
-    else:
-        draw()
 
 
 def _describe(result: LabResult) -> str:

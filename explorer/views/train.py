@@ -28,7 +28,8 @@ from core.zoo.snapshots import lattice_frequencies
 from explorer.training import TrainState
 from explorer.views import Tab
 from explorer.views.figures import CropFigure, ProfileFigure, SpectrumFigure
-from explorer.views.spectrum_lab import _under_lock, flow
+from explorer.views.session import in_session
+from explorer.views.spectrum_lab import flow
 from explorer.zoo import tile
 
 REFRESH_MS = 1000
@@ -70,6 +71,7 @@ class TrainView(pn.viewable.Viewer):
         params.setdefault("state", TrainState())
         super().__init__(**params)
         s = self.state
+        self._doc = pn.state.curdoc
         w = pn.widgets
         kind = w.Select.from_param(s.param.kind, sizing_mode="stretch_width")
         entry = w.Select.from_param(s.param.entry, sizing_mode="stretch_width")
@@ -190,7 +192,8 @@ class TrainView(pn.viewable.Viewer):
         for key, f in self.fig.items():
             f.figure.css_classes = [f"fpx-train-{key}"]
         self._drawn = (-1, -1, None)
-        s.param.watch(lambda e: _under_lock(self._draw), ["ticks", "snapshot", "run", "runs"])
+        s.param.watch(lambda e: in_session(self._doc, self._draw),
+                      ["ticks", "snapshot", "run", "runs"])
         self._draw()
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             self._callback = pn.state.add_periodic_callback(s.refresh, period=REFRESH_MS)

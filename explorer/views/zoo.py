@@ -15,7 +15,8 @@ from core.figures.axes import shared_color_limits
 from explorer.readout import zoo_markdown
 from explorer.views import Tab
 from explorer.views.figures import TABLE_CSS, CropFigure, ProfileFigure, SpectrumFigure
-from explorer.views.spectrum_lab import _under_lock, flow
+from explorer.views.session import in_session
+from explorer.views.spectrum_lab import flow
 from explorer.zoo import REAL, ZooState
 
 SHARED = "dB (one scale for entry and reference)"
@@ -33,6 +34,7 @@ class ZooView(pn.viewable.Viewer):
         params.setdefault("state", ZooState())
         super().__init__(**params)
         s = self.state
+        self._doc = pn.state.curdoc
         self.fig = {
             "samples": CropFigure("Samples (first 16)", size=SAMPLES_SIZE),
             "entry": SpectrumFigure("Entry: mean log spectrum", colorbar_title=SHARED),
@@ -42,7 +44,7 @@ class ZooView(pn.viewable.Viewer):
                                       roles={"reference": "real", "entry": "generated"}),
         }
         self._draw()
-        s.param.watch(lambda e: _under_lock(self._draw), "result")
+        s.param.watch(lambda e: in_session(self._doc, self._draw), "result")
         if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
             # runs chosen with "Use this run" in the Train tab join the list
             self._callback = pn.state.add_periodic_callback(s.refresh_entries,
