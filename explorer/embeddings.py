@@ -71,18 +71,23 @@ def zoo_designs() -> dict[str, dict]:
 
 
 def combine(sets: list[EmbeddingSet]) -> EmbeddingSet:
-    """One set of the rows of several (same extractor: same ``D``)."""
+    """One set of the rows of several (same extractor: same ``D``); it records their
+    extractor when they all record the same one, else none."""
     if len(sets) == 1:
         return sets[0]
+    identities = {s.extractor for s in sets}
     return EmbeddingSet(np.concatenate([s.embeddings for s in sets]),
                         tuple(p for s in sets for p in s.paths),
                         tuple(lab for s in sets for lab in s.labels),
-                        tuple(k for s in sets for k in s.skipped))
+                        tuple(k for s in sets for k in s.skipped),
+                        identities.pop() if len(identities) == 1 else "")
 
 
 def subset(data: EmbeddingSet, keep: np.ndarray) -> EmbeddingSet:
+    """The rows ``keep`` (a boolean mask) of ``data``, which record its extractor."""
     return EmbeddingSet(data.embeddings[keep], tuple(np.asarray(data.paths)[keep].tolist()),
-                        tuple(np.asarray(data.labels)[keep].tolist()), data.skipped)
+                        tuple(np.asarray(data.labels)[keep].tolist()), data.skipped,
+                        data.extractor)
 
 
 @dataclass(frozen=True, eq=False)
@@ -375,8 +380,7 @@ class EmbeddingsState(BackgroundState):
             if image_set.folder.parent == self.runs / "bank_samples":
                 names.update({m: f"bank-{self.bank}-{m}" for m in found.models})
             if image_set.label == "real photos":
-                found = EmbeddingSet(found.embeddings, found.paths,
-                                     (REAL_LABEL,) * len(found.paths), found.skipped)
+                found = replace(found, labels=(REAL_LABEL,) * len(found.paths))
             parts.append(found)
             keys.append((image_set.label, key, kept))
         if not self.current(gen):
@@ -452,8 +456,8 @@ class EmbeddingsState(BackgroundState):
             part = subset(data, keep)
             safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:80]
             target_dir.mkdir(parents=True, exist_ok=True)
-            EmbeddingSet(part.embeddings, part.paths, (safe,) * len(part.paths)
-                         ).save(target_dir / f"{safe}.npz")
+            EmbeddingSet(part.embeddings, part.paths, (safe,) * len(part.paths),
+                         extractor=part.extractor).save(target_dir / f"{safe}.npz")
             added.append(safe)
         self.status = (f"added {', '.join(added)} to the Attribute gallery" if added else
                        "nothing to add: only zoo entries and real photos are embedded")

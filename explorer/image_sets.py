@@ -21,12 +21,13 @@ import re
 import shutil
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core.data import IMAGE_SUFFIXES, Skipped, decode_rgb, scan_images
 from core.errors import FpxError, InvalidInputError
 from core.extractor import DEFAULT_EXTRACTOR, EmbeddingSet, embed_folders, load_extractor
+from core.parsing.data import extractor_identity
 from core.zoo.shipped import SHIPPED_ZOO
 from explorer.sources import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, confined_folder
 from explorer.training import finished_extractors
@@ -302,28 +303,41 @@ def key_lock(key: str) -> threading.Lock:
         return _locks.setdefault(key, threading.Lock())
 
 
+def _identity(extractor: Path) -> str:
+    """The extractor's identity, ``""`` when its weights cannot be read (then embedding
+    says why)."""
+    try:
+        return extractor_identity(extractor)
+    except OSError:
+        return ""
+
+
 def cached_embeddings(image_set: ImageSet, extractor: Path, runs: Path | None = None,
                       status: Callable[[str], None] | None = None,
                       key: str | None = None) -> EmbeddingSet:
     """The set's embeddings: read from the cache, or made by
     :func:`core.extractor.embed_folders` (``fpx embed``) and cached. Sessions asking
     for the same set at once wait for one computation. ``key``: the set's
-    :func:`set_key` when the caller has it already."""
+    :func:`set_key` when the caller has it already. The set records the extractor's
+    identity (``EmbeddingSet.extractor``, as ``fpx embed`` writes it; the key already
+    names the extractor, so a file cached before it was recorded gets it on reading)."""
     say = status or (lambda text: None)
     if key is None:
         say(f"{image_set.label}: hashing images")
         key = set_key(image_set, extractor)
     path = (runs or runs_dir()) / "embeddings" / f"{key}.npz"
+    identity = _identity(extractor)
     with key_lock(key):
         if path.exists():
             try:
                 say(f"{image_set.label}: read from cache")
-                return EmbeddingSet.load(path)
+                return replace(EmbeddingSet.load(path), extractor=identity)
             except FpxError:
                 pass  # a damaged cache file is made again
         say(f"{image_set.label}: embedding images")
         model = extractor_model(extractor)
         result = embed_folders(model, [image_set.folder], notify=lambda path, why: None)
+        result = replace(result, extractor=identity)
         path.parent.mkdir(parents=True, exist_ok=True)
         result.save(path)
         return result

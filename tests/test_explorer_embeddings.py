@@ -265,6 +265,11 @@ def test_uploads_become_a_model_and_can_join_the_gallery(roots):
 
     saved = EmbeddingSet.load(gallery_folder(roots / "runs", DEFAULT_EXTRACTOR) / "upload.npz")
     assert saved.labels == ("upload",) * 4
+    # the files record the extractor, as fpx embed's do: fpx verify --features auto can
+    # then compare them through its metric
+    from core.parsing.data import extractor_identity
+
+    assert saved.extractor == s.result.data.extractor == extractor_identity(DEFAULT_EXTRACTOR)
 
 
 def test_hybrid_features_are_what_fpx_verify_hybrid_compares_and_switch_without_embedding(
