@@ -39,7 +39,9 @@ def open_tab_b(browser, url: str) -> list[str]:  # noqa: F811
         page.goto(url, wait_until="networkidle", timeout=60_000)
         page.locator(".bk-tab", has_text="b").first.click()
         sync_api.expect(page.locator(".fpx-started")).to_be_visible(timeout=30_000)
-        page.wait_for_timeout(1500)  # the worker's 40 reports, the lock's 0.3 s
+        # the lock held 1 s (long enough for a starved worker to report inside it), the
+        # 40 reports, the plot
+        page.wait_for_timeout(2500)
         if not errors:  # every report landed: the last one shows, and the plot
             sync_api.expect(page.locator(".fpx-status")).to_contain_text("step 40")
             assert page.evaluate(POINTS_JS) == 500

@@ -2,7 +2,7 @@
 
 Opening tab "b" renders a status line, a progress bar and a plot, and the render starts
 a worker that reports 40 steps at once, then draws the plot's points. Meanwhile the
-session's socket is busy: its write lock is held for 0.3 s, as while a large message
+session's socket is busy: its write lock is held for 1 s, as while a large message
 drains to a slow browser, so Panel queues the tab's new models. ``FPX_ROUTE`` says how
 the worker reports:
 
@@ -35,7 +35,7 @@ class Work(param.Parameterized):
     progress = param.Integer(default=0)
 
 
-def hold_the_socket(doc, seconds: float = 0.3) -> None:
+def hold_the_socket(doc, seconds: float = 1.0) -> None:
     """Hold the write lock of every connection of ``doc``'s session for ``seconds``."""
     loop = IOLoop.current()
     for connection in doc.session_context._session._subscribed_connections:
