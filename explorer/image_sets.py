@@ -303,11 +303,17 @@ def key_lock(key: str) -> threading.Lock:
         return _locks.setdefault(key, threading.Lock())
 
 
+@functools.lru_cache(maxsize=16)
+def _identity_of(folder: str, stamp: tuple) -> str:
+    return extractor_identity(folder)
+
+
 def _identity(extractor: Path) -> str:
-    """The extractor's identity, ``""`` when its weights cannot be read (then embedding
-    says why)."""
+    """The extractor's identity (its weights hashed once per version of the file, as
+    :func:`extractor_hash`), ``""`` when they cannot be read (then embedding says why)."""
     try:
-        return extractor_identity(extractor)
+        st = (Path(extractor) / "extractor.safetensors").stat()
+        return _identity_of(str(extractor), (st.st_mtime_ns, st.st_size))
     except OSError:
         return ""
 

@@ -16,11 +16,12 @@ from PIL import Image
 from core.errors import FpxError
 from core.extractor import DEFAULT_EXTRACTOR, EmbeddingSet, embed_folders, load_extractor
 from core.extractor.evaluate import identify, relate, split_gallery
+from core.parsing.data import extractor_identity
 from core.zoo.shipped import SHIPPED_ZOO
 from explorer import embedding_maps as maps
 from explorer.embedding_cache import load_views
 from explorer.embeddings import EmbeddingsState, derive
-from explorer.image_sets import SHIPPED
+from explorer.image_sets import SHIPPED, gallery_folder
 
 SIZE = 64  # the shipped extractor's crop size: these folders embed under any size policy
 
@@ -261,14 +262,9 @@ def test_uploads_become_a_model_and_can_join_the_gallery(roots):
     s.wait()
     assert s.message == "" and "upload" in s.result.models
     assert s.add_to_gallery() == ["m0", "m1", "m2", "upload"]
-    from explorer.image_sets import gallery_folder
-
     saved = EmbeddingSet.load(gallery_folder(roots / "runs", DEFAULT_EXTRACTOR) / "upload.npz")
     assert saved.labels == ("upload",) * 4
-    # the files record the extractor, as fpx embed's do: fpx verify --features auto can
-    # then compare them through its metric
-    from core.parsing.data import extractor_identity
-
+    # the files record the extractor, as fpx embed's do (fpx verify --features auto)
     assert saved.extractor == s.result.data.extractor == extractor_identity(DEFAULT_EXTRACTOR)
 
 
@@ -302,8 +298,6 @@ def test_hybrid_features_are_what_fpx_verify_hybrid_compares_and_switch_without_
     snapshot, s._embedded = s._embedded, None
     assert s.add_to_gallery() == ["m0", "m1", "m2"]
     s._embedded = snapshot
-    from explorer.image_sets import gallery_folder
-
     saved = EmbeddingSet.load(gallery_folder(roots / "runs", DEFAULT_EXTRACTOR) / "m1.npz")
     assert saved.embeddings.shape == (12, shipped_dim)
     assert np.array_equal(saved.embeddings, plain.data.embeddings[12:24])
